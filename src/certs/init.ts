@@ -1,0 +1,93 @@
+// `gateway certs init`: a private CA and the gateway's server certificate.
+// Idempotent: it fills in what is missing, and replaces nothing without --force.
+import { mkdir } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { fail } from '../errors.js';
+import { writeFilesAtomically, type FileSpec } from '../util/atomicFiles.js';
+import { buildCa, certToPem, type Issuer } from './build.js';
+import { subjectAltNames } from './der.js';
+import { defaultHosts, hostKey, parseHosts, wildcardWarnings, type Host } from './hosts.js';
+import { issueLeaf, type Context } from './issue.js';
+import { generateRsaKey } from './keys.js';
+import { constraintsFor, describeConstraint } from './nameConstraints.js';
+import { certPaths, loadIssuer, pairFiles, pairState, readText } from './store.js';
+
+export interface InitOptions {
+  dir: string;
+  hosts: string[];
+  caDays: number;
+  days: number;
+  nameConstraints: boolean;
+  force: boolean;
+  newCa: boolean;
+}
+
+export interface InitResult {
+  changed: boolean;
+  written: string[];
+  notes: string[];
+}
+
+async function newIssuer(hosts: Host[], opts: InitOptions, ctx: Context, notes: string[]): Promise<{ issuer: Issuer; files: FileSpec[] }> {
+  const nc = opts.nameConstraints ? constraintsFor(hosts) : undefined;
+  const key = await generateRsaKey(3072);
+  const cert = buildCa(key, { days: opts.caDays, now: ctx.now, creator: ctx.creator, ...(nc ? { nameConstraints: nc } : {}) });
+  notes.push(nc
+    ? `name constraints: on; this CA can only sign for ${[...nc.permitted].map(describeConstraint).join(', ')}`
+    : 'name constraints: OFF (--no-name-constraints); this CA can sign for any name, so guard ca.key like a password to every node that trusts it');
+  return { issuer: { cert, key }, files: pairFiles(certPaths(opts.dir, 'ca'), certToPem(cert), key.pem) };
+}
+
+async function existingServerHosts(dir: string): Promise<string[]> {
+  const pem = await readText(certPaths(dir, 'server').cert, 'server certificate');
+  return subjectAltNames(new X509Certificate(pem).raw).flatMap((s) => (s.kind === 'dns' ? [s.name] : s.kind === 'ip' ? [s.address] : []));
+}
+
+export async function initCerts(opts: InitOptions, ctx: Context): Promise<InitResult> {
+  // Everything is validated and generated in memory before the first write, so
+  // a bad input leaves the directory exactly as it was.
+  const hosts = opts.hosts.length > 0 ? parseHosts(opts.hosts) : defaultHosts(ctx.warn);
+  wildcardWarnings(hosts).forEach(ctx.warn);
+  const ca = certPaths(opts.dir, 'ca');
+  const server = certPaths(opts.dir, 'server');
+  const [caState, serverState] = [await pairState(ca), await pairState(server)];
+  const notes: string[] = [];
+
+  if (caState === 'cert-only' || caState === 'key-only') {
+    const missing = caState === 'cert-only' ? ca.key : ca.cert;
+    if (!(opts.force && opts.newCa)) fail('FILE_MISSING', `${missing} is missing while its pair exists; restore it, or replace the CA with --force --new-ca (every node must then be re-bundled)`);
+  }
+  if (caState !== 'none' && opts.newCa && !opts.force) {
+    fail('FILE_EXISTS', `a CA already exists in ${opts.dir}; replacing it needs --force --new-ca, and every node must then be re-bundled`);
+  }
+  if (!opts.force && serverState !== 'none') {
+    if (serverState !== 'both') fail('FILE_MISSING', `${serverState === 'cert-only' ? server.key : server.cert} is missing while its pair exists; re-issue the pair with --force`);
+    if (caState === 'none') fail('FILE_MISSING', `${server.cert} exists but there is no CA in ${opts.dir}; create one with --force --new-ca`);
+    const current = await existingServerHosts(opts.dir);
+    const asked = hosts.map(hostKey);
+    if (opts.hosts.length > 0 && (asked.length !== current.length || asked.some((h) => !current.includes(h)))) {
+      fail('FILE_EXISTS', `${server.cert} is for ${current.join(', ')}, not ${asked.join(', ')}; re-issue it with --force (the CA is kept)`);
+    }
+    return { changed: false, written: [], notes: [`${opts.dir} already holds a CA and a server certificate for ${current.join(', ')}; nothing changed (use --force to re-issue the server certificate)`] };
+  }
+
+  const replaceCa = caState === 'none' || (opts.force && opts.newCa);
+  let issuer: Issuer;
+  const files: FileSpec[] = [];
+  if (replaceCa) {
+    const made = await newIssuer(hosts, opts, ctx, notes);
+    issuer = made.issuer;
+    files.push(...made.files);
+    if (caState !== 'none') notes.push('a NEW CA replaced the old one: every node must be re-bundled (gateway bundle) before it trusts the gateway again');
+  } else {
+    issuer = await loadIssuer(opts.dir);
+    if (!opts.nameConstraints) ctx.warn('--no-name-constraints applies to a new CA only; the existing CA was kept as it is (add --new-ca to replace it)');
+    notes.push(`kept the existing CA in ${ca.cert}; nodes that trust it need nothing new`);
+  }
+  files.push(...(await issueLeaf(issuer, { usage: 'server', hosts, days: opts.days }, ctx, opts.dir, 'server')));
+  notes.push(`server certificate for ${hosts.map(hostKey).join(', ')}, valid ${opts.days} days`);
+
+  await mkdir(opts.dir, { recursive: true, mode: 0o755 });
+  await writeFilesAtomically(files);
+  return { changed: true, written: files.map((f) => f.path), notes };
+}

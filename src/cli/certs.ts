@@ -1,0 +1,114 @@
+// `gateway certs ...`: wiring from flags to src/certs and back to text.
+import { Command } from 'commander';
+import { hostname, userInfo } from 'node:os';
+import { fail } from '../errors.js';
+import type { Context } from '../certs/issue.js';
+import { initCerts } from '../certs/init.js';
+import { issueCert, renewCert } from '../certs/issue.js';
+import { showCerts } from '../certs/show.js';
+import type { CertReport } from '../certs/inspect.js';
+import { collect, wholeNumber } from './options.js';
+import type { Output } from './output.js';
+
+// Apple platforms refuse TLS certificates valid for more than 825 days, even
+// from a private CA (HT210176); browsers cap public ones at 398.
+const MAX_LEAF_DAYS = 825;
+const leafDays = wholeNumber('--days', 1, MAX_LEAF_DAYS, ' (Apple clients refuse longer-lived TLS certificates; renew with `gateway certs renew`)');
+
+function creator(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (some containers): the host alone still says where it came from
+  }
+  return `${user}@${hostname()}`;
+}
+
+function context(io: Output): Context {
+  return { now: new Date(), creator: creator(), warn: io.warn };
+}
+
+function printReport(io: Output, r: CertReport): void {
+  io.out(r.file);
+  io.out(`  subject:      ${r.subject}`);
+  if (!r.isCa) io.out(`  issuer:       ${r.issuer}`);
+  if (r.sans.length > 0) io.out(`  names (SAN):  ${r.sans.join(', ')}`);
+  if (r.extKeyUsage.length > 0) io.out(`  usage:        ${r.extKeyUsage.join(', ')}`);
+  io.out(`  key:          ${r.keyType}`);
+  io.out(`  valid:        ${r.notBefore} to ${r.notAfter} (${r.daysLeft} days left)`);
+  io.out(`  serial:       ${r.serial}`);
+  io.out(`  sha256:       ${r.sha256}`);
+  if (r.isCa) {
+    io.out(r.nameConstraints
+      ? `  constraints:  permitted ${r.nameConstraints.permitted.join(', ') || '(none)'}; excluded ${r.nameConstraints.excluded.join(', ') || '(none)'}`
+      : '  constraints:  none (this CA can sign for any name)');
+  }
+  for (const p of r.problems) io.out(`  PROBLEM:      ${p}`);
+}
+
+export function certsCommand(io: Output): Command {
+  const certs = new Command('certs')
+    .description('create and inspect the private CA and the certificates it signs')
+    .addHelpText('after', '\nExample:\n  $ gateway certs init --host registry.example.test --host 192.168.1.10');
+
+  certs.command('init')
+    .description('create a private CA and a server certificate (ca.crt, ca.key, server.crt, server.key)')
+    .option('--dir <dir>', 'where the files go', 'certs')
+    .option('--host <name>', 'a DNS name, IP address or *.wildcard clients use (repeatable); default: localhost, 127.0.0.1, ::1 and this machine\'s hostname', collect)
+    .option('--ca-days <n>', 'CA validity in days', wholeNumber('--ca-days', 1, 36500), 3650)
+    .option('--days <n>', `server certificate validity in days (at most ${MAX_LEAF_DAYS})`, leafDays, 365)
+    .option('--no-name-constraints', 'let the CA sign for any name (default: only the --host names)')
+    .option('--force', 're-issue the server certificate (with the existing CA) even if one exists')
+    .option('--new-ca', 'with --force: replace the CA too (every node must be re-bundled)')
+    .addHelpText('after', '\nExamples:\n  $ gateway certs init\n  $ gateway certs init --host registry.example.test --host 10.0.0.5 --host localhost\n  $ gateway certs init --force --host registry.example.test   # new server certificate, same CA')
+    .action(async (o: { dir: string; host?: string[]; caDays: number; days: number; nameConstraints: boolean; force?: boolean; newCa?: boolean }) => {
+      const result = await initCerts({
+        dir: o.dir, hosts: o.host ?? [], caDays: o.caDays, days: o.days,
+        nameConstraints: o.nameConstraints, force: Boolean(o.force), newCa: Boolean(o.newCa),
+      }, context(io));
+      result.notes.forEach((n) => io.out(n));
+      result.written.forEach((f) => io.out(`wrote ${f}`));
+    });
+
+  certs.command('issue')
+    .description('issue another certificate from the CA: extra server names, or a client certificate for mutual TLS')
+    .requiredOption('--name <name>', 'file name: writes NAME.crt and NAME.key')
+    .option('--host <name>', 'a DNS name or IP address (repeatable); server certificates default to --name', collect)
+    .option('--client', 'a client certificate (extKeyUsage clientAuth) instead of a server one')
+    .option('--days <n>', `validity in days (at most ${MAX_LEAF_DAYS})`, leafDays, 365)
+    .option('--dir <dir>', 'the directory holding ca.crt and ca.key', 'certs')
+    .option('--force', 'replace NAME.crt and NAME.key if they exist')
+    .addHelpText('after', '\nExamples:\n  $ gateway certs issue --name mirror --host mirror.registry.test\n  $ gateway certs issue --name node1 --client')
+    .action(async (o: { name: string; host?: string[]; client?: boolean; days: number; dir: string; force?: boolean }) => {
+      const result = await issueCert({ dir: o.dir, name: o.name, hosts: o.host ?? [], client: Boolean(o.client), days: o.days, force: Boolean(o.force) }, context(io));
+      result.written.forEach((f) => io.out(`wrote ${f}`));
+    });
+
+  certs.command('renew')
+    .description('re-issue a certificate with the same names and CA and a fresh key (nodes need nothing new)')
+    .option('--dir <dir>', 'the certificate directory', 'certs')
+    .option('--name <name>', 'which certificate: NAME.crt', 'server')
+    .option('--days <n>', `validity in days (at most ${MAX_LEAF_DAYS})`, leafDays, 365)
+    .addHelpText('after', '\nExample:\n  $ gateway certs renew --dir certs')
+    .action(async (o: { dir: string; name: string; days: number }) => {
+      const result = await renewCert(o, context(io));
+      io.out(`renewed ${o.name}.crt for ${result.hosts.join(', ')}, valid ${o.days} days`);
+      result.written.forEach((f) => io.out(`wrote ${f}`));
+    });
+
+  certs.command('show')
+    .description('show every certificate: names, validity, fingerprints, constraints; exit 1 if one is expired or does not chain to the CA')
+    .option('--dir <dir>', 'the certificate directory', 'certs')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  $ gateway certs show --dir certs --json')
+    .action(async (o: { dir: string; json?: boolean }) => {
+      const { reports, ok } = await showCerts(o.dir, new Date());
+      if (o.json) io.out(JSON.stringify({ dir: o.dir, ok, certificates: reports }, null, 2));
+      else reports.forEach((r) => printReport(io, r));
+      reports.flatMap((r) => r.warnings).forEach(io.warn);
+      if (!ok) fail('CHECK_FAILED', `${reports.flatMap((r) => r.problems).length} problem(s) found in ${o.dir}`);
+    });
+
+  return certs;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// The `gateway` command. Errors are mapped to exit codes here and only here:
+// 0 success, 2 a usage or input error (one line naming the value and the fix),
+// 1 anything else. User errors never print a stack trace.
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { GatewayError, exitCodeFor } from '../errors.js';
+import { certsCommand } from './certs.js';
+import { consoleOutput, type Output } from './output.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(io: Output): Command {
+  const program = new Command('gateway')
+    .description('TLS and auth gateway for a container image registry')
+    .version(pkg.version)
+    .exitOverride()
+    .addHelpText('after', '\nExample:\n  $ gateway certs init --host registry.example.test');
+  program.addCommand(certsCommand(io));
+  // Subcommands inherit this when added through .command(); addCommand needs it explicitly.
+  const inherit = (cmd: Command) => {
+    cmd.exitOverride();
+    cmd.commands.forEach(inherit);
+  };
+  program.commands.forEach(inherit);
+  return program;
+}
+
+export async function run(argv: string[], io: Output = consoleOutput): Promise<number> {
+  try {
+    await buildProgram(io).parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed the message
+    if (err instanceof GatewayError) {
+      process.stderr.write(`gateway: ${err.message}\n`);
+      return exitCodeFor(err);
+    }
+    process.stderr.write(`gateway: unexpected error: ${(err as Error)?.message ?? String(err)}\n`);
+    if (process.env.GATEWAY_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await run(process.argv.slice(2));
