@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'FILE_EXISTS' // would overwrite without --force
   | 'FILE_MISSING' // an input file is not there
   | 'FILE_INVALID' // an input file is there but unreadable or malformed
+  | 'INVALID_CONFIG' // gateway.yaml or a flag that overrides it
+  | 'LISTEN_FAILED' // the listen address is taken or not ours
   | 'CHECK_FAILED'; // a verification the user asked for found a problem
 
 export class GatewayError extends Error {
@@ -28,6 +30,8 @@ const EXIT_CODES: Record<ErrorCode, 1 | 2> = {
   FILE_EXISTS: 2,
   FILE_MISSING: 2,
   FILE_INVALID: 2,
+  INVALID_CONFIG: 2,
+  LISTEN_FAILED: 1,
   CHECK_FAILED: 1,
 };
 

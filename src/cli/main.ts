@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { GatewayError, exitCodeFor } from '../errors.js';
 import { certsCommand } from './certs.js';
+import { serveCommand } from './serve.js';
+import { usersCommand } from './users.js';
 import { consoleOutput, type Output } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -17,6 +19,8 @@ export function buildProgram(io: Output): Command {
     .exitOverride()
     .addHelpText('after', '\nExample:\n  $ gateway certs init --host registry.example.test');
   program.addCommand(certsCommand(io));
+  program.addCommand(serveCommand(pkg.version));
+  program.addCommand(usersCommand(io));
   // Subcommands inherit this when added through .command(); addCommand needs it explicitly.
   const inherit = (cmd: Command) => {
     cmd.exitOverride();

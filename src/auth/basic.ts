@@ -1,0 +1,88 @@
+// auth.mode htpasswd (Basic) and none.
+import type { IncomingMessage } from 'node:http';
+import { ANONYMOUS, type Access, type Policy } from './access.js';
+import { BusyError, type BcryptPool } from './bcryptPool.js';
+import { decide, type AccessController, type Decision } from './controller.js';
+import type { Throttle } from './throttle.js';
+import type { Verifier } from './verifier.js';
+
+export function parseBasic(header: string | undefined): { user: string; password: string } | 'malformed' | undefined {
+  if (header === undefined) return undefined;
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m) return 'malformed';
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return 'malformed';
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+export interface BasicOptions {
+  realm: string;
+  policy: Policy;
+  verifier: Verifier;
+  pool: BcryptPool;
+  byAddress: Throttle;
+  byUser: Throttle;
+  clientAddress: (req: IncomingMessage) => string;
+}
+
+export function basicController(opts: BasicOptions): AccessController {
+  const challenge = { 'WWW-Authenticate': `Basic realm="${opts.realm.replace(/["\\]/g, '')}", charset="UTF-8"` };
+  const unauthorized = (message: string, account?: string): Decision => ({ kind: 'challenge', status: 401, code: 'UNAUTHORIZED', message, headers: challenge, ...(account !== undefined ? { account } : {}) });
+
+  async function authenticate(req: IncomingMessage): Promise<{ account: string } | Decision> {
+    const creds = parseBasic(req.headers.authorization);
+    if (creds === undefined) return { account: ANONYMOUS };
+    if (creds === 'malformed') return unauthorized('malformed Authorization header: expected Basic credentials');
+    const address = `addr:${opts.clientAddress(req)}`;
+    const user = `user:${creds.user}`;
+    const wait = Math.max(opts.byAddress.retryAfter(address), opts.byUser.retryAfter(user));
+    if (wait > 0) {
+      return { kind: 'challenge', status: 429, code: 'TOOMANYREQUESTS', message: `too many failed logins; retry in ${wait} s`, headers: { 'Retry-After': String(wait) }, account: creds.user };
+    }
+    let ok: boolean;
+    try {
+      ok = await opts.verifier.verify(creds.user, creds.password);
+    } catch (err) {
+      if (err instanceof BusyError) return { kind: 'challenge', status: 429, code: 'TOOMANYREQUESTS', message: 'too many logins being checked; retry shortly', headers: { 'Retry-After': '1' } };
+      throw err;
+    }
+    if (!ok) {
+      opts.byAddress.failure(address);
+      opts.byUser.failure(user);
+      return unauthorized('invalid username or password', creds.user);
+    }
+    opts.byAddress.success(address);
+    return { account: creds.user };
+  }
+
+  return {
+    async authorized(req, access: Access[]) {
+      const who = await authenticate(req);
+      if ('kind' in who) return who;
+      const { account } = who;
+      // /v2/ (no access asked) needs an authenticated user, so `docker login` really checks.
+      if (access.length === 0 && account === ANONYMOUS) return unauthorized('authentication required');
+      const { granted, refused } = decide(account, access, (a) => opts.policy(account, a));
+      if (!refused) return { kind: 'grant', account, granted };
+      if (account === ANONYMOUS) return unauthorized('authentication required');
+      return { kind: 'challenge', status: 403, code: 'DENIED', message: `requested access to the resource is denied`, headers: {}, account };
+    },
+    canPull: (account, name) => opts.policy(account, { type: 'repository', name, actions: ['pull'] }),
+    close: () => opts.pool.close(),
+  };
+}
+
+/** auth.mode none: everyone is anonymous; the access rules (if any) still apply. */
+export function noneController(policy: Policy): AccessController {
+  return {
+    async authorized(_req, access) {
+      const { granted, refused } = decide(ANONYMOUS, access, (a) => policy(ANONYMOUS, a));
+      return refused
+        ? { kind: 'challenge', status: 403, code: 'DENIED', message: 'requested access to the resource is denied', headers: {}, account: ANONYMOUS }
+        : { kind: 'grant', account: ANONYMOUS, granted };
+    },
+    canPull: (account, name) => policy(account, { type: 'repository', name, actions: ['pull'] }),
+    close: async () => {},
+  };
+}

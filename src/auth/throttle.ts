@@ -1,0 +1,39 @@
+// Failed-login throttling: after `limit` failures within `windowMs` a key
+// (a client address, or a user name) is refused for the rest of the window.
+// Successful logins from elsewhere are not affected, so an attacker cannot
+// lock out a client that already holds valid, cached credentials.
+export interface Throttle {
+  /** Seconds to wait, or 0 when the key may try. */
+  retryAfter(key: string): number;
+  failure(key: string): void;
+  success(key: string): void;
+}
+
+export function createThrottle(limit: number, windowMs: number, now: () => number = Date.now, maxKeys = 100_000): Throttle {
+  const entries = new Map<string, { count: number; start: number }>();
+  const current = (key: string) => {
+    const e = entries.get(key);
+    if (e && now() - e.start >= windowMs) {
+      entries.delete(key);
+      return undefined;
+    }
+    return e;
+  };
+  return {
+    retryAfter(key) {
+      const e = current(key);
+      return e && e.count >= limit ? Math.max(1, Math.ceil((e.start + windowMs - now()) / 1000)) : 0;
+    },
+    failure(key) {
+      const e = current(key);
+      if (e) e.count++;
+      else {
+        if (entries.size >= maxKeys) entries.delete(entries.keys().next().value!);
+        entries.set(key, { count: 1, start: now() });
+      }
+    },
+    success(key) {
+      entries.delete(key);
+    },
+  };
+}

@@ -1,0 +1,65 @@
+// Checks user:password against htpasswd hashes. Docker, containerd and skopeo
+// send Basic credentials on every request, so successful checks are cached
+// (keyed by an HMAC of user and password, never the password), concurrent
+// checks of the same credentials share one bcrypt run, and unknown users cost
+// as much as known ones.
+import { createHmac, randomBytes } from 'node:crypto';
+import bcrypt from 'bcryptjs';
+import type { BcryptPool } from './bcryptPool.js';
+
+export interface Verifier {
+  verify(user: string, password: string): Promise<boolean>;
+  /** Forget every cached success (the user file changed). */
+  clear(): void;
+}
+
+export interface VerifierOptions {
+  pool: BcryptPool;
+  /** The current hash for a user, or undefined. */
+  lookup: (user: string) => string | undefined;
+  ttlMs?: number;
+  maxEntries?: number;
+  now?: () => number;
+}
+
+// Compared against for unknown users so that they take as long as known ones.
+const DUMMY_HASH = bcrypt.hashSync(randomBytes(16).toString('hex'), 10);
+
+export function createVerifier(opts: VerifierOptions): Verifier {
+  const secret = randomBytes(32);
+  const ttl = opts.ttlMs ?? 5 * 60_000;
+  const max = opts.maxEntries ?? 10_000;
+  const now = opts.now ?? Date.now;
+  // key -> the hash it was verified against and when that stops counting
+  const cache = new Map<string, { hash: string; expires: number }>();
+  const inflight = new Map<string, Promise<boolean>>();
+
+  const keyOf = (user: string, password: string) => createHmac('sha256', secret).update(user).update('\0').update(password).digest('base64');
+
+  return {
+    async verify(user, password) {
+      const hash = opts.lookup(user);
+      const key = keyOf(user, password);
+      const hit = cache.get(key);
+      // A cached success counts only while the user still has the same hash:
+      // a removed user or a changed password fails at once.
+      if (hit && hash !== undefined && hit.hash === hash && hit.expires > now()) return true;
+      if (hit) cache.delete(key);
+      const running = inflight.get(key);
+      if (running) return running;
+      const check = opts.pool.compare(password, hash ?? DUMMY_HASH).then((ok) => {
+        const valid = ok && hash !== undefined;
+        if (valid) {
+          if (cache.size >= max) cache.delete(cache.keys().next().value!);
+          cache.set(key, { hash, expires: now() + ttl });
+        }
+        return valid;
+      }).finally(() => inflight.delete(key));
+      inflight.set(key, check);
+      return check;
+    },
+    clear() {
+      cache.clear();
+    },
+  };
+}

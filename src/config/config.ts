@@ -1,0 +1,97 @@
+// gateway.yaml: parsed with the yaml library, validated with zod. An unknown
+// key or a wrong type stops the start with the field's path and what was
+// expected. Flags override the file.
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { fail } from '../errors.js';
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:5443 or [::]:5443');
+const url = (schemes: string[]) => z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return schemes.includes(u.protocol.slice(0, -1)) && u.pathname.replace(/\/$/, '') === '' && !u.search && !u.username;
+  } catch {
+    return false;
+  }
+}, `expected a ${schemes.join(' or ')} URL with no path, e.g. ${schemes[0]}://registry.example.test:5443`);
+
+export const ACTIONS = ['pull', 'push', 'delete', '*'] as const;
+
+const rule = z.strictObject({
+  account: z.string(),
+  name: z.string().regex(/^[a-z0-9._\-/*${}]+$/, 'expected a repository glob (letters a-z, digits, . _ - /, * and **, ${account})'),
+  actions: z.array(z.enum(ACTIONS)).min(1),
+});
+
+export const configSchema = z.strictObject({
+  listen: hostPort.default('0.0.0.0:5443'),
+  publicUrl: url(['https']).optional(),
+  upstream: url(['http', 'https']).default('http://127.0.0.1:5000'),
+  tls: z.strictObject({
+    cert: z.string().default('certs/server.crt'),
+    key: z.string().default('certs/server.key'),
+    clientCA: z.string().optional(),
+  }).default({ cert: 'certs/server.crt', key: 'certs/server.key' }),
+  auth: z.strictObject({
+    mode: z.enum(['none', 'htpasswd', 'token']).default('htpasswd'),
+    htpasswd: z.string().default('config/htpasswd'),
+    realm: z.string().default('registry-gateway'),
+  }).default({ mode: 'htpasswd', htpasswd: 'config/htpasswd', realm: 'registry-gateway' }),
+  access: z.array(rule).optional(),
+  timeouts: z.strictObject({
+    idle: z.number().int().min(1).default(900),
+    headers: z.number().int().min(1).default(30),
+  }).default({ idle: 900, headers: 30 }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type AccessRule = z.infer<typeof rule>;
+
+export interface Overrides {
+  listen?: string;
+  upstream?: string;
+  publicUrl?: string;
+  certs?: string;
+  htpasswd?: string;
+  auth?: string;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, source: string): string {
+  const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
+  if (issue.code === 'unrecognized_keys') return `${source}: ${path === '(top level)' ? '' : `${path}: `}unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}; check the spelling against config/gateway.yaml`;
+  return `${source}: ${path}: ${issue.message}`;
+}
+
+/** Validates a plain object (from YAML, plus overrides) into a Config. */
+export function validateConfig(raw: unknown, overrides: Overrides, source: string): Config {
+  const base = (raw ?? {}) as Record<string, unknown>;
+  if (typeof base !== 'object' || Array.isArray(base)) fail('INVALID_CONFIG', `${source}: expected a mapping of settings at the top level`);
+  const merged: Record<string, unknown> = { ...base };
+  if (overrides.listen) merged.listen = overrides.listen;
+  if (overrides.upstream) merged.upstream = overrides.upstream;
+  if (overrides.publicUrl) merged.publicUrl = overrides.publicUrl;
+  if (overrides.certs) merged.tls = { ...(base.tls as object ?? {}), cert: `${overrides.certs}/server.crt`, key: `${overrides.certs}/server.key` };
+  if (overrides.htpasswd || overrides.auth) {
+    merged.auth = { ...(base.auth as object ?? {}), ...(overrides.htpasswd ? { htpasswd: overrides.htpasswd } : {}), ...(overrides.auth ? { mode: overrides.auth } : {}) };
+  }
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) fail('INVALID_CONFIG', describeIssue(parsed.error.issues[0]!, source));
+  const config = parsed.data!;
+  if (config.auth.mode === 'token') fail('INVALID_CONFIG', `${source}: auth.mode: 'token' is not available yet; use htpasswd or none`);
+  return config;
+}
+
+/** Reads and validates the config file; a missing file is fine when no --config was given. */
+export async function loadConfig(path: string | undefined, overrides: Overrides): Promise<Config> {
+  if (!path) return validateConfig({}, overrides, 'flags');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    return fail('FILE_MISSING', `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) fail('INVALID_CONFIG', `${path}: ${doc.errors[0]!.message.split('\n')[0]}`);
+  return validateConfig(doc.toJS(), overrides, path);
+}

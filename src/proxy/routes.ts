@@ -1,0 +1,81 @@
+// Strict parsing of Docker Registry HTTP API V2 / OCI distribution paths, and
+// the access each request needs (as distribution maps them). Anything that is
+// not exactly one of these routes never reaches the upstream.
+import type { Access, Action } from '../auth/access.js';
+
+export type Route =
+  | { kind: 'base' }
+  | { kind: 'catalog' }
+  | { kind: 'repository'; name: string; resource: 'manifests' | 'blobs' | 'uploads' | 'tags' | 'referrers' };
+
+export type RouteError = { kind: 'invalid'; status: 400 | 404; code: 'NAME_INVALID' | 'NOT_FOUND'; message: string };
+
+// distribution/reference: path-component, joined by "/", at most 255 characters.
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
+const NAME = `${COMPONENT}(?:/${COMPONENT})*`;
+const TAG = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
+const DIGEST = '[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+';
+const UUID = '[A-Za-z0-9_.=-]+';
+export const MAX_NAME_LENGTH = 255;
+
+const PATTERNS: [RegExp, Route['kind'], Exclude<Route, { kind: 'base' | 'catalog' }>['resource']?][] = [
+  [new RegExp(`^/v2/(${NAME})/manifests/(?:${TAG}|${DIGEST})$`), 'repository', 'manifests'],
+  [new RegExp(`^/v2/(${NAME})/blobs/uploads/(?:${UUID})?$`), 'repository', 'uploads'],
+  [new RegExp(`^/v2/(${NAME})/blobs/${DIGEST}$`), 'repository', 'blobs'],
+  [new RegExp(`^/v2/(${NAME})/tags/list$`), 'repository', 'tags'],
+  [new RegExp(`^/v2/(${NAME})/referrers/${DIGEST}$`), 'repository', 'referrers'],
+];
+
+export function splitUrl(rawUrl: string): { path: string; query: URLSearchParams } {
+  const q = rawUrl.indexOf('?');
+  return { path: q === -1 ? rawUrl : rawUrl.slice(0, q), query: new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1)) };
+}
+
+export function parseRoute(path: string): Route | RouteError {
+  // No percent-encoding at all: registry paths never need it, and decoding is
+  // how "%2e%2e" and "%2f" smuggle a different path past a check.
+  if (!/^[A-Za-z0-9._\-/:=]*$/.test(path)) return { kind: 'invalid', status: 400, code: 'NAME_INVALID', message: 'invalid characters in the request path' };
+  if (path === '/v2/' || path === '/v2') return { kind: 'base' };
+  if (path === '/v2/_catalog') return { kind: 'catalog' };
+  for (const [re, , resource] of PATTERNS) {
+    const m = re.exec(path);
+    if (!m) continue;
+    const name = m[1]!;
+    if (name.length > MAX_NAME_LENGTH) return { kind: 'invalid', status: 400, code: 'NAME_INVALID', message: `repository name longer than ${MAX_NAME_LENGTH} characters` };
+    return { kind: 'repository', name, resource: resource! };
+  }
+  if (path.startsWith('/v2/')) return { kind: 'invalid', status: 404, code: 'NOT_FOUND', message: 'not a registry API path, or an invalid repository name' };
+  return { kind: 'invalid', status: 404, code: 'NOT_FOUND', message: 'not found' };
+}
+
+function actionsFor(method: string): Action[] | undefined {
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      return ['pull'];
+    case 'POST':
+    case 'PUT':
+    case 'PATCH':
+      return ['pull', 'push'];
+    case 'DELETE':
+      return ['delete'];
+    default:
+      return undefined;
+  }
+}
+
+/** The access a request needs; undefined when the method makes no sense for the route. */
+export function requiredAccess(method: string, route: Route, query: URLSearchParams): Access[] | undefined {
+  if (route.kind === 'base') return method === 'GET' || method === 'HEAD' ? [] : undefined;
+  if (route.kind === 'catalog') return method === 'GET' || method === 'HEAD' ? [{ type: 'registry', name: 'catalog', actions: ['*'] }] : undefined;
+  const actions = actionsFor(method);
+  if (!actions) return undefined;
+  const access: Access[] = [{ type: 'repository', name: route.name, actions }];
+  const from = query.get('from');
+  if (route.resource === 'uploads' && method === 'POST' && query.has('mount') && from) {
+    // Mounting needs pull on the source; without it the request goes on as a
+    // plain upload (distribution does the same), so nothing leaks.
+    access.push({ type: 'repository', name: from, actions: ['pull'], optional: true });
+  }
+  return access;
+}

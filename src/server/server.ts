@@ -1,0 +1,134 @@
+// Assembles the gateway from a validated config: TLS listener, access
+// controller for the configured mode, upstream proxy. Side effects (files,
+// sockets, signals) live here and in the CLI, not in the request path.
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { policyFor } from '../auth/access.js';
+import { basicController, noneController } from '../auth/basic.js';
+import { createBcryptPool } from '../auth/bcryptPool.js';
+import type { AccessController } from '../auth/controller.js';
+import { readHtpasswd, watchHtpasswd } from '../auth/htpasswd.js';
+import { createThrottle } from '../auth/throttle.js';
+import { createVerifier } from '../auth/verifier.js';
+import type { Config } from '../config/config.js';
+import { createUpstream } from '../proxy/upstream.js';
+import { fail } from '../errors.js';
+import { clientAddress, createHandler } from './handler.js';
+import type { Logger } from './log.js';
+import { loadTls, watchTls } from './tls.js';
+
+export interface Gateway {
+  server: https.Server;
+  address: AddressInfo;
+  /** Re-reads certificates (SIGHUP); open connections keep theirs. */
+  reloadTls(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const HEADER_LIMIT = 16 * 1024;
+
+async function controllerFor(config: Config, log: Logger): Promise<{ controller: AccessController; stop: () => void }> {
+  const policy = policyFor(config.access, config.auth.mode);
+  if (config.auth.mode === 'none') return { controller: noneController(policy), stop: () => {} };
+  let users = await readHtpasswd(config.auth.htpasswd);
+  users.warnings.forEach((w) => log.warn(w));
+  if (users.users.size === 0) log.warn(`${config.auth.htpasswd} has no usable users: nobody can log in (add one with 'gateway users add NAME')`);
+  const pool = createBcryptPool();
+  const verifier = createVerifier({ pool, lookup: (u) => users.users.get(u) });
+  const stop = watchHtpasswd(config.auth.htpasswd, (next) => {
+    users = next;
+    verifier.clear();
+    next.warnings.forEach((w) => log.warn(w));
+    log.info({ users: next.users.size }, 'htpasswd reloaded');
+  }, (message) => log.error(message));
+  const controller = basicController({
+    realm: config.auth.realm,
+    policy,
+    verifier,
+    pool,
+    // Per address: a guessing client is slowed down; per user: a distributed
+    // guess at one account is too. Neither touches a client whose
+    // credentials are already verified and cached.
+    byAddress: createThrottle(10, 60_000),
+    byUser: createThrottle(30, 60_000),
+    clientAddress,
+  });
+  return { controller, stop };
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(listen.slice(i + 1)) };
+}
+
+export async function startGateway(config: Config, log: Logger, version: string): Promise<Gateway> {
+  const tlsPaths = { cert: config.tls.cert, key: config.tls.key, clientCA: config.tls.clientCA };
+  const tls = await loadTls(tlsPaths);
+  const { controller, stop } = await controllerFor(config, log);
+  const idleMs = config.timeouts.idle * 1000;
+  const upstream = createUpstream(config.upstream, idleMs);
+  const handle = createHandler({
+    controller,
+    upstream,
+    log,
+    authenticates: config.auth.mode !== 'none',
+    publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
+    version,
+  });
+  const server = https.createServer({
+    ...tls,
+    ...(config.tls.clientCA ? { requestCert: true, rejectUnauthorized: true } : {}),
+    // A blob upload may take hours: no total request time, only idle limits.
+    requestTimeout: 0,
+    headersTimeout: config.timeouts.headers * 1000,
+    maxHeaderSize: HEADER_LIMIT,
+    keepAliveTimeout: 30_000,
+  }, (req, res) => void handle(req, res));
+  server.on('checkContinue', (req, res) => void handle(req, res, true));
+  server.timeout = idleMs; // idle time on the client socket
+  server.on('tlsClientError', (err) => log.debug({ error: err.message }, 'TLS handshake failed'));
+
+  const reloadTls = async () => {
+    try {
+      server.setSecureContext(await loadTls(tlsPaths));
+      log.info({ cert: tlsPaths.cert }, 'TLS certificate reloaded');
+    } catch (err) {
+      log.error({ error: (err as Error).message }, 'TLS reload failed; keeping the current certificate');
+    }
+  };
+  const stopTlsWatch = watchTls(tlsPaths, () => void reloadTls());
+
+  const { host, port } = splitListen(config.listen);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    stop();
+    stopTlsWatch();
+    upstream.close();
+    await controller.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EADDRNOTAVAIL' ? 'no interface has that address' : code === 'EACCES' ? 'ports below 1024 need root' : (code ?? (err as Error).message);
+    fail('LISTEN_FAILED', `cannot listen on ${config.listen}: ${why}; choose another with --listen or 'listen:' in the config`);
+  }
+  return {
+    server,
+    address: server.address() as AddressInfo,
+    reloadTls,
+    async close() {
+      stop();
+      stopTlsWatch();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      upstream.close();
+      await controller.close();
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadConfig, validateConfig } from '../../src/config/config.js';
+import { GatewayError } from '../../src/errors.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const refuses = (raw: unknown, message: RegExp, overrides = {}) =>
+  assert.throws(() => validateConfig(raw, overrides, 'gw.yaml'), (e: unknown) => e instanceof GatewayError && e.code === 'INVALID_CONFIG' && message.test(e.message));
+
+test('defaults fill a minimal config', () => {
+  const c = validateConfig({}, {}, 'gw.yaml');
+  assert.equal(c.listen, '0.0.0.0:5443');
+  assert.equal(c.upstream, 'http://127.0.0.1:5000');
+  assert.equal(c.auth.mode, 'htpasswd');
+  assert.equal(c.timeouts.idle, 900);
+  assert.equal(c.access, undefined);
+});
+
+test('errors name the field path and what was expected', () => {
+  refuses({ lisen: '0.0.0.0:1' }, /^gw\.yaml: unknown key\(s\) 'lisen'/);
+  refuses({ tls: { cert: 'a', keyy: 'b' } }, /^gw\.yaml: tls: unknown key\(s\) 'keyy'/);
+  refuses({ listen: 5443 }, /^gw\.yaml: listen: /);
+  refuses({ listen: 'localhost' }, /listen: expected host:port/);
+  refuses({ upstream: 'ftp://x' }, /upstream: expected a http or https URL/);
+  refuses({ publicUrl: 'http://x:1' }, /publicUrl: expected a https URL/);
+  refuses({ auth: { mode: 'ldap' } }, /auth\.mode: /);
+  refuses({ access: [{ account: 'a', name: 'x', actions: ['pull', 'fly'] }] }, /access\.0\.actions\.1: /);
+  refuses({ access: [{ account: 'a', name: 'X Y', actions: ['pull'] }] }, /access\.0\.name: expected a repository glob/);
+  refuses({ timeouts: { idle: 0 } }, /timeouts\.idle: /);
+  refuses([], /expected a mapping/);
+});
+
+test('flags override the file', () => {
+  const c = validateConfig({ listen: '0.0.0.0:5443', tls: { clientCA: 'ca.crt' }, auth: { mode: 'none' } }, { listen: '127.0.0.1:1', certs: 'c', htpasswd: 'h', auth: 'htpasswd', upstream: 'http://u:1' }, 'gw.yaml');
+  assert.equal(c.listen, '127.0.0.1:1');
+  assert.deepEqual(c.tls, { cert: 'c/server.crt', key: 'c/server.key', clientCA: 'ca.crt' });
+  assert.deepEqual([c.auth.mode, c.auth.htpasswd], ['htpasswd', 'h']);
+  assert.equal(c.upstream, 'http://u:1');
+  refuses({}, /auth\.mode/, { auth: 'kerberos' });
+});
+
+test('YAML errors and duplicate keys are reported with the file name', async () => {
+  const dir = await tempDir();
+  const bad = join(dir, 'bad.yaml');
+  await writeFile(bad, 'listen: a:1\nlisten: b:2\n');
+  await assert.rejects(loadConfig(bad, {}), /bad\.yaml: .*(unique|duplicate)/i);
+  await assert.rejects(loadConfig(join(dir, 'none.yaml'), {}), /cannot read config .*none\.yaml: ENOENT/);
+  const example = await loadConfig(new URL('../../config/gateway.yaml', import.meta.url).pathname, {});
+  assert.equal(example.access?.length, 4, 'the shipped example is valid');
+});

@@ -1,0 +1,101 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import bcrypt from 'bcryptjs';
+import { createBcryptPool, BusyError, type BcryptPool } from '../../src/auth/bcryptPool.js';
+import { createVerifier } from '../../src/auth/verifier.js';
+import { createThrottle } from '../../src/auth/throttle.js';
+
+const HASH = bcrypt.hashSync('right', 4);
+
+// Counts the bcrypt runs a verifier asks for.
+function countingPool(delayMs = 20): BcryptPool & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    compare: async (password, hash) => {
+      calls.push(hash);
+      await new Promise((r) => setTimeout(r, delayMs));
+      return bcrypt.compareSync(password, hash);
+    },
+    close: async () => {},
+  };
+}
+
+test('a verified credential is cached: bcrypt runs once', async () => {
+  const pool = countingPool();
+  const v = createVerifier({ pool, lookup: (u) => (u === 'alice' ? HASH : undefined) });
+  assert.equal(await v.verify('alice', 'right'), true);
+  assert.equal(await v.verify('alice', 'right'), true);
+  assert.equal(pool.calls.length, 1);
+  assert.equal(await v.verify('alice', 'wrong'), false);
+  assert.equal(await v.verify('alice', 'wrong'), false);
+  assert.equal(pool.calls.length, 3, 'failures are never cached as successes');
+});
+
+test('concurrent checks of the same credentials share one bcrypt run', async () => {
+  const pool = countingPool(50);
+  const v = createVerifier({ pool, lookup: () => HASH });
+  const results = await Promise.all(Array.from({ length: 20 }, () => v.verify('alice', 'right')));
+  assert.ok(results.every(Boolean));
+  assert.equal(pool.calls.length, 1);
+});
+
+test('unknown users cost a bcrypt run too, and fail', async () => {
+  const pool = countingPool();
+  const v = createVerifier({ pool, lookup: () => undefined });
+  assert.equal(await v.verify('nobody', 'right'), false);
+  assert.equal(pool.calls.length, 1);
+  assert.match(pool.calls[0]!, /^\$2[aby]\$10\$/, 'compared against a dummy hash of the usual cost');
+});
+
+test('a removed user or changed hash fails at once despite the cache; TTL expires entries', async () => {
+  let hash: string | undefined = HASH;
+  let now = 0;
+  const pool = countingPool(1);
+  const v = createVerifier({ pool, lookup: () => hash, ttlMs: 1000, now: () => now });
+  assert.equal(await v.verify('alice', 'right'), true);
+  hash = undefined;
+  assert.equal(await v.verify('alice', 'right'), false);
+  hash = HASH;
+  assert.equal(await v.verify('alice', 'right'), true);
+  const runs = pool.calls.length;
+  now = 2000;
+  assert.equal(await v.verify('alice', 'right'), true);
+  assert.equal(pool.calls.length, runs + 1, 'expired entry re-verified');
+  v.clear();
+  assert.equal(await v.verify('alice', 'right'), true);
+  assert.equal(pool.calls.length, runs + 2);
+});
+
+test('the worker pool runs real bcrypt ($2a, $2b, $2y) and refuses when its queue is full', async () => {
+  const pool = createBcryptPool(1, 2);
+  after(() => pool.close());
+  assert.equal(await pool.compare('right', HASH), true);
+  assert.equal(await pool.compare('right', HASH.replace('$2b$', '$2y$')), true);
+  assert.equal(await pool.compare('right', HASH.replace('$2b$', '$2a$')), true);
+  assert.equal(await pool.compare('wrong', HASH), false);
+  assert.equal(await pool.compare('x', 'not a hash'), false);
+  const slow = bcrypt.hashSync('x', 12);
+  const flood = Array.from({ length: 5 }, () => pool.compare('x', slow));
+  const outcomes = await Promise.allSettled(flood);
+  assert.ok(outcomes.some((o) => o.status === 'rejected' && o.reason instanceof BusyError));
+  assert.ok(outcomes.some((o) => o.status === 'fulfilled' && o.value === true));
+});
+
+test('throttle: refuses after the limit within the window, resets on success and after the window', () => {
+  let now = 0;
+  const t = createThrottle(3, 60_000, () => now);
+  for (let i = 0; i < 3; i++) {
+    assert.equal(t.retryAfter('a'), 0);
+    t.failure('a');
+  }
+  assert.equal(t.retryAfter('a'), 60);
+  assert.equal(t.retryAfter('b'), 0, 'other keys unaffected');
+  now = 30_000;
+  assert.equal(t.retryAfter('a'), 30);
+  now = 60_000;
+  assert.equal(t.retryAfter('a'), 0);
+  t.failure('a');
+  t.success('a');
+  assert.equal(t.retryAfter('a'), 0);
+});
