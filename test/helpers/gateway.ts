@@ -1,0 +1,63 @@
+// A real `gateway serve` process, as a user starts it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './registry.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface GatewayProcess {
+  port: number;
+  url: string;
+  pid: number;
+  logs: () => string;
+  /** Parsed JSON log lines. */
+  entries: () => Record<string, unknown>[];
+  signal: (sig: NodeJS.Signals) => void;
+  stop: () => Promise<number | null>;
+}
+
+/** Starts `gateway serve --config` with this config (written as JSON, which is YAML). */
+export async function startGateway(workDir: string, config: Record<string, unknown>, opts: { prefix?: string[]; host?: string } = {}): Promise<GatewayProcess> {
+  const port = (config.listen as string | undefined)?.split(':').pop() ? Number((config.listen as string).split(':').pop()) : await freePort();
+  const full = { listen: `${opts.host ?? '127.0.0.1'}:${port}`, ...config };
+  const path = join(workDir, `gateway-${port}.yaml`);
+  await writeFile(path, JSON.stringify(full, null, 2));
+  const [cmd, ...args] = [...(opts.prefix ?? []), process.execPath, CLI, 'serve', '--config', path];
+  const child: ChildProcess = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 15_000);
+    const check = () => {
+      if (out.includes('"msg":"gateway started"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code}: ${out}`));
+    });
+  });
+  return {
+    port,
+    url: `https://${opts.host ?? '127.0.0.1'}:${port}`,
+    pid: child.pid!,
+    logs: () => out,
+    entries: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    signal: (sig) => child.kill(sig),
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
