@@ -9,12 +9,20 @@ declare -A packages=(
   [skopeo]=skopeo
   [umoci]=umoci
   [htpasswd]=apache2-utils
+  [dockerd]=docker.io
+  [containerd]=containerd
+  [ctr]=containerd
+  [ip]=iproute2
+  [ss]=iproute2
+  [tar]=tar
 )
 
 missing=()
 for cmd in "${!packages[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
 done
+# One package may provide several commands.
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -28,6 +28,14 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
   }
 }
 
+async function waitForLog(read: () => string, text: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!read().includes(text)) {
+    if (Date.now() > deadline) throw new Error(`no '${text}' after ${timeoutMs} ms: ${read()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export interface Registry {
   port: number;
   url: string;
@@ -39,6 +47,8 @@ export interface RegistryOptions {
   storage: string;
   tls?: { cert: string; key: string };
   port?: number;
+  /** Run inside a network namespace: ['ip', 'netns', 'exec', NAME]. */
+  prefix?: string[];
 }
 
 /** Starts `docker-registry serve` on loopback; the config is JSON, which YAML parsers read as-is. */
@@ -47,19 +57,20 @@ export async function startRegistry(workDir: string, opts: RegistryOptions): Pro
   await mkdir(opts.storage, { recursive: true });
   const config = {
     version: 0.1,
-    log: { level: 'warn', accesslog: { disabled: true } },
+    log: { level: opts.prefix ? 'info' : 'warn', accesslog: { disabled: true } },
     storage: { filesystem: { rootdirectory: opts.storage }, delete: { enabled: true } },
     http: { addr: `127.0.0.1:${port}`, ...(opts.tls ? { tls: { certificate: opts.tls.cert, key: opts.tls.key } } : {}) },
   };
   const configPath = join(workDir, `registry-${port}.yml`);
   await writeFile(configPath, JSON.stringify(config));
-  const child: ChildProcess = spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, ...args] = [...(opts.prefix ?? []), 'docker-registry', 'serve', configPath];
+  const child: ChildProcess = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    await Promise.race([waitForPort(port), exited.then(() => { throw new Error(`docker-registry exited: ${output}`); })]);
+    await Promise.race([opts.prefix ? waitForLog(() => output, 'listening on') : waitForPort(port), exited.then(() => { throw new Error(`docker-registry exited: ${output}`); })]);
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
