@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { GatewayError, exitCodeFor } from '../errors.js';
 import { certsCommand } from './certs.js';
-import { serveCommand } from './serve.js';
+import { serveCommand, upCommand } from './serve.js';
 import { usersCommand } from './users.js';
 import { consoleOutput, type Output } from './output.js';
 
@@ -20,6 +20,7 @@ export function buildProgram(io: Output): Command {
     .addHelpText('after', '\nExample:\n  $ gateway certs init --host registry.example.test');
   program.addCommand(certsCommand(io));
   program.addCommand(serveCommand(pkg.version));
+  program.addCommand(upCommand(pkg.version, io));
   program.addCommand(usersCommand(io));
   // Subcommands inherit this when added through .command(); addCommand needs it explicitly.
   const inherit = (cmd: Command) => {

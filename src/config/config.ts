@@ -16,6 +16,8 @@ const url = (schemes: string[]) => z.string().refine((v) => {
   }
 }, `expected a ${schemes.join(' or ')} URL with no path, e.g. ${schemes[0]}://registry.example.test:5443`);
 
+export const DEFAULT_UPSTREAM = 'http://127.0.0.1:5000';
+
 export const ACTIONS = ['pull', 'push', 'delete', '*'] as const;
 
 const rule = z.strictObject({
@@ -27,7 +29,8 @@ const rule = z.strictObject({
 export const configSchema = z.strictObject({
   listen: hostPort.default('0.0.0.0:5443'),
   publicUrl: url(['https']).optional(),
-  upstream: url(['http', 'https']).default('http://127.0.0.1:5000'),
+  // Unset: `gateway serve` uses DEFAULT_UPSTREAM, `gateway up` starts a local registry.
+  upstream: url(['http', 'https']).optional(),
   tls: z.strictObject({
     cert: z.string().default('certs/server.crt'),
     key: z.string().default('certs/server.key'),

@@ -10,7 +10,7 @@ import type { AccessController } from '../auth/controller.js';
 import { readHtpasswd, watchHtpasswd } from '../auth/htpasswd.js';
 import { createThrottle } from '../auth/throttle.js';
 import { createVerifier } from '../auth/verifier.js';
-import type { Config } from '../config/config.js';
+import { DEFAULT_UPSTREAM, type Config } from '../config/config.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { fail } from '../errors.js';
 import { clientAddress, createHandler } from './handler.js';
@@ -19,6 +19,7 @@ import { loadTls, watchTls } from './tls.js';
 
 export interface Gateway {
   server: https.Server;
+  upstream: string;
   address: AddressInfo;
   /** Re-reads certificates (SIGHUP); open connections keep theirs. */
   reloadTls(): Promise<void>;
@@ -66,7 +67,7 @@ export async function startGateway(config: Config, log: Logger, version: string)
   const tls = await loadTls(tlsPaths);
   const { controller, stop } = await controllerFor(config, log);
   const idleMs = config.timeouts.idle * 1000;
-  const upstream = createUpstream(config.upstream, idleMs);
+  const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs);
   const handle = createHandler({
     controller,
     upstream,
@@ -118,6 +119,7 @@ export async function startGateway(config: Config, log: Logger, version: string)
   }
   return {
     server,
+    upstream: upstream.origin,
     address: server.address() as AddressInfo,
     reloadTls,
     async close() {

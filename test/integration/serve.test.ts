@@ -7,7 +7,7 @@ import https from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exec, gateway as gatewayCli } from '../helpers/exec.js';
+import { exec, gateway as gatewayCli, ROOT } from '../helpers/exec.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { request } from '../helpers/https.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
@@ -319,4 +319,37 @@ test('a bad config stops the start with the field path', async () => {
   const busy = await gatewayCli(['serve', '--listen', `127.0.0.1:${gw.port}`, '--certs', certs, '--htpasswd', htpasswd, '--upstream', registry.url]);
   assert.equal(busy.code, 1);
   assert.match(busy.stderr, /cannot listen on 127\.0\.0\.1:\d+: the port is in use/);
+});
+
+test('gateway up: certificates, a first user and a local registry, all stopped on SIGTERM', async () => {
+  const { spawn } = await import('node:child_process');
+  const dir = await tempDir();
+  const port = await freePort();
+  const registryPort = await freePort();
+  const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'up', '--listen', `127.0.0.1:${port}`, '--registry-port', String(registryPort)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!out.includes('gateway started')) {
+      assert.ok(Date.now() < deadline && child.exitCode === null, `up did not start: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const password = /password: (\S+)/.exec(err)?.[1];
+    assert.ok(password, err);
+    assert.ok(!out.includes(password), 'the password is not in the JSON log');
+    const localCa = await readFile(join(dir, 'certs', 'ca.crt'), 'utf8');
+    const r = await request(`https://127.0.0.1:${port}/v2/_catalog`, { ca: localCa, user: `admin:${password}` });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json(), { repositories: [] });
+    assert.match(out, new RegExp(`"upstream":"http://127.0.0.1:${registryPort}"`));
+  } finally {
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  }
+  const left = await exec('pgrep', ['-f', join(dir, 'data', 'registry.yml')]);
+  assert.equal(left.stdout.trim(), '', 'the local registry was stopped');
 });

@@ -12,7 +12,7 @@ const refuses = (raw: unknown, message: RegExp, overrides = {}) =>
 test('defaults fill a minimal config', () => {
   const c = validateConfig({}, {}, 'gw.yaml');
   assert.equal(c.listen, '0.0.0.0:5443');
-  assert.equal(c.upstream, 'http://127.0.0.1:5000');
+  assert.equal(c.upstream, undefined, 'unset: serve uses the default, up starts a local registry');
   assert.equal(c.auth.mode, 'htpasswd');
   assert.equal(c.timeouts.idle, 900);
   assert.equal(c.access, undefined);
