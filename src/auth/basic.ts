@@ -63,7 +63,7 @@ export function basicController(opts: BasicOptions): AccessController {
       const { account } = who;
       // /v2/ (no access asked) needs an authenticated user, so `docker login` really checks.
       if (access.length === 0 && account === ANONYMOUS) return unauthorized('authentication required');
-      const { granted, refused } = decide(account, access, (a) => opts.policy(account, a));
+      const { granted, refused } = decide(access, (a) => opts.policy(account, a));
       if (!refused) return { kind: 'grant', account, granted };
       if (account === ANONYMOUS) return unauthorized('authentication required');
       return { kind: 'challenge', status: 403, code: 'DENIED', message: `requested access to the resource is denied`, headers: {}, account };
@@ -77,7 +77,7 @@ export function basicController(opts: BasicOptions): AccessController {
 export function noneController(policy: Policy): AccessController {
   return {
     async authorized(_req, access) {
-      const { granted, refused } = decide(ANONYMOUS, access, (a) => policy(ANONYMOUS, a));
+      const { granted, refused } = decide(access, (a) => policy(ANONYMOUS, a));
       return refused
         ? { kind: 'challenge', status: 403, code: 'DENIED', message: 'requested access to the resource is denied', headers: {}, account: ANONYMOUS }
         : { kind: 'grant', account: ANONYMOUS, granted };

@@ -23,7 +23,7 @@ export interface AccessController {
 }
 
 /** Splits asked access into granted, and whether anything required was refused. */
-export function decide(account: string, access: Access[], allowed: (a: Access) => boolean): { granted: Access[]; refused: boolean } {
+export function decide(access: Access[], allowed: (a: Access) => boolean): { granted: Access[]; refused: boolean } {
   const granted = access.filter(allowed);
   return { granted, refused: access.some((a) => !a.optional && !granted.includes(a)) };
 }

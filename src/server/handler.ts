@@ -121,7 +121,7 @@ export function createHandler(opts: HandlerOptions) {
       entry.user = decision.account;
       const mountSource = access.find((a) => a.optional);
       if (mountSource && !decision.granted.includes(mountSource)) stripMount(req);
-      if (route.kind === 'catalog') return await catalog(req, res, decision.account, opts);
+      if (route.kind === 'catalog') return await catalog(req, res, decision.account, opts).catch((err: Error) => proxyError(err, req, res));
       stripClientForwarding(req);
       setForwarding(req, clientAddress(req));
       if (opts.authenticates) dropAuthorization(req);

@@ -3,7 +3,9 @@
 // treats every registry on 127.0.0.0/8 as insecure and skips certificate
 // checks, so proving that it trusts a CA needs an address outside loopback.
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { exec } from './exec.js';
+import { onExit } from './cleanup.js';
 
 export interface TestHost {
   name: string;
@@ -27,9 +29,14 @@ export async function createTestHost(): Promise<TestHost> {
   const octet = (parseInt(id.slice(0, 2), 16) % 250) + 1;
   const [hostSide, nsSide] = [`198.18.${octet}.1`, `198.18.${octet}.2`];
   await ip('netns', 'add', name);
+  const forget = onExit(() => {
+    try { execFileSync('ip', ['link', 'del', outside], { stdio: 'ignore' }); } catch { /* gone with the namespace */ }
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  });
   const remove = async () => {
     await exec('ip', ['link', 'del', outside]);
     await exec('ip', ['netns', 'del', name]);
+    forget();
   };
   try {
     await ip('link', 'add', outside, 'type', 'veth', 'peer', 'name', inside);

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
+import { onExit } from './cleanup.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -69,6 +70,8 @@ export async function startRegistry(workDir: string, opts: RegistryOptions): Pro
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const forget = onExit(() => child.kill('SIGKILL'));
+  void exited.then(forget);
   try {
     await Promise.race([opts.prefix ? waitForLog(() => output, 'listening on') : waitForPort(port), exited.then(() => { throw new Error(`docker-registry exited: ${output}`); })]);
   } catch (err) {

@@ -12,6 +12,8 @@ import { startGateway } from '../helpers/gateway.js';
 import { createTestHost } from '../helpers/netns.js';
 import { startRegistry } from '../helpers/registry.js';
 import { tempDir } from '../helpers/tmp.js';
+import { onExit } from '../helpers/cleanup.js';
+import { readdirSync, rmSync } from 'node:fs';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -39,14 +41,19 @@ const registryHost = `${testHost.address}:5443`;
 
 // dockerd writes /etc/docker/key.json (no flag moves it): remove what it adds.
 const etcDockerBefore = new Set(await readdir('/etc/docker').catch(() => []));
-cleanups.push(async () => {
-  for (const f of await readdir('/etc/docker').catch(() => [])) if (!etcDockerBefore.has(f) && f !== 'certs.d') await rm(join('/etc/docker', f), { recursive: true, force: true });
-});
+const removeEtcAdditions = () => {
+  let now: string[] = [];
+  try { now = readdirSync('/etc/docker'); } catch { return; }
+  for (const f of now) if (!etcDockerBefore.has(f) && f !== 'certs.d') rmSync(join('/etc/docker', f), { recursive: true, force: true });
+};
+cleanups.push(async () => removeEtcAdditions());
+onExit(removeEtcAdditions);
 
 // Docker's own daemon, in this namespace, with its state in the test directory.
 const dockerRoot = join('/tmp', `gwdocker-${randomBytes(3).toString('hex')}`);
 await mkdir(dockerRoot);
 cleanups.push(() => rm(dockerRoot, { recursive: true, force: true }));
+onExit(() => rmSync(dockerRoot, { recursive: true, force: true }));
 await writeFile(join(dockerRoot, 'daemon.json'), '{}');
 const sock = join(dockerRoot, 'docker.sock');
 const dockerd = spawn('dockerd', ['--iptables=false', '--bridge=none', '--storage-driver=vfs', '--data-root', join(dockerRoot, 'data'), '--exec-root', join(dockerRoot, 'exec'), '-H', `unix://${sock}`, '--pidfile', join(dockerRoot, 'docker.pid'), '--config-file', join(dockerRoot, 'daemon.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -54,6 +61,7 @@ let dockerdLog = '';
 dockerd.stdout!.on('data', (d) => (dockerdLog += d));
 dockerd.stderr!.on('data', (d) => (dockerdLog += d));
 const dockerdExit = new Promise((r) => dockerd.once('exit', r));
+onExit(() => dockerd.kill('SIGKILL'));
 cleanups.push(async () => {
   dockerd.kill('SIGTERM');
   const timer = setTimeout(() => dockerd.kill('SIGKILL'), 20_000);
@@ -77,10 +85,12 @@ for (const dir of ['/etc/docker', certsD, join(certsD, registryHost)]) {
     created.push(dir);
   }
 }
-cleanups.push(async () => {
-  await rm(join(certsD, registryHost, 'ca.crt'), { force: true });
-  for (const dir of created.reverse()) await rm(dir, { recursive: true, force: true });
-});
+const removeCertsD = () => {
+  rmSync(join(certsD, registryHost, 'ca.crt'), { force: true });
+  for (const dir of [...created].reverse()) rmSync(dir, { recursive: true, force: true });
+};
+cleanups.push(async () => removeCertsD());
+onExit(removeCertsD);
 
 test('without ca.crt docker refuses the certificate (the address is not treated as insecure)', async () => {
   const r = await docker(['login', registryHost, '-u', 'alice', '--password-stdin'], 'alice-pw');

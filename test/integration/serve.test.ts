@@ -225,6 +225,9 @@ test('upstream stopped: 503 with a JSON error naming it; restarted: success with
   assert.equal(down.json().errors[0].code, 'UNAVAILABLE');
   assert.match(down.json().errors[0].message, new RegExp(`127\\.0\\.0\\.1:${upstreamPort}`));
   assert.equal((await get('/healthz')).status, 503);
+  const catalogDown = await get('/v2/_catalog', { ca, user: 'bob:bob-pw' });
+  assert.equal(catalogDown.status, 503);
+  assert.equal(catalogDown.json().errors[0].code, 'UNAVAILABLE');
   registry = await startRegistry(work, { storage, port: upstreamPort });
   assert.equal((await get('/v2/bob/app/manifests/1', { ca, user: 'bob:bob-pw' })).status, 200);
 });
