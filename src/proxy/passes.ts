@@ -4,6 +4,17 @@
 // proxy's proxyReq hook, which http-proxy skips when `Expect` is present.
 import type { IncomingMessage } from 'node:http';
 
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * Host is kept (the registry builds upload URLs from it), so it must be a
+ * plain host[:port]: nothing else may ride along into those URLs.
+ */
+export function validHost(req: IncomingMessage): boolean {
+  const host = req.headers.host;
+  return typeof host === 'string' && host.length <= 260 && HOST.test(host);
+}
+
 /** Clients must not steer the URLs the registry builds, nor the address it logs. */
 export function stripClientForwarding(req: IncomingMessage): void {
   for (const name of Object.keys(req.headers)) {

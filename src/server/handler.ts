@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { AccessController } from '../auth/controller.js';
 import { API_VERSION, API_VERSION_HEADER, sendError, sendJson } from '../proxy/errors.js';
-import { dropAuthorization, rewriteLocation, setForwarding, stripClientForwarding, stripMount } from '../proxy/passes.js';
+import { dropAuthorization, rewriteLocation, setForwarding, stripClientForwarding, stripMount, validHost } from '../proxy/passes.js';
 import { parseRoute, requiredAccess, splitUrl, type Route } from '../proxy/routes.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { loggablePath, type Logger } from './log.js';
@@ -107,6 +107,7 @@ export function createHandler(opts: HandlerOptions) {
     try {
       const { path, query } = splitUrl(req.url ?? '/');
       if (path === '/healthz') return await health(res, opts);
+      if (!validHost(req)) return sendError(res, 400, 'NAME_INVALID', 'missing or malformed Host header: expected host[:port]');
       const route = parseRoute(path);
       if (route.kind === 'invalid') return sendError(res, route.status, route.code, route.message);
       entry.repository = describeRoute(route);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { dropAuthorization, rewriteLocation, setForwarding, stripClientForwarding, stripMount } from '../../src/proxy/passes.js';
+import { dropAuthorization, rewriteLocation, setForwarding, stripClientForwarding, stripMount, validHost } from '../../src/proxy/passes.js';
 
 const req = (headers: Record<string, string>, url = '/v2/') => ({ headers: { ...headers }, url }) as unknown as IncomingMessage;
 
@@ -10,6 +10,12 @@ test('client forwarding headers are dropped, then set from what the gateway know
   stripClientForwarding(r);
   setForwarding(r, '10.0.0.7');
   assert.deepEqual(r.headers, { host: 'reg.test:5443', accept: '*/*', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'reg.test:5443', 'x-forwarded-for': '10.0.0.7' });
+});
+
+test('Host must be a plain host[:port]', () => {
+  for (const host of ['reg.test', 'reg.test:5443', '127.0.0.1:5443', '[::1]:5443', 'localhost']) assert.ok(validHost(req({ host })), host);
+  for (const host of ['', 'evil.test/x', 'a@b', 'reg.test:5443/path', 'a b', 'reg.test:abc', '-x.test', 'x'.repeat(300)]) assert.ok(!validHost(req({ host })), host);
+  assert.ok(!validHost(req({})));
 });
 
 test('the client Authorization stops at the gateway', () => {
