@@ -1,10 +1,8 @@
 // auth.mode htpasswd (Basic) and none.
 import type { IncomingMessage } from 'node:http';
 import { ANONYMOUS, type Access, type Policy } from './access.js';
-import { BusyError, type BcryptPool } from './bcryptPool.js';
 import { decide, type AccessController, type Decision } from './controller.js';
-import type { Throttle } from './throttle.js';
-import type { Verifier } from './verifier.js';
+import type { PasswordLogin } from './passwordLogin.js';
 
 export function parseBasic(header: string | undefined): { user: string; password: string } | 'malformed' | undefined {
   if (header === undefined) return undefined;
@@ -19,11 +17,9 @@ export function parseBasic(header: string | undefined): { user: string; password
 export interface BasicOptions {
   realm: string;
   policy: Policy;
-  verifier: Verifier;
-  pool: BcryptPool;
-  byAddress: Throttle;
-  byUser: Throttle;
+  login: PasswordLogin;
   clientAddress: (req: IncomingMessage) => string;
+  close: () => Promise<void>;
 }
 
 export function basicController(opts: BasicOptions): AccessController {
@@ -34,26 +30,10 @@ export function basicController(opts: BasicOptions): AccessController {
     const creds = parseBasic(req.headers.authorization);
     if (creds === undefined) return { account: ANONYMOUS };
     if (creds === 'malformed') return unauthorized('malformed Authorization header: expected Basic credentials');
-    const address = `addr:${opts.clientAddress(req)}`;
-    const user = `user:${creds.user}`;
-    const wait = Math.max(opts.byAddress.retryAfter(address), opts.byUser.retryAfter(user));
-    if (wait > 0) {
-      return { kind: 'challenge', status: 429, code: 'TOOMANYREQUESTS', message: `too many failed logins; retry in ${wait} s`, headers: { 'Retry-After': String(wait) }, account: creds.user };
-    }
-    let ok: boolean;
-    try {
-      ok = await opts.verifier.verify(creds.user, creds.password);
-    } catch (err) {
-      if (err instanceof BusyError) return { kind: 'challenge', status: 429, code: 'TOOMANYREQUESTS', message: 'too many logins being checked; retry shortly', headers: { 'Retry-After': '1' } };
-      throw err;
-    }
-    if (!ok) {
-      opts.byAddress.failure(address);
-      opts.byUser.failure(user);
-      return unauthorized('invalid username or password', creds.user);
-    }
-    opts.byAddress.success(address);
-    return { account: creds.user };
+    const result = await opts.login.login(creds.user, creds.password, opts.clientAddress(req));
+    if (result.ok) return { account: result.account };
+    if (result.status === 429) return { kind: 'challenge', status: 429, code: 'TOOMANYREQUESTS', message: result.message, headers: { 'Retry-After': String(result.retryAfter ?? 1) }, account: creds.user };
+    return unauthorized(result.message, creds.user);
   }
 
   return {
@@ -66,10 +46,10 @@ export function basicController(opts: BasicOptions): AccessController {
       const { granted, refused } = decide(access, (a) => opts.policy(account, a));
       if (!refused) return { kind: 'grant', account, granted };
       if (account === ANONYMOUS) return unauthorized('authentication required');
-      return { kind: 'challenge', status: 403, code: 'DENIED', message: `requested access to the resource is denied`, headers: {}, account };
+      return { kind: 'challenge', status: 403, code: 'DENIED', message: 'requested access to the resource is denied', headers: {}, account };
     },
     canPull: (account, name) => opts.policy(account, { type: 'repository', name, actions: ['pull'] }),
-    close: () => opts.pool.close(),
+    close: opts.close,
   };
 }
 

@@ -8,6 +8,7 @@ import { GatewayError, exitCodeFor } from '../errors.js';
 import { certsCommand } from './certs.js';
 import { serveCommand, upCommand } from './serve.js';
 import { usersCommand } from './users.js';
+import { tokenCommand } from './token.js';
 import { consoleOutput, type Output } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -22,6 +23,7 @@ export function buildProgram(io: Output): Command {
   program.addCommand(serveCommand(pkg.version));
   program.addCommand(upCommand(pkg.version, io));
   program.addCommand(usersCommand(io));
+  program.addCommand(tokenCommand(io));
   // Subcommands inherit this when added through .command(); addCommand needs it explicitly.
   const inherit = (cmd: Command) => {
     cmd.exitOverride();

@@ -28,7 +28,7 @@ function withServeOptions(cmd: Command): Command {
     .option('--public-url <url>', 'how clients reach the gateway, e.g. https://registry.example.test:5443')
     .option('--certs <dir>', 'directory holding server.crt and server.key')
     .option('--htpasswd <file>', 'the htpasswd file')
-    .option('--auth <mode>', 'none | htpasswd');
+    .option('--auth <mode>', 'none | htpasswd | token');
 }
 
 const configPathOf = (o: ServeOptions) => o.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);

@@ -40,6 +40,16 @@ export const configSchema = z.strictObject({
     mode: z.enum(['none', 'htpasswd', 'token']).default('htpasswd'),
     htpasswd: z.string().default('config/htpasswd'),
     realm: z.string().default('registry-gateway'),
+    token: z.strictObject({
+      // The "service" of challenges and the tokens' audience; default: publicUrl's host:port.
+      service: z.string().regex(/^[^\s"]+$/, 'expected a name without spaces or quotes, e.g. registry.example.test:5443').optional(),
+      issuer: z.string().min(1).default('registry-gateway'),
+      ttl: z.number().int().min(60, 'at least 60: clients treat shorter lifetimes as 60 anyway').max(86_400).default(300),
+      refreshTtl: z.number().int().min(60).default(2_592_000),
+      signingKey: z.string().default('certs/token.key'),
+      // Certificates of retired signing keys whose tokens still verify.
+      verifyKeys: z.array(z.string()).default([]),
+    }).optional(),
   }).default({ mode: 'htpasswd', htpasswd: 'config/htpasswd', realm: 'registry-gateway' }),
   access: z.array(rule).optional(),
   timeouts: z.strictObject({
@@ -81,7 +91,9 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) fail('INVALID_CONFIG', describeIssue(parsed.error.issues[0]!, source));
   const config = parsed.data!;
-  if (config.auth.mode === 'token') fail('INVALID_CONFIG', `${source}: auth.mode: 'token' is not available yet; use htpasswd or none`);
+  if (config.auth.mode === 'token' && !config.auth.token?.service && !config.publicUrl) {
+    fail('INVALID_CONFIG', `${source}: auth.token.service: required in token mode (the name clients use, e.g. registry.example.test:5443), or set publicUrl`);
+  }
   return config;
 }
 

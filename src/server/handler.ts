@@ -7,6 +7,7 @@ import { dropAuthorization, rewriteLocation, setForwarding, stripClientForwardin
 import { parseRoute, requiredAccess, splitUrl, type Route } from '../proxy/routes.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { loggablePath, type Logger } from './log.js';
+import { TOKEN_PATHS } from '../token/endpoint.js';
 
 export interface HandlerOptions {
   controller: AccessController;
@@ -17,7 +18,11 @@ export interface HandlerOptions {
   /** https://host:port clients use; when unset, the Host each client sent. */
   publicOrigin?: string | undefined;
   version: string;
+  /** GET/POST /token and the JWKS, in token mode. */
+  tokenEndpoint?: TokenHandler | undefined;
 }
+
+export type TokenHandler = (req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams) => Promise<void>;
 
 export function clientAddress(req: IncomingMessage): string {
   const a = req.socket.remoteAddress ?? '';
@@ -107,6 +112,7 @@ export function createHandler(opts: HandlerOptions) {
     try {
       const { path, query } = splitUrl(req.url ?? '/');
       if (path === '/healthz') return await health(res, opts);
+      if (opts.tokenEndpoint && TOKEN_PATHS.has(path)) return await opts.tokenEndpoint(req, res, path, query);
       if (!validHost(req)) return sendError(res, 400, 'NAME_INVALID', 'missing or malformed Host header: expected host[:port]');
       const route = parseRoute(path);
       if (route.kind === 'invalid') return sendError(res, route.status, route.code, route.message);

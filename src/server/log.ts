@@ -11,7 +11,7 @@ export function createLogger(destination: NodeJS.WritableStream = process.stdout
 
 // Query keys whose values are safe to log; the upload `_state` is a signed
 // secret, and anything unknown is treated like one.
-const SAFE_QUERY = new Set(['digest', 'mount', 'from', 'n', 'last']);
+const SAFE_QUERY = new Set(['digest', 'mount', 'from', 'n', 'last', 'service', 'scope', 'account', 'client_id', 'offline_token']);
 
 export function loggablePath(url: string): string {
   const q = url.indexOf('?');

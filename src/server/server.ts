@@ -2,6 +2,13 @@
 // controller for the configured mode, upstream proxy. Side effects (files,
 // sockets, signals) live here and in the CLI, not in the request path.
 import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { dirname } from 'node:path';
+import { bearerController } from '../auth/bearer.js';
+import { createTokenEndpoint } from '../token/endpoint.js';
+import { ensureSigningKey, loadKeyRing, type KeyRing } from '../token/keyring.js';
+import type { TokenSettings } from '../token/tokens.js';
+import type { TokenHandler } from './handler.js';
 import type { AddressInfo } from 'node:net';
 import { policyFor } from '../auth/access.js';
 import { basicController, noneController } from '../auth/basic.js';
@@ -9,6 +16,7 @@ import { createBcryptPool } from '../auth/bcryptPool.js';
 import type { AccessController } from '../auth/controller.js';
 import { readHtpasswd, watchHtpasswd } from '../auth/htpasswd.js';
 import { createThrottle } from '../auth/throttle.js';
+import { createPasswordLogin } from '../auth/passwordLogin.js';
 import { createVerifier } from '../auth/verifier.js';
 import { DEFAULT_UPSTREAM, type Config } from '../config/config.js';
 import { createUpstream } from '../proxy/upstream.js';
@@ -28,7 +36,30 @@ export interface Gateway {
 
 export const HEADER_LIMIT = 16 * 1024;
 
-async function controllerFor(config: Config, log: Logger): Promise<{ controller: AccessController; stop: () => void }> {
+export interface AuthParts {
+  controller: AccessController;
+  tokenEndpoint?: TokenHandler;
+  stop: () => void;
+}
+
+export function tokenSettings(config: Config): TokenSettings {
+  const t = config.auth.token;
+  return {
+    service: t?.service ?? new URL(config.publicUrl!).host,
+    issuer: t?.issuer ?? 'registry-gateway',
+    ttl: t?.ttl ?? 300,
+    refreshTtl: t?.refreshTtl ?? 2_592_000,
+  };
+}
+
+/** The signing key (created next to the CA at first start) and retired keys. */
+export async function tokenKeyRing(config: Config): Promise<KeyRing> {
+  const keyPath = config.auth.token?.signingKey ?? 'certs/token.key';
+  await ensureSigningKey(keyPath, dirname(keyPath));
+  return loadKeyRing(keyPath, config.auth.token?.verifyKeys ?? []);
+}
+
+async function controllerFor(config: Config, log: Logger, publicOrigin: (req: IncomingMessage) => string): Promise<AuthParts> {
   const policy = policyFor(config.access, config.auth.mode);
   if (config.auth.mode === 'none') return { controller: noneController(policy), stop: () => {} };
   let users = await readHtpasswd(config.auth.htpasswd);
@@ -42,19 +73,19 @@ async function controllerFor(config: Config, log: Logger): Promise<{ controller:
     next.warnings.forEach((w) => log.warn(w));
     log.info({ users: next.users.size }, 'htpasswd reloaded');
   }, (message) => log.error(message));
-  const controller = basicController({
-    realm: config.auth.realm,
-    policy,
-    verifier,
-    pool,
-    // Per address: a guessing client is slowed down; per user: a distributed
-    // guess at one account is too. Neither touches a client whose
-    // credentials are already verified and cached.
-    byAddress: createThrottle(10, 60_000),
-    byUser: createThrottle(30, 60_000),
-    clientAddress,
-  });
-  return { controller, stop };
+  // Per address: a guessing client is slowed down; per user: a distributed
+  // guess at one account is too. Neither touches a client whose credentials
+  // are already verified and cached.
+  const login = createPasswordLogin(verifier, createThrottle(10, 60_000), createThrottle(30, 60_000));
+  const close = () => pool.close();
+  if (config.auth.mode === 'htpasswd') return { controller: basicController({ realm: config.auth.realm, policy, login, clientAddress, close }), stop };
+  const settings = tokenSettings(config);
+  const ring = await tokenKeyRing(config);
+  return {
+    controller: bearerController({ ring: () => ring, settings, policy, realm: (req) => `${publicOrigin(req)}/token`, close }),
+    tokenEndpoint: createTokenEndpoint({ ring: () => ring, settings, policy, login, userHash: (u) => users.users.get(u), clientAddress }),
+    stop,
+  };
 }
 
 function splitListen(listen: string): { host: string; port: number } {
@@ -65,7 +96,9 @@ function splitListen(listen: string): { host: string; port: number } {
 export async function startGateway(config: Config, log: Logger, version: string): Promise<Gateway> {
   const tlsPaths = { cert: config.tls.cert, key: config.tls.key, clientCA: config.tls.clientCA };
   const tls = await loadTls(tlsPaths);
-  const { controller, stop } = await controllerFor(config, log);
+  const publicOrigin = config.publicUrl ? new URL(config.publicUrl).origin : undefined;
+  const originOf = (req: IncomingMessage) => publicOrigin ?? `https://${req.headers.host ?? ''}`;
+  const { controller, tokenEndpoint, stop } = await controllerFor(config, log, originOf);
   const idleMs = config.timeouts.idle * 1000;
   const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs);
   const handle = createHandler({
@@ -73,8 +106,9 @@ export async function startGateway(config: Config, log: Logger, version: string)
     upstream,
     log,
     authenticates: config.auth.mode !== 'none',
-    publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
+    publicOrigin,
     version,
+    tokenEndpoint,
   });
   const server = https.createServer({
     ...tls,

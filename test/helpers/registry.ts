@@ -50,6 +50,8 @@ export interface RegistryOptions {
   port?: number;
   /** Run inside a network namespace: ['ip', 'netns', 'exec', NAME]. */
   prefix?: string[];
+  /** A complete config of the caller's instead of the generated one. */
+  configPath?: string;
 }
 
 /** Starts `docker-registry serve` on loopback; the config is JSON, which YAML parsers read as-is. */
@@ -62,8 +64,8 @@ export async function startRegistry(workDir: string, opts: RegistryOptions): Pro
     storage: { filesystem: { rootdirectory: opts.storage }, delete: { enabled: true } },
     http: { addr: `127.0.0.1:${port}`, ...(opts.tls ? { tls: { certificate: opts.tls.cert, key: opts.tls.key } } : {}) },
   };
-  const configPath = join(workDir, `registry-${port}.yml`);
-  await writeFile(configPath, JSON.stringify(config));
+  const configPath = opts.configPath ?? join(workDir, `registry-${port}.yml`);
+  if (!opts.configPath) await writeFile(configPath, JSON.stringify(config));
   const [cmd, ...args] = [...(opts.prefix ?? []), 'docker-registry', 'serve', configPath];
   const child: ChildProcess = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -80,7 +82,7 @@ export async function startRegistry(workDir: string, opts: RegistryOptions): Pro
   }
   return {
     port,
-    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    url: `${opts.tls || opts.configPath ? 'https' : 'http'}://127.0.0.1:${port}`,
     log: () => output,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {

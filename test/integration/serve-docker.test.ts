@@ -5,7 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exec, gateway as gatewayCli } from '../helpers/exec.js';
 import { startGateway } from '../helpers/gateway.js';
@@ -38,6 +38,15 @@ const gw = await startGateway(work, {
 }, { prefix: testHost.prefix, host: testHost.address });
 cleanups.push(() => gw.stop());
 const registryHost = `${testHost.address}:5443`;
+// The same registry behind a second gateway in token mode.
+const tokenHost = `${testHost.address}:5444`;
+const tokenGw = await startGateway(work, {
+  listen: tokenHost,
+  upstream: 'http://127.0.0.1:5000',
+  tls: { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') },
+  auth: { mode: 'token', htpasswd, token: { service: tokenHost, signingKey: join(certs, 'token.key') } },
+}, { prefix: testHost.prefix, host: testHost.address });
+cleanups.push(() => tokenGw.stop());
 
 // dockerd writes /etc/docker/key.json (no flag moves it): remove what it adds.
 const etcDockerBefore = new Set(await readdir('/etc/docker').catch(() => []));
@@ -79,7 +88,7 @@ while ((await docker(['version'])).code !== 0) {
 // /etc/docker/certs.d/HOST:PORT/ca.crt, removed afterwards with every directory the test created.
 const certsD = '/etc/docker/certs.d';
 const created: string[] = [];
-for (const dir of ['/etc/docker', certsD, join(certsD, registryHost)]) {
+for (const dir of ['/etc/docker', certsD, join(certsD, registryHost), join(certsD, tokenHost)]) {
   if (!(await stat(dir).catch(() => undefined))) {
     await mkdir(dir);
     created.push(dir);
@@ -87,6 +96,7 @@ for (const dir of ['/etc/docker', certsD, join(certsD, registryHost)]) {
 }
 const removeCertsD = () => {
   rmSync(join(certsD, registryHost, 'ca.crt'), { force: true });
+  rmSync(join(certsD, tokenHost, 'ca.crt'), { force: true });
   for (const dir of [...created].reverse()) rmSync(dir, { recursive: true, force: true });
 };
 cleanups.push(async () => removeCertsD());
@@ -122,4 +132,38 @@ test('docker login, push and pull with only ca.crt in certs.d; a wrong password 
   assert.equal(pull.code, 0, pull.stderr);
   assert.equal(/Digest: (sha256:[0-9a-f]{64})/.exec(pull.stdout)?.[1], pushed);
   assert.ok(gw.entries().some((e) => e.user === 'alice' && e.method === 'PUT' && e.status === 201), 'the push went through the gateway');
+});
+
+test('token mode: docker login stores a refresh token; push, pull, logout, login, and a second push on the refresh token alone', async () => {
+  await copyFile(join(certs, 'ca.crt'), join(certsD, tokenHost, 'ca.crt'));
+  assert.notEqual((await docker(['login', tokenHost, '-u', 'alice', '--password-stdin'], 'nope')).code, 0, 'wrong password');
+  const login = await docker(['login', tokenHost, '-u', 'alice', '--password-stdin'], 'alice-pw');
+  assert.equal(login.code, 0, login.stderr);
+  const stored = JSON.parse(await readFile(join(work, 'docker-config', 'config.json'), 'utf8')).auths[tokenHost];
+  assert.ok(stored.identitytoken, 'docker keeps the refresh token');
+  assert.ok(!Buffer.from(stored.auth ?? '', 'base64').toString().includes('alice-pw'), 'and not the password');
+
+  const rootfs = join(work, 'rootfs-token');
+  await mkdir(rootfs);
+  await writeFile(join(rootfs, 'payload.bin'), randomBytes(2 * 1024 * 1024));
+  const tar = join(work, 'rootfs-token.tar');
+  assert.equal((await exec('tar', ['-C', rootfs, '-cf', tar, '.'])).code, 0);
+  const image = `${tokenHost}/alice/app:v1`;
+  assert.equal((await docker(['import', tar, image])).code, 0);
+  const push = await docker(['push', image]);
+  assert.equal(push.code, 0, push.stderr);
+  assert.equal((await docker(['rmi', image])).code, 0);
+  const pull = await docker(['pull', image]);
+  assert.equal(pull.code, 0, pull.stderr);
+
+  assert.equal((await docker(['logout', tokenHost])).code, 0);
+  assert.equal((await docker(['login', tokenHost, '-u', 'alice', '--password-stdin'], 'alice-pw')).code, 0);
+  const before = tokenGw.entries().length;
+  const image2 = `${tokenHost}/alice/app:v2`;
+  assert.equal((await docker(['tag', image, image2])).code, 0);
+  const again = await docker(['push', image2]);
+  assert.equal(again.code, 0, again.stderr);
+  const tokenCalls = tokenGw.entries().slice(before).filter((e) => typeof e.path === 'string' && (e.path as string).startsWith('/token'));
+  assert.ok(tokenCalls.length > 0 && tokenCalls.every((e) => e.method === 'POST' && e.status === 200), `the push used the refresh grant: ${JSON.stringify(tokenCalls)}`);
+  assert.ok(tokenGw.entries().slice(before).some((e) => e.user === 'alice' && e.method === 'PUT' && e.status === 201));
 });

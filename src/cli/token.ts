@@ -1,0 +1,47 @@
+// `gateway token issue`: a token for scripts and debugging, granted by the
+// same access rules as the /token endpoint.
+import { Command, InvalidArgumentError } from 'commander';
+import { existsSync } from 'node:fs';
+import { policyFor } from '../auth/access.js';
+import { readHtpasswd } from '../auth/htpasswd.js';
+import { loadConfig } from '../config/config.js';
+import { fail } from '../errors.js';
+import { tokenKeyRing, tokenSettings } from '../server/server.js';
+import { grantFor } from '../token/grant.js';
+import { parseScope } from '../token/scope.js';
+import { mintAccessToken } from '../token/tokens.js';
+import { collect } from './options.js';
+import type { Output } from './output.js';
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+export function parseDuration(value: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(value.trim());
+  const seconds = m ? Number(m[1]) * UNITS[m[2] || 's']! : NaN;
+  if (!Number.isSafeInteger(seconds) || seconds < 60 || seconds > 30 * 86400) throw new InvalidArgumentError('expected a duration from 60s to 30d, e.g. 300, 15m, 1h or 7d.');
+  return seconds;
+}
+
+export function tokenCommand(io: Output): Command {
+  const token = new Command('token').description('bearer tokens (auth.mode token)')
+    .addHelpText('after', '\nExample:\n  $ gateway token issue --user ci --scope repository:app/web:pull,push --ttl 1h');
+  token.command('issue')
+    .description('print a token for a user, with the access the rules allow of the scopes asked')
+    .requiredOption('--user <name>', 'the subject; must exist in the htpasswd file ("" for anonymous)')
+    .option('--scope <scope>', 'repository:NAME:ACTIONS or registry:catalog:* (repeatable)', collect)
+    .option('--ttl <duration>', 'lifetime: seconds, or 15m, 1h, 7d', parseDuration)
+    .option('--config <file>', 'the gateway config', 'config/gateway.yaml')
+    .addHelpText('after', '\nExample:\n  $ gateway token issue --user ci --scope repository:app/web:pull,push --ttl 1h')
+    .action(async (o: { user: string; scope?: string[]; ttl?: number; config: string }) => {
+      const config = await loadConfig(existsSync(o.config) ? o.config : undefined, { auth: 'token' });
+      const asked = (o.scope ?? []).map((text) => parseScope(text) ?? fail('INVALID_ARGUMENT', `invalid --scope '${text}': expected repository:NAME:pull,push,delete (one repository, no wildcards) or registry:catalog:*`));
+      if (o.user !== '' && !(await readHtpasswd(config.auth.htpasswd)).users.has(o.user)) fail('INVALID_ARGUMENT', `no user '${o.user}' in ${config.auth.htpasswd}`);
+      const granted = grantFor(policyFor(config.access, 'token'), o.user, asked);
+      const settings = tokenSettings(config);
+      const minted = await mintAccessToken(await tokenKeyRing(config), settings, o.user, granted, o.ttl ?? settings.ttl);
+      const refused = asked.filter((a) => !granted.some((g) => g.name === a.name && g.type === a.type));
+      refused.forEach((a) => io.warn(`${a.type}:${a.name}: the access rules grant '${o.user}' nothing here`));
+      io.out(minted.token);
+    });
+  return token;
+}

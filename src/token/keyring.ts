@@ -1,0 +1,109 @@
+// The token-signing keys: an ECDSA P-256 key (ES256) with a certificate from
+// the gateway CA. The certificate goes into every token's x5c header because
+// distribution 2.8 verifies tokens only through a chain to its
+// rootcertbundle; 3.x also matches the RFC 7638 kid. node-forge cannot put an
+// EC key in a certificate, so @peculiar/x509 issues this one.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
+import { fail } from '../errors.js';
+import { writeFilesAtomically } from '../util/atomicFiles.js';
+import { randomSerial } from '../certs/build.js';
+import { certPaths, exists, readText } from '../certs/store.js';
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+export interface SigningKey {
+  kid: string;
+  privateKey: KeyObject;
+  /** base64 DER of the signing certificate. */
+  x5c: string[];
+}
+
+export interface KeyRing {
+  current: SigningKey;
+  /** kid -> public key: the current key and retired ones that still verify. */
+  verifiers: Map<string, KeyObject>;
+  jwks: { keys: JWK[] };
+}
+
+/** token.key -> token.crt */
+export const certPathFor = (keyPath: string): string => keyPath.replace(/\.key$/, '') + '.crt';
+
+/**
+ * Creates the signing key and its certificate next to the CA when missing.
+ * Returns whether it did.
+ */
+export async function ensureSigningKey(keyPath: string, caDir: string): Promise<boolean> {
+  if (await exists(keyPath)) return false;
+  const ca = certPaths(caDir, 'ca');
+  const caPem = await readText(ca.cert, 'CA certificate (needed to certify the token-signing key)');
+  const caKeyPem = await readText(ca.key, 'CA key (needed to certify the token-signing key)');
+  const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(caKeyPem).export({ type: 'pkcs8', format: 'der' }), { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pub = await webcrypto.subtle.importKey('spki', publicKey.export({ type: 'spki', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']);
+  const caCert = new x509.X509Certificate(caPem);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    // The CA's subject as its exact DER: Go finds a parent by byte-equal
+    // names, and re-encoding from a string may change the string types.
+    issuer: new x509.Name(caCert.subjectName.toArrayBuffer()),
+    subject: 'O=registry-gateway, CN=registry-gateway token signer',
+    notBefore: new Date(Date.now() - 5 * 60_000),
+    // As long as the CA: a registry rejects tokens whose chain has expired.
+    notAfter: caCert.notAfter,
+    signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+    publicKey: pub,
+    signingKey: caKey,
+    // No extKeyUsage (Go then accepts any use) and no names, so the CA's
+    // name constraints have nothing to refuse.
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      await x509.SubjectKeyIdentifierExtension.create(pub),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
+    ],
+  });
+  await writeFilesAtomically([
+    { path: keyPath, content: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), mode: 0o600 },
+    { path: certPathFor(keyPath), content: cert.toString('pem'), mode: 0o644 },
+  ]);
+  return true;
+}
+
+async function jwkOf(publicKey: KeyObject): Promise<JWK & { kid: string }> {
+  const jwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(jwk, 'sha256');
+  return { ...jwk, kid, alg: 'ES256', use: 'sig' };
+}
+
+async function readCert(path: string): Promise<X509Certificate> {
+  try {
+    return new X509Certificate(await readFile(path, 'utf8'));
+  } catch (err) {
+    return fail('FILE_INVALID', `cannot read token certificate ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Loads the current signing key and the certificates of retired keys that still verify. */
+export async function loadKeyRing(keyPath: string, retiredCerts: readonly string[] = []): Promise<KeyRing> {
+  const privateKey = createPrivateKey(await readText(keyPath, 'token signing key'));
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    fail('FILE_INVALID', `${keyPath} is not an ECDSA P-256 key (tokens are ES256); move it away and restart to create one`);
+  }
+  const cert = await readCert(certPathFor(keyPath));
+  const publicKey = createPublicKey(privateKey);
+  if (!cert.publicKey.equals(publicKey)) fail('FILE_INVALID', `${certPathFor(keyPath)} does not belong to ${keyPath}`);
+  const current = await jwkOf(publicKey);
+  const verifiers = new Map<string, KeyObject>([[current.kid, publicKey]]);
+  const keys: JWK[] = [current];
+  for (const path of retiredCerts) {
+    const retired = (await readCert(path)).publicKey;
+    const jwk = await jwkOf(retired);
+    verifiers.set(jwk.kid, retired);
+    keys.push(jwk);
+  }
+  return { current: { kid: current.kid, privateKey, x5c: [cert.raw.toString('base64')] }, verifiers, jwks: { keys } };
+}

@@ -1,0 +1,109 @@
+// Minting and verifying tokens (jose). Access tokens follow distribution's
+// jwt.md so that distribution itself accepts them; refresh tokens carry a
+// different audience so that no registry ever takes one for an access token.
+import { createHash, randomBytes } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import type { Access } from '../auth/access.js';
+import type { Claim } from './scope.js';
+import type { KeyRing } from './keyring.js';
+
+export interface TokenSettings {
+  service: string;
+  issuer: string;
+  ttl: number; // seconds
+  refreshTtl: number;
+}
+
+/** A token that cannot be used: the reason is for logs, the client sees invalid_token. */
+export class TokenError extends Error {
+  readonly code = 'invalid_token';
+}
+
+// Clocks of nodes and registries drift; distribution allows 60 s too.
+const LEEWAY_S = 60;
+const ALGORITHMS = ['ES256'];
+const refreshAudience = (service: string) => `refresh:${service}`;
+
+function header(ring: KeyRing) {
+  return { alg: 'ES256', typ: 'JWT', kid: ring.current.kid, x5c: ring.current.x5c };
+}
+
+export interface Minted {
+  token: string;
+  expiresIn: number;
+  issuedAt: string;
+}
+
+export async function mintAccessToken(ring: KeyRing, s: TokenSettings, subject: string, access: Access[], ttl = s.ttl, now = Date.now()): Promise<Minted> {
+  const iat = Math.floor(now / 1000);
+  const claims: Claim[] = access.map((a) => ({ type: a.type, name: a.name, actions: [...a.actions] }));
+  const token = await new SignJWT({ access: claims })
+    .setProtectedHeader(header(ring))
+    .setIssuer(s.issuer)
+    .setSubject(subject)
+    .setAudience(s.service) // a string: distribution 2.8 rejects an array
+    .setIssuedAt(iat)
+    .setNotBefore(iat - 10)
+    .setExpirationTime(iat + ttl)
+    .setJti(randomBytes(16).toString('base64url'))
+    .sign(ring.current.privateKey);
+  return { token, expiresIn: ttl, issuedAt: new Date(iat * 1000).toISOString() };
+}
+
+/**
+ * A stamp of the user's current password hash: a refresh token stops working
+ * when the password changes (or the user goes), not only when it expires.
+ */
+export const passwordStamp = (hash: string): string => createHash('sha256').update(hash).digest('base64url').slice(0, 22);
+
+export async function mintRefreshToken(ring: KeyRing, s: TokenSettings, subject: string, stamp: string, now = Date.now()): Promise<string> {
+  const iat = Math.floor(now / 1000);
+  return new SignJWT({ pwd: stamp })
+    .setProtectedHeader(header(ring))
+    .setIssuer(s.issuer)
+    .setSubject(subject)
+    .setAudience(refreshAudience(s.service))
+    .setIssuedAt(iat)
+    .setNotBefore(iat - 10)
+    .setExpirationTime(iat + s.refreshTtl)
+    .setJti(randomBytes(16).toString('base64url'))
+    .sign(ring.current.privateKey);
+}
+
+async function verify(ring: KeyRing, s: TokenSettings, token: string, audience: string): Promise<JWTPayload> {
+  try {
+    const { payload } = await jwtVerify(token, (protectedHeader) => {
+      // Only our own keys, by kid: never a key the token carries (jwk, x5c).
+      const key = protectedHeader.kid ? ring.verifiers.get(protectedHeader.kid) : undefined;
+      if (!key) throw new TokenError('token signed by an unknown key');
+      return key;
+    }, { algorithms: ALGORITHMS, issuer: s.issuer, audience, clockTolerance: LEEWAY_S, typ: 'JWT' });
+    return payload;
+  } catch (err) {
+    if (err instanceof TokenError) throw err;
+    if (err instanceof joseErrors.JOSEError) throw new TokenError(`${err.code}: ${err.message}`);
+    throw new TokenError('malformed token');
+  }
+}
+
+export interface AccessClaims {
+  subject: string;
+  access: Claim[];
+  expires: number; // ms
+}
+
+function isClaims(value: unknown): value is Claim[] {
+  return Array.isArray(value) && value.every((c) => c && typeof c.type === 'string' && typeof c.name === 'string' && Array.isArray(c.actions) && c.actions.every((a: unknown) => typeof a === 'string'));
+}
+
+export async function verifyAccessToken(ring: KeyRing, s: TokenSettings, token: string): Promise<AccessClaims> {
+  const payload = await verify(ring, s, token, s.service);
+  if (!isClaims(payload.access) || typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new TokenError('missing sub, exp or access claims');
+  return { subject: payload.sub, access: payload.access, expires: payload.exp * 1000 };
+}
+
+export async function verifyRefreshToken(ring: KeyRing, s: TokenSettings, token: string): Promise<{ subject: string; stamp: string }> {
+  const payload = await verify(ring, s, token, refreshAudience(s.service));
+  if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.pwd !== 'string') throw new TokenError('not a refresh token');
+  return { subject: payload.sub, stamp: payload.pwd };
+}
