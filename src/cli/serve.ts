@@ -37,7 +37,7 @@ const configPathOf = (o: ServeOptions) => o.config ?? (existsSync(DEFAULT_CONFIG
 async function run(config: Config, configPath: string | undefined, log: Logger, version: string, extra?: LocalRegistry): Promise<void> {
   const gateway = await startGateway(config, log, version);
   log.info({ listen: `${gateway.address.address}:${gateway.address.port}`, upstream: gateway.upstream, auth: config.auth.mode, config: configPath ?? null }, 'gateway started');
-  process.on('SIGHUP', () => void gateway.reloadTls());
+  process.on('SIGHUP', () => void gateway.reload());
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');

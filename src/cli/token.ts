@@ -7,6 +7,8 @@ import { readHtpasswd } from '../auth/htpasswd.js';
 import { loadConfig } from '../config/config.js';
 import { fail } from '../errors.js';
 import { tokenKeyRing, tokenSettings } from '../server/server.js';
+import { rotateSigningKey } from '../token/keyring.js';
+import { dirname } from 'node:path';
 import { grantFor } from '../token/grant.js';
 import { parseScope } from '../token/scope.js';
 import { mintAccessToken } from '../token/tokens.js';
@@ -42,6 +44,17 @@ export function tokenCommand(io: Output): Command {
       const refused = asked.filter((a) => !granted.some((g) => g.name === a.name && g.type === a.type));
       refused.forEach((a) => io.warn(`${a.type}:${a.name}: the access rules grant '${o.user}' nothing here`));
       io.out(minted.token);
+    });
+  token.command('rotate')
+    .description('retire the signing key and make a new one; tokens already issued keep verifying')
+    .option('--config <file>', 'the gateway config', 'config/gateway.yaml')
+    .addHelpText('after', '\nExample:\n  $ gateway token rotate && kill -HUP $(pidof gateway)')
+    .action(async (o: { config: string }) => {
+      const config = await loadConfig(existsSync(o.config) ? o.config : undefined, { auth: 'token' });
+      const keyPath = config.auth.token?.signingKey ?? 'certs/token.key';
+      const { retiredCert } = await rotateSigningKey(keyPath, dirname(keyPath));
+      io.out(`new signing key in ${keyPath}; the retired key's certificate ${retiredCert} keeps verifying the tokens it signed`);
+      io.out('send SIGHUP to a running gateway (or restart it) to sign with the new key; delete the retired files once auth.token.refreshTtl has passed');
     });
   return token;
 }

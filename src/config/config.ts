@@ -47,7 +47,8 @@ export const configSchema = z.strictObject({
       ttl: z.number().int().min(60, 'at least 60: clients treat shorter lifetimes as 60 anyway').max(86_400).default(300),
       refreshTtl: z.number().int().min(60).default(2_592_000),
       signingKey: z.string().default('certs/token.key'),
-      // Certificates of retired signing keys whose tokens still verify.
+      // More certificates of keys whose tokens still verify (keys retired by
+      // `gateway token rotate` beside signingKey are found without this).
       verifyKeys: z.array(z.string()).default([]),
     }).optional(),
   }).default({ mode: 'htpasswd', htpasswd: 'config/htpasswd', realm: 'registry-gateway' }),

@@ -30,7 +30,8 @@ export interface Gateway {
   upstream: string;
   address: AddressInfo;
   /** Re-reads certificates (SIGHUP); open connections keep theirs. */
-  reloadTls(): Promise<void>;
+  /** SIGHUP: re-reads certificates and token keys; open connections keep theirs. */
+  reload(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -39,6 +40,8 @@ export const HEADER_LIMIT = 16 * 1024;
 export interface AuthParts {
   controller: AccessController;
   tokenEndpoint?: TokenHandler;
+  /** Re-reads what can change under a running gateway (the token keys). */
+  reload: () => Promise<void>;
   stop: () => void;
 }
 
@@ -61,7 +64,7 @@ export async function tokenKeyRing(config: Config): Promise<KeyRing> {
 
 async function controllerFor(config: Config, log: Logger, publicOrigin: (req: IncomingMessage) => string): Promise<AuthParts> {
   const policy = policyFor(config.access, config.auth.mode);
-  if (config.auth.mode === 'none') return { controller: noneController(policy), stop: () => {} };
+  if (config.auth.mode === 'none') return { controller: noneController(policy), reload: async () => {}, stop: () => {} };
   let users = await readHtpasswd(config.auth.htpasswd);
   users.warnings.forEach((w) => log.warn(w));
   if (users.users.size === 0) log.warn(`${config.auth.htpasswd} has no usable users: nobody can log in (add one with 'gateway users add NAME')`);
@@ -78,10 +81,15 @@ async function controllerFor(config: Config, log: Logger, publicOrigin: (req: In
   // are already verified and cached.
   const login = createPasswordLogin(verifier, createThrottle(10, 60_000), createThrottle(30, 60_000));
   const close = () => pool.close();
-  if (config.auth.mode === 'htpasswd') return { controller: basicController({ realm: config.auth.realm, policy, login, clientAddress, close }), stop };
+  if (config.auth.mode === 'htpasswd') return { controller: basicController({ realm: config.auth.realm, policy, login, clientAddress, close }), reload: async () => {}, stop };
   const settings = tokenSettings(config);
-  const ring = await tokenKeyRing(config);
+  let ring = await tokenKeyRing(config);
   return {
+    // After `gateway token rotate`: sign with the new key, verify with both.
+    reload: async () => {
+      ring = await tokenKeyRing(config);
+      log.info({ keys: ring.jwks.keys.length }, 'token keys reloaded');
+    },
     controller: bearerController({ ring: () => ring, settings, policy, realm: (req) => `${publicOrigin(req)}/token`, close }),
     tokenEndpoint: createTokenEndpoint({ ring: () => ring, settings, policy, login, userHash: (u) => users.users.get(u), clientAddress }),
     stop,
@@ -98,7 +106,7 @@ export async function startGateway(config: Config, log: Logger, version: string)
   const tls = await loadTls(tlsPaths);
   const publicOrigin = config.publicUrl ? new URL(config.publicUrl).origin : undefined;
   const originOf = (req: IncomingMessage) => publicOrigin ?? `https://${req.headers.host ?? ''}`;
-  const { controller, tokenEndpoint, stop } = await controllerFor(config, log, originOf);
+  const { controller, tokenEndpoint, stop, reload: reloadAuth } = await controllerFor(config, log, originOf);
   const idleMs = config.timeouts.idle * 1000;
   const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs);
   const handle = createHandler({
@@ -155,7 +163,10 @@ export async function startGateway(config: Config, log: Logger, version: string)
     server,
     upstream: upstream.origin,
     address: server.address() as AddressInfo,
-    reloadTls,
+    async reload() {
+      await reloadTls();
+      await reloadAuth().catch((err: Error) => log.error({ error: err.message }, 'token key reload failed; keeping the current keys'));
+    },
     async close() {
       stop();
       stopTlsWatch();

@@ -6,7 +6,8 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import { fail } from '../errors.js';
 import { writeFilesAtomically } from '../util/atomicFiles.js';
@@ -87,8 +88,20 @@ async function readCert(path: string): Promise<X509Certificate> {
   }
 }
 
-/** Loads the current signing key and the certificates of retired keys that still verify. */
-export async function loadKeyRing(keyPath: string, retiredCerts: readonly string[] = []): Promise<KeyRing> {
+/** Certificates of keys retired by rotateSigningKey: NAME-<time>.crt beside the key. */
+async function retiredBeside(keyPath: string): Promise<string[]> {
+  const base = basename(keyPath).replace(/\.key$/, '');
+  const pattern = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d{8}T\\d{6}\\.crt$`);
+  const dir = dirname(keyPath);
+  return (await readdir(dir).catch(() => [] as string[])).filter((f) => pattern.test(f)).sort().map((f) => join(dir, f));
+}
+
+/**
+ * Loads the current signing key and the keys that still verify: those retired
+ * beside it by `gateway token rotate`, and any listed in verifyKeys.
+ */
+export async function loadKeyRing(keyPath: string, extraCerts: readonly string[] = []): Promise<KeyRing> {
+  const retiredCerts = [...new Set([...(await retiredBeside(keyPath)), ...extraCerts])];
   const privateKey = createPrivateKey(await readText(keyPath, 'token signing key'));
   if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     fail('FILE_INVALID', `${keyPath} is not an ECDSA P-256 key (tokens are ES256); move it away and restart to create one`);
@@ -106,4 +119,22 @@ export async function loadKeyRing(keyPath: string, retiredCerts: readonly string
     keys.push(jwk);
   }
   return { current: { kid: current.kid, privateKey, x5c: [cert.raw.toString('base64')] }, verifiers, jwks: { keys } };
+}
+
+/**
+ * Retires the current signing key: it moves to NAME-<time>.key/.crt, a new
+ * one is made, and the retired certificate is returned for `verifyKeys` so
+ * tokens already issued keep verifying until they expire.
+ */
+export async function rotateSigningKey(keyPath: string, caDir: string, now = new Date()): Promise<{ retiredCert: string }> {
+  if (!(await exists(keyPath))) fail('FILE_MISSING', `no signing key at ${keyPath} to rotate; one is created at the first start in token mode`);
+  const stamp = now.toISOString().replace(/[-:]/g, '').slice(0, 15);
+  const base = keyPath.replace(/\.key$/, '');
+  const retiredKey = `${base}-${stamp}.key`;
+  const retiredCert = `${base}-${stamp}.crt`;
+  if ((await exists(retiredKey)) || (await exists(retiredCert))) fail('FILE_EXISTS', `${retiredKey} already exists; wait a second and rotate again`);
+  await rename(certPathFor(keyPath), retiredCert);
+  await rename(keyPath, retiredKey);
+  await ensureSigningKey(keyPath, caDir);
+  return { retiredCert };
 }
