@@ -9,6 +9,7 @@ import { certsCommand } from './certs.js';
 import { serveCommand, upCommand } from './serve.js';
 import { usersCommand } from './users.js';
 import { tokenCommand } from './token.js';
+import { bundleCommand } from './bundle.js';
 import { consoleOutput, type Output } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -24,6 +25,7 @@ export function buildProgram(io: Output): Command {
   program.addCommand(upCommand(pkg.version, io));
   program.addCommand(usersCommand(io));
   program.addCommand(tokenCommand(io));
+  program.addCommand(bundleCommand(io));
   // Subcommands inherit this when added through .command(); addCommand needs it explicitly.
   const inherit = (cmd: Command) => {
     cmd.exitOverride();

@@ -37,6 +37,10 @@ const configPathOf = (o: ServeOptions) => o.config ?? (existsSync(DEFAULT_CONFIG
 async function run(config: Config, configPath: string | undefined, log: Logger, version: string, extra?: LocalRegistry): Promise<void> {
   const gateway = await startGateway(config, log, version);
   log.info({ listen: `${gateway.address.address}:${gateway.address.port}`, upstream: gateway.upstream, auth: config.auth.mode, config: configPath ?? null }, 'gateway started');
+  if (gateway.trust) {
+    log.info({ caSha256: gateway.trust.caSha256, commands: gateway.trust.commands }, 'node setup: run one of these commands as root on each node');
+    process.stderr.write(`To trust this registry on a node, run as root (the CA's SHA-256 is checked before anything is installed):\n  ${gateway.trust.commands[0]}\n`);
+  }
   process.on('SIGHUP', () => void gateway.reload());
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -8,6 +8,7 @@ import { parseRoute, requiredAccess, splitUrl, type Route } from '../proxy/route
 import type { Upstream } from '../proxy/upstream.js';
 import { loggablePath, type Logger } from './log.js';
 import { TOKEN_PATHS } from '../token/endpoint.js';
+import type { Trust } from './trust.js';
 
 export interface HandlerOptions {
   controller: AccessController;
@@ -20,6 +21,8 @@ export interface HandlerOptions {
   version: string;
   /** GET/POST /token and the JWKS, in token mode. */
   tokenEndpoint?: TokenHandler | undefined;
+  /** /trust/ files, when the CA is known. */
+  trust?: Trust | undefined;
 }
 
 export type TokenHandler = (req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams) => Promise<void>;
@@ -113,6 +116,7 @@ export function createHandler(opts: HandlerOptions) {
       const { path, query } = splitUrl(req.url ?? '/');
       if (path === '/healthz') return await health(res, opts);
       if (opts.tokenEndpoint && TOKEN_PATHS.has(path)) return await opts.tokenEndpoint(req, res, path, query);
+      if (path.startsWith('/trust/') && opts.trust?.handle(req, res, path)) return;
       if (!validHost(req)) return sendError(res, 400, 'NAME_INVALID', 'missing or malformed Host header: expected host[:port]');
       const route = parseRoute(path);
       if (route.kind === 'invalid') return sendError(res, route.status, route.code, route.message);

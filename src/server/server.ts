@@ -3,7 +3,9 @@
 // sockets, signals) live here and in the CLI, not in the request path.
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { createTrust, trustAddresses, type Trust } from './trust.js';
 import { bearerController } from '../auth/bearer.js';
 import { createTokenEndpoint } from '../token/endpoint.js';
 import { ensureSigningKey, loadKeyRing, type KeyRing } from '../token/keyring.js';
@@ -28,6 +30,7 @@ import { loadTls, watchTls } from './tls.js';
 export interface Gateway {
   server: https.Server;
   upstream: string;
+  trust?: Trust | undefined;
   address: AddressInfo;
   /** Re-reads certificates (SIGHUP); open connections keep theirs. */
   /** SIGHUP: re-reads certificates and token keys; open connections keep theirs. */
@@ -109,6 +112,14 @@ export async function startGateway(config: Config, log: Logger, version: string)
   const { controller, tokenEndpoint, stop, reload: reloadAuth } = await controllerFor(config, log, originOf);
   const idleMs = config.timeouts.idle * 1000;
   const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs);
+  const { port: listenPort } = splitListen(config.listen);
+  const caPath = join(dirname(config.tls.cert), 'ca.crt');
+  let trust: Trust | undefined;
+  if (existsSync(caPath)) {
+    trust = await createTrust(caPath, trustAddresses(String(tls.cert), listenPort, config.publicUrl));
+  } else {
+    log.warn({ ca: caPath }, 'no ca.crt beside the server certificate: /trust/ is off');
+  }
   const handle = createHandler({
     controller,
     upstream,
@@ -117,6 +128,7 @@ export async function startGateway(config: Config, log: Logger, version: string)
     publicOrigin,
     version,
     tokenEndpoint,
+    trust,
   });
   const server = https.createServer({
     ...tls,
@@ -162,6 +174,7 @@ export async function startGateway(config: Config, log: Logger, version: string)
   return {
     server,
     upstream: upstream.origin,
+    trust,
     address: server.address() as AddressInfo,
     async reload() {
       await reloadTls();

@@ -1,0 +1,80 @@
+// `gateway bundle`: the files every node needs to trust the registry.
+import { Command } from 'commander';
+import { X509Certificate } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseAddress } from '../bundle/address.js';
+import { renderBundle, type BundleInput } from '../bundle/render.js';
+import { tarball } from '../bundle/tarball.js';
+import { writeBundle } from '../bundle/write.js';
+import { subjectAltNames } from '../certs/der.js';
+import { parseHosts } from '../certs/hosts.js';
+import { issueLeaf } from '../certs/issue.js';
+import { certPaths, loadIssuer, readText } from '../certs/store.js';
+import { fail } from '../errors.js';
+import { checkPassword } from '../auth/users.js';
+import { collect } from './options.js';
+import type { Output } from './output.js';
+
+async function stdinPassword(): Promise<string> {
+  if (process.stdin.isTTY) fail('INVALID_ARGUMENT', '--pull-secret reads the password from standard input: printf %s "$PW" | gateway bundle ... --pull-secret USER');
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  checkPassword(password);
+  return password;
+}
+
+type BundleOptions = { host?: string[]; certs: string; out: string; node?: string; clientCert?: boolean; pullSecret?: string; tar?: boolean };
+
+export function bundleCommand(io: Output): Command {
+  return new Command('bundle')
+    .description('write the trust bundle nodes install: Docker, containerd, podman/CRI-O, k3s, kind, k3d, Kubernetes, install.sh')
+    .option('--host <host:port>', 'an address nodes use for the registry (repeatable)', collect)
+    .option('--certs <dir>', 'directory holding ca.crt (and ca.key for --client-cert)', 'certs')
+    .option('--out <dir>', 'output directory (replaced whole)', 'dist/trust')
+    .option('--node <name>', 'node name: names the client certificate and the tarball')
+    .option('--client-cert', 'include a client certificate for --node (mutual TLS)')
+    .option('--pull-secret <user>', 'include credentials for USER (password on standard input): a Kubernetes pull secret and k3s auth')
+    .option('--tar', 'also write a deterministic .tar.gz beside --out')
+    .addHelpText('after', '\nExamples:\n  $ gateway bundle --host registry.example.test:5443 --host localhost:5443\n  $ sudo sh dist/trust/install.sh\n  $ gateway bundle --host registry.example.test:5443 --node worker1 --client-cert --tar')
+    .action(async (o: BundleOptions) => {
+      if (!o.host?.length) fail('INVALID_ARGUMENT', 'give at least one --host HOST:PORT, the address nodes pull from (e.g. registry.example.test:5443)');
+      const addresses = o.host!.map(parseAddress);
+      if (o.clientCert && !o.node) fail('INVALID_ARGUMENT', '--client-cert needs --node NAME (the certificate is issued for that node)');
+      if (o.node && !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(o.node)) fail('INVALID_ARGUMENT', `invalid --node '${o.node}': use lower-case letters, digits, '-' and '_'`);
+      const caPem = await readText(certPaths(o.certs, 'ca').cert, 'CA certificate');
+      const input: BundleInput = { addresses, caPem, outDir: resolve(o.out) };
+      // Names clients will refuse: say so now rather than at the first pull.
+      const serverPath = certPaths(o.certs, 'server').cert;
+      try {
+        const sans = subjectAltNames(new X509Certificate(await readText(serverPath, 'server certificate')).raw).map((s) => (s.kind === 'dns' ? s.name : s.kind === 'ip' ? s.address : ''));
+        for (const a of addresses) {
+          const bare = a.host.replace(/^\[|\]$/g, '');
+          if (!sans.some((s) => s === bare || (s.startsWith('*.') && bare.endsWith(s.slice(1)) && !bare.slice(0, -s.length + 1).includes('.')))) {
+            io.warn(`${serverPath} has no name for ${bare}: clients will refuse the gateway there; add it with 'gateway certs init --force --host ${bare} ...'`);
+          }
+        }
+      } catch {
+        // no server certificate here: the bundle needs only the CA
+      }
+      if (o.clientCert) {
+        const ctx = { now: new Date(), creator: `${userInfo().username}@${hostname()}`, warn: io.warn };
+        const [key, cert] = await issueLeaf(await loadIssuer(o.certs), { usage: 'client', hosts: parseHosts([]), days: 365, commonName: o.node! }, ctx, o.certs, o.node!);
+        input.client = { certPem: cert!.content, keyPem: key!.content, node: o.node! };
+      }
+      if (o.pullSecret) input.pullSecret = { user: o.pullSecret, password: await stdinPassword() };
+      const files = renderBundle(input);
+      await writeBundle(o.out, files);
+      io.out(`wrote ${files.length} files to ${o.out} for ${addresses.map((a) => a.name).join(', ')}`);
+      const secrets = files.filter((f) => f.secret).map((f) => join(o.out, f.path));
+      if (secrets.length > 0) io.out(`secret (mode 0600, keep private): ${secrets.join(', ')}`);
+      if (o.tar) {
+        const path = join(dirname(o.out), `${basename(o.out)}${o.node ? `-${o.node}` : ''}.tar.gz`);
+        await writeFile(path, await tarball(files), { mode: secrets.length > 0 ? 0o600 : 0o644 });
+        io.out(`wrote ${path}`);
+      }
+      io.out(`on each node, as root: sh ${join(o.out, 'install.sh')}   (--dry-run first to see what it changes)`);
+    });
+}

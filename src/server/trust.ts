@@ -1,0 +1,64 @@
+// /trust/: what a node needs before it trusts the gateway, public material
+// only and no auth: ca.crt, install.sh and the bundle as a tarball, made once
+// at start for the addresses clients use. The pinned one-liner checks the
+// CA's fingerprint before anything is installed, and only then fetches
+// install.sh over TLS verified by that CA.
+import { createHash, X509Certificate } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { parseAddress, type Address } from '../bundle/address.js';
+import { renderBundle } from '../bundle/render.js';
+import { tarball, TAR_ROOT } from '../bundle/tarball.js';
+import { subjectAltNames } from '../certs/der.js';
+import { API_VERSION, API_VERSION_HEADER } from '../proxy/errors.js';
+
+export interface Trust {
+  handle(req: IncomingMessage, res: ServerResponse, path: string): boolean;
+  /** The one-line node setup command for each address. */
+  commands: string[];
+  caSha256: string;
+}
+
+// Where the served bundle's kind and k3d configs expect to be unpacked.
+export const SERVED_BUNDLE_DIR = `/opt/${TAR_ROOT}`;
+
+/** The addresses clients use: publicUrl's, else every name in the server certificate at the listen port. */
+export function trustAddresses(serverPem: string, port: number, publicUrl?: string): Address[] {
+  if (publicUrl) return [parseAddress(new URL(publicUrl).host)];
+  const names = subjectAltNames(new X509Certificate(serverPem).raw).flatMap((s) => (s.kind === 'dns' && !s.name.startsWith('*.') ? [s.name] : s.kind === 'ip' ? [s.address.includes(':') ? `[${s.address}]` : s.address] : []));
+  return names.map((n) => parseAddress(`${n}:${port}`));
+}
+
+export function pinnedCommand(address: Address, caSha256: string): string {
+  const url = `https://${address.name}`;
+  return `f=$(mktemp) && curl -fsSk ${url}/trust/ca.crt -o "$f" && echo "${caSha256}  $f" | sha256sum -c --status && curl -fsS --cacert "$f" ${url}/trust/install.sh | sh -s -- --ca "$f"`;
+}
+
+export async function createTrust(caPath: string, addresses: Address[]): Promise<Trust> {
+  const caPem = await readFile(caPath, 'utf8');
+  const caSha256 = createHash('sha256').update(caPem).digest('hex');
+  const files = renderBundle({ addresses, caPem, outDir: SERVED_BUNDLE_DIR });
+  const install = files.find((f) => f.path === 'install.sh')!.content;
+  const tar = await tarball(files);
+  const bodies: Record<string, { type: string; body: string | Buffer }> = {
+    '/trust/ca.crt': { type: 'application/x-pem-file', body: caPem },
+    '/trust/install.sh': { type: 'text/x-shellscript; charset=utf-8', body: install },
+    '/trust/bundle.tar.gz': { type: 'application/gzip', body: tar },
+  };
+  return {
+    caSha256,
+    commands: addresses.map((a) => pinnedCommand(a, caSha256)),
+    handle(req, res, path) {
+      const item = bodies[path];
+      if (!item) return false;
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { Allow: 'GET, HEAD', [API_VERSION_HEADER]: API_VERSION });
+        res.end();
+        return true;
+      }
+      res.writeHead(200, { 'Content-Type': item.type, 'Content-Length': Buffer.byteLength(item.body), 'Cache-Control': 'no-cache', [API_VERSION_HEADER]: API_VERSION });
+      res.end(req.method === 'HEAD' ? undefined : item.body);
+      return true;
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parseAddress } from '../../src/bundle/address.js';
+import { renderBundle, type BundleFile } from '../../src/bundle/render.js';
+import { tarball } from '../../src/bundle/tarball.js';
+import { exec } from '../helpers/exec.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const CA = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
+const addresses = [parseAddress('registry.example.test:5443'), parseAddress('localhost:5443')];
+const publicFiles = renderBundle({ addresses, caPem: CA, outDir: '/srv/trust' });
+const withSecrets = renderBundle({ addresses, caPem: CA, outDir: '/srv/trust', client: { certPem: 'CERT', keyPem: '-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n', node: 'n1' }, pullSecret: { user: 'ci', password: 'p@ss' } });
+const file = (files: BundleFile[], path: string) => files.find((f) => f.path === path) ?? assert.fail(`no ${path}`);
+
+test('addresses: port kept, 443 dropped, bad ones refused', () => {
+  assert.equal(parseAddress('Registry.Test:5443').name, 'registry.test:5443');
+  assert.equal(parseAddress('registry.test').name, 'registry.test');
+  assert.equal(parseAddress('[::1]:5443').name, '[::1]:5443');
+  for (const bad of ['a..b:1', 'x:99999', '*.a.test:1', 'http://x:1', 'x:1:2']) assert.throws(() => parseAddress(bad), /invalid --host/, bad);
+});
+
+test('every runtime layout, per address', () => {
+  const paths = publicFiles.map((f) => f.path);
+  for (const a of ['registry.example.test:5443', 'localhost:5443']) {
+    for (const p of [`docker/certs.d/${a}/ca.crt`, `containerd/certs.d/${a}/ca.crt`, `containerd/certs.d/${a}/hosts.toml`, `containers/certs.d/${a}/ca.crt`, `k3s/certs.d/${a}/ca.crt`]) assert.ok(paths.includes(p), p);
+  }
+  for (const p of ['containerd/config-1.x.toml', 'containerd/config-2.x.toml', 'k3s/registries.yaml', 'kind/cluster.yaml', 'k3d/config.yaml', 'kubernetes/registry-trust.yaml', 'kubernetes/local-registry-hosting.yaml', 'install.sh', 'README.txt', 'SHA256SUMS']) assert.ok(paths.includes(p), p);
+  assert.ok(!paths.some((p) => p.includes('client') || p.includes('pull-secret')), 'no private material unless asked');
+  assert.ok(!publicFiles.some((f) => f.content.includes('PRIVATE KEY')));
+  assert.ok(publicFiles.every((f) => f.mode === (f.path === 'install.sh' ? 0o755 : 0o644)));
+});
+
+test('hosts.toml and the config_path snippets parse back as containerd expects', () => {
+  const hosts = parseToml(file(publicFiles, 'containerd/certs.d/registry.example.test:5443/hosts.toml').content) as any;
+  assert.equal(hosts.server, 'https://registry.example.test:5443');
+  assert.deepEqual({ ...hosts.host['https://registry.example.test:5443'] }, { capabilities: ['pull', 'resolve', 'push'], ca: 'ca.crt' });
+  const v2 = parseToml(file(publicFiles, 'containerd/config-1.x.toml').content) as any;
+  assert.equal(v2.version, 2);
+  assert.equal(v2.plugins['io.containerd.grpc.v1.cri'].registry.config_path, '/etc/containerd/certs.d');
+  const v3 = parseToml(file(publicFiles, 'containerd/config-2.x.toml').content) as any;
+  assert.equal(v3.version, 3);
+  assert.equal(v3.plugins['io.containerd.cri.v1.images'].registry.config_path, '/etc/containerd/certs.d');
+  const client = parseToml(file(withSecrets, 'containerd/certs.d/localhost:5443/hosts.toml').content) as any;
+  assert.deepEqual(client.host['https://localhost:5443'].client, [['client.cert', 'client.key']]);
+});
+
+test('k3s, kind and k3d configs parse back and point at the installed CA', () => {
+  const reg = parseYaml(file(publicFiles, 'k3s/registries.yaml').content);
+  assert.deepEqual(reg.mirrors['localhost:5443'], { endpoint: ['https://localhost:5443'] });
+  assert.equal(reg.configs['localhost:5443'].tls.ca_file, '/etc/rancher/k3s/certs.d/localhost:5443/ca.crt');
+  assert.equal(reg.configs['localhost:5443'].auth, undefined);
+  const secretReg = parseYaml(file(withSecrets, 'k3s/registries.yaml').content);
+  assert.deepEqual(secretReg.configs['localhost:5443'].auth, { username: 'ci', password: 'p@ss' });
+  assert.equal(file(withSecrets, 'k3s/registries.yaml').mode, 0o600);
+  const kind = parseYaml(file(publicFiles, 'kind/cluster.yaml').content);
+  assert.equal(kind.apiVersion, 'kind.x-k8s.io/v1alpha4');
+  assert.match(kind.containerdConfigPatches[0], /config_path = "\/etc\/containerd\/certs.d"/);
+  assert.deepEqual(kind.nodes[0].extraMounts[0], { hostPath: '/srv/trust/containerd/certs.d', containerPath: '/etc/containerd/certs.d', readOnly: true });
+  const k3d = parseYaml(file(publicFiles, 'k3d/config.yaml').content);
+  assert.deepEqual([k3d.apiVersion, k3d.kind], ['k3d.io/v1alpha5', 'Simple']);
+  assert.deepEqual(parseYaml(k3d.registries.config), reg);
+  assert.equal(k3d.volumes[0].volume, '/srv/trust/k3s/certs.d:/etc/rancher/k3s/certs.d');
+});
+
+test('Kubernetes: ConfigMap + DaemonSet tolerating every taint, KEP-1755 ConfigMap, pull secret on request', () => {
+  const docs = parseAllDocuments(file(publicFiles, 'kubernetes/registry-trust.yaml').content).map((d) => d.toJS());
+  const [cm, ds] = docs;
+  assert.equal(cm.kind, 'ConfigMap');
+  assert.ok(Object.keys(cm.data).every((k) => /^[-._a-zA-Z0-9]+$/.test(k)), 'ConfigMap keys are valid');
+  assert.equal(cm.data['localhost..5443.ca.crt'], CA);
+  assert.equal(ds.kind, 'DaemonSet');
+  assert.deepEqual(ds.spec.template.spec.tolerations, [{ operator: 'Exists' }]);
+  assert.match(ds.spec.template.spec.containers[0].command[2], /\.ca\.crt\.tmp" && mv /);
+  const lrh = parseYaml(file(publicFiles, 'kubernetes/local-registry-hosting.yaml').content);
+  assert.deepEqual([lrh.metadata.name, lrh.metadata.namespace], ['local-registry-hosting', 'kube-public']);
+  assert.equal(parseYaml(lrh.data['localRegistryHosting.v1']).host, 'registry.example.test:5443');
+  const secret = file(withSecrets, 'kubernetes/pull-secret.yaml');
+  assert.equal(secret.mode, 0o600);
+  const s = parseYaml(secret.content);
+  assert.equal(s.type, 'kubernetes.io/dockerconfigjson');
+  const cfg = JSON.parse(Buffer.from(s.data['.dockerconfigjson'], 'base64').toString());
+  assert.equal(cfg.auths['localhost:5443'].auth, Buffer.from('ci:p@ss').toString('base64'));
+});
+
+test('SHA256SUMS covers the public files; secrets are marked and 0600', () => {
+  const sums = file(withSecrets, 'SHA256SUMS').content.trim().split('\n').map((l) => l.split('  '));
+  for (const [hash, path] of sums) assert.equal(createHash('sha256').update(file(withSecrets, path!).content).digest('hex'), hash, path);
+  const secretPaths = withSecrets.filter((f) => f.secret).map((f) => f.path);
+  assert.ok(secretPaths.every((p) => !sums.some(([, q]) => q === p)), 'secrets are not listed');
+  assert.ok(withSecrets.filter((f) => f.secret).every((f) => f.mode === 0o600));
+  assert.ok(secretPaths.includes('kubernetes/pull-secret.yaml') && secretPaths.includes('docker/certs.d/localhost:5443/client.key'));
+});
+
+test('install.sh is valid POSIX sh and pins the CA', async () => {
+  const dir = await tempDir();
+  const script = file(publicFiles, 'install.sh').content;
+  await writeFile(join(dir, 'install.sh'), script);
+  const syntax = await exec('sh', ['-n', join(dir, 'install.sh')]);
+  assert.equal(syntax.code, 0, syntax.stderr);
+  assert.ok(script.includes(`CA_SHA256="${createHash('sha256').update(CA).digest('hex')}"`));
+});
+
+test('tarballs are deterministic', async () => {
+  const a = await tarball(publicFiles);
+  const b = await tarball(renderBundle({ addresses, caPem: CA, outDir: '/srv/trust' }));
+  assert.ok(a.equals(b));
+  const dir = await tempDir();
+  await writeFile(join(dir, 'b.tar.gz'), a);
+  const list = await exec('tar', ['-tzvf', join(dir, 'b.tar.gz')]);
+  assert.match(list.stdout, /-rwxr-xr-x 0\/0 .* 1970-01-01 00:00 registry-trust\/install\.sh/);
+});
