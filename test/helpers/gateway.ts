@@ -15,6 +15,12 @@ export interface GatewayProcess {
   logs: () => string;
   /** Parsed JSON log lines. */
   entries: () => Record<string, unknown>[];
+  /**
+   * The first log line (from index `from`) that matches. Access-log lines are
+   * written when a response closes and cross a pipe: they can arrive after
+   * the client is done, so tests wait for them rather than read at once.
+   */
+  waitFor: (match: (e: Record<string, unknown>) => boolean, from?: number, timeoutMs?: number) => Promise<Record<string, unknown>>;
   signal: (sig: NodeJS.Signals) => void;
   stop: () => Promise<number | null>;
 }
@@ -47,12 +53,22 @@ export async function startGateway(workDir: string, config: Record<string, unkno
       reject(new Error(`gateway exited with ${code}: ${out}`));
     });
   });
+  const entries = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   return {
     port,
     url: `https://${opts.host ?? '127.0.0.1'}:${port}`,
     pid: child.pid!,
     logs: () => out,
-    entries: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    entries,
+    async waitFor(match, from = 0, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = entries().slice(from).find(match);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     signal: (sig) => child.kill(sig),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;

@@ -3,17 +3,14 @@
 // network namespace: on loopback Docker would skip the certificate check.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exec, gateway as gatewayCli } from '../helpers/exec.js';
+import { gateway as gatewayCli } from '../helpers/exec.js';
+import { guardDirectory, importImage, startDockerd } from '../helpers/docker.js';
 import { startGateway } from '../helpers/gateway.js';
 import { createTestHost } from '../helpers/netns.js';
 import { startRegistry } from '../helpers/registry.js';
 import { tempDir } from '../helpers/tmp.js';
-import { onExit } from '../helpers/cleanup.js';
-import { readdirSync, rmSync } from 'node:fs';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -48,59 +45,13 @@ const tokenGw = await startGateway(work, {
 }, { prefix: testHost.prefix, host: testHost.address });
 cleanups.push(() => tokenGw.stop());
 
-// dockerd writes /etc/docker/key.json (no flag moves it): remove what it adds.
-const etcDockerBefore = new Set(await readdir('/etc/docker').catch(() => []));
-const removeEtcAdditions = () => {
-  let now: string[] = [];
-  try { now = readdirSync('/etc/docker'); } catch { return; }
-  for (const f of now) if (!etcDockerBefore.has(f) && f !== 'certs.d') rmSync(join('/etc/docker', f), { recursive: true, force: true });
-};
-cleanups.push(async () => removeEtcAdditions());
-onExit(removeEtcAdditions);
-
-// Docker's own daemon, in this namespace, with its state in the test directory.
-const dockerRoot = join('/tmp', `gwdocker-${randomBytes(3).toString('hex')}`);
-await mkdir(dockerRoot);
-cleanups.push(() => rm(dockerRoot, { recursive: true, force: true }));
-onExit(() => rmSync(dockerRoot, { recursive: true, force: true }));
-await writeFile(join(dockerRoot, 'daemon.json'), '{}');
-const sock = join(dockerRoot, 'docker.sock');
-const dockerd = spawn('dockerd', ['--iptables=false', '--bridge=none', '--storage-driver=vfs', '--data-root', join(dockerRoot, 'data'), '--exec-root', join(dockerRoot, 'exec'), '-H', `unix://${sock}`, '--pidfile', join(dockerRoot, 'docker.pid'), '--config-file', join(dockerRoot, 'daemon.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
-let dockerdLog = '';
-dockerd.stdout!.on('data', (d) => (dockerdLog += d));
-dockerd.stderr!.on('data', (d) => (dockerdLog += d));
-const dockerdExit = new Promise((r) => dockerd.once('exit', r));
-onExit(() => dockerd.kill('SIGKILL'));
-cleanups.push(async () => {
-  dockerd.kill('SIGTERM');
-  const timer = setTimeout(() => dockerd.kill('SIGKILL'), 20_000);
-  await dockerdExit;
-  clearTimeout(timer);
-});
-const env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: join(work, 'docker-config') };
-const docker = (args: string[], input?: string) => exec('docker', args, { env, timeoutMs: 300_000, ...(input !== undefined ? { input } : {}) });
-const deadline = Date.now() + 60_000;
-while ((await docker(['version'])).code !== 0) {
-  assert.ok(Date.now() < deadline, `dockerd did not start: ${dockerdLog}`);
-  await new Promise((r) => setTimeout(r, 300));
-}
-
-// /etc/docker/certs.d/HOST:PORT/ca.crt, removed afterwards with every directory the test created.
+// Everything added under /etc/docker (certs.d entries, dockerd's key.json) goes afterwards.
+guardDirectory('/etc/docker', cleanups);
+const dockerd = await startDockerd(work, cleanups);
+const { docker, configDir } = dockerd;
 const certsD = '/etc/docker/certs.d';
-const created: string[] = [];
-for (const dir of ['/etc/docker', certsD, join(certsD, registryHost), join(certsD, tokenHost)]) {
-  if (!(await stat(dir).catch(() => undefined))) {
-    await mkdir(dir);
-    created.push(dir);
-  }
-}
-const removeCertsD = () => {
-  rmSync(join(certsD, registryHost, 'ca.crt'), { force: true });
-  rmSync(join(certsD, tokenHost, 'ca.crt'), { force: true });
-  for (const dir of [...created].reverse()) rmSync(dir, { recursive: true, force: true });
-};
-cleanups.push(async () => removeCertsD());
-onExit(removeCertsD);
+await mkdir(join(certsD, registryHost), { recursive: true });
+await mkdir(join(certsD, tokenHost), { recursive: true });
 
 test('without ca.crt docker refuses the certificate (the address is not treated as insecure)', async () => {
   const r = await docker(['login', registryHost, '-u', 'alice', '--password-stdin'], 'alice-pw');
@@ -116,13 +67,8 @@ test('docker login, push and pull with only ca.crt in certs.d; a wrong password 
   const login = await docker(['login', registryHost, '-u', 'alice', '--password-stdin'], 'alice-pw');
   assert.equal(login.code, 0, login.stderr);
 
-  const rootfs = join(work, 'rootfs');
-  await mkdir(rootfs);
-  await writeFile(join(rootfs, 'payload.bin'), randomBytes(3 * 1024 * 1024));
-  const tar = join(work, 'rootfs.tar');
-  assert.equal((await exec('tar', ['-C', rootfs, '-cf', tar, '.'])).code, 0);
   const image = `${registryHost}/alice/app:v1`;
-  assert.equal((await docker(['import', tar, image])).code, 0);
+  await importImage(dockerd, work, image, 3 * 1024 * 1024);
   const push = await docker(['push', image]);
   assert.equal(push.code, 0, push.stderr);
   const pushed = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1];
@@ -131,7 +77,7 @@ test('docker login, push and pull with only ca.crt in certs.d; a wrong password 
   const pull = await docker(['pull', image]);
   assert.equal(pull.code, 0, pull.stderr);
   assert.equal(/Digest: (sha256:[0-9a-f]{64})/.exec(pull.stdout)?.[1], pushed);
-  assert.ok(gw.entries().some((e) => e.user === 'alice' && e.method === 'PUT' && e.status === 201), 'the push went through the gateway');
+  await gw.waitFor((e) => e.user === 'alice' && e.method === 'PUT' && e.status === 201); // the push went through the gateway
 });
 
 test('token mode: docker login stores a refresh token; push, pull, logout, login, and a second push on the refresh token alone', async () => {
@@ -139,17 +85,12 @@ test('token mode: docker login stores a refresh token; push, pull, logout, login
   assert.notEqual((await docker(['login', tokenHost, '-u', 'alice', '--password-stdin'], 'nope')).code, 0, 'wrong password');
   const login = await docker(['login', tokenHost, '-u', 'alice', '--password-stdin'], 'alice-pw');
   assert.equal(login.code, 0, login.stderr);
-  const stored = JSON.parse(await readFile(join(work, 'docker-config', 'config.json'), 'utf8')).auths[tokenHost];
+  const stored = JSON.parse(await readFile(join(configDir, 'config.json'), 'utf8')).auths[tokenHost];
   assert.ok(stored.identitytoken, 'docker keeps the refresh token');
   assert.ok(!Buffer.from(stored.auth ?? '', 'base64').toString().includes('alice-pw'), 'and not the password');
 
-  const rootfs = join(work, 'rootfs-token');
-  await mkdir(rootfs);
-  await writeFile(join(rootfs, 'payload.bin'), randomBytes(2 * 1024 * 1024));
-  const tar = join(work, 'rootfs-token.tar');
-  assert.equal((await exec('tar', ['-C', rootfs, '-cf', tar, '.'])).code, 0);
   const image = `${tokenHost}/alice/app:v1`;
-  assert.equal((await docker(['import', tar, image])).code, 0);
+  await importImage(dockerd, work, image);
   const push = await docker(['push', image]);
   assert.equal(push.code, 0, push.stderr);
   assert.equal((await docker(['rmi', image])).code, 0);
@@ -163,7 +104,7 @@ test('token mode: docker login stores a refresh token; push, pull, logout, login
   assert.equal((await docker(['tag', image, image2])).code, 0);
   const again = await docker(['push', image2]);
   assert.equal(again.code, 0, again.stderr);
+  await tokenGw.waitFor((e) => e.user === 'alice' && e.method === 'PUT' && e.status === 201 && String(e.path).includes('/manifests/v2'), before);
   const tokenCalls = tokenGw.entries().slice(before).filter((e) => typeof e.path === 'string' && (e.path as string).startsWith('/token'));
   assert.ok(tokenCalls.length > 0 && tokenCalls.every((e) => e.method === 'POST' && e.status === 200), `the push used the refresh grant: ${JSON.stringify(tokenCalls)}`);
-  assert.ok(tokenGw.entries().slice(before).some((e) => e.user === 'alice' && e.method === 'PUT' && e.status === 201));
 });

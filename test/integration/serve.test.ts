@@ -46,15 +46,7 @@ after(async () => {
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 const get = (path: string, opts: Parameters<typeof request>[1] = { ca }) => request(gw.url + path, { ...opts, ca, headers: { accept: ACCEPT, ...(opts.headers ?? {}) } });
 
-async function logLine(match: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-  // The line is written when the response closes, just after the client has it.
-  for (let i = 0; i < 50; i++) {
-    const found = gw.entries().filter(match).pop();
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('no such log line');
-}
+
 const policy = await skopeoPolicy(work);
 let layerDigest = '';
 
@@ -149,7 +141,7 @@ test('authenticated requests complete while 20 wrong passwords per second arrive
 
 test('access log: one JSON line per request, no secrets', async () => {
   await get('/v2/bob/app/tags/list', { ca, user: 'bob:bob-pw' });
-  const line = await logLine((e) => e.msg === 'request' && e.path === '/v2/bob/app/tags/list');
+  const line = await gw.waitFor((e) => e.msg === 'request' && e.path === '/v2/bob/app/tags/list');
   for (const key of ['time', 'client', 'user', 'method', 'path', 'repository', 'action', 'status', 'bytesIn', 'bytesOut', 'durationMs']) assert.ok(key in line, key);
   assert.deepEqual([line.user, line.repository, line.action, line.status, line.client], ['bob', 'bob/app', 'pull', 200, '127.0.0.1']);
   const logs = gw.logs();

@@ -171,7 +171,7 @@ test('containerd: ctr images pull --hosts-dir --user (POST grant first)', async 
     const before = gw.entries().length;
     const pull = await exec('ctr', ['--address', sock, 'images', 'pull', '--hosts-dir', join(root, 'hosts'), '--user', 'bob:bob-pw', `${service}/bob/app:v1`], { timeoutMs: 300_000 });
     assert.equal(pull.code, 0, pull.stderr);
-    assert.ok(gw.entries().slice(before).some((e) => e.method === 'POST' && e.path === '/token' && e.status === 200), 'containerd used the POST grant');
+    await gw.waitFor((e) => e.method === 'POST' && e.path === '/token' && e.status === 200, before); // containerd used the POST grant
     const anon = await exec('ctr', ['--address', sock, 'images', 'pull', '--hosts-dir', join(root, 'hosts'), `${service}/public/base:v1`], { timeoutMs: 300_000 });
     assert.equal(anon.code, 0, anon.stderr);
   } finally {
