@@ -15,6 +15,7 @@ declare -A packages=(
   [ip]=iproute2
   [ss]=iproute2
   [tar]=tar
+  [curl]=curl
 )
 
 missing=()
