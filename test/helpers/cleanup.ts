@@ -1,3 +1,5 @@
+import { after } from 'node:test';
+
 // A last line of cleanup: when a test file dies in its top-level setup, its
 // `after` hooks never run, and a rejected top-level await ends the process
 // without an 'exit' event. Everything registered here is undone then
@@ -25,4 +27,13 @@ export function onExit(task: () => void): () => void {
   }
   tasks.add(task);
   return () => tasks.delete(task);
+}
+
+/** Async undo steps run (last first) when the test file ends, via node:test's after(). */
+export function cleanupList(): (() => Promise<unknown>)[] {
+  const list: (() => Promise<unknown>)[] = [];
+  after(async () => {
+    for (const undo of list.reverse()) await undo().catch(() => {});
+  });
+  return list;
 }

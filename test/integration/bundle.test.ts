@@ -1,34 +1,21 @@
 // Trust bundles, proven by the clients that use them. The gateway runs in a
 // test network namespace so that no client treats it as a loopback registry.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { exec, gateway as gatewayCli } from '../helpers/exec.js';
-import { onExit } from '../helpers/cleanup.js';
+import { cleanupList } from '../helpers/cleanup.js';
+import { startContainerd } from '../helpers/containerd.js';
 import { guardDirectory, importImage, startDockerd, type Cleanups } from '../helpers/docker.js';
 import { startGateway } from '../helpers/gateway.js';
-import { createTestHost } from '../helpers/netns.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
-import { startRegistry } from '../helpers/registry.js';
-import { tempDir } from '../helpers/tmp.js';
+import { namespacedStage } from '../helpers/testHost.js';
 
-const cleanups: Cleanups = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
-});
-const work = await tempDir();
-const testHost = await createTestHost();
-cleanups.push(() => testHost.remove());
-const certs = join(work, 'certs');
-const htpasswd = join(work, 'htpasswd');
-assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', testHost.address])).code, 0);
-assert.equal((await gatewayCli(['users', 'add', 'alice', '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: 'alice-pw' })).code, 0);
-const registry = await startRegistry(work, { storage: join(work, 'storage'), port: 5000, prefix: testHost.prefix });
-cleanups.push(() => registry.stop());
+const cleanups = cleanupList();
+const { work, host: testHost, certs, htpasswd } = await namespacedStage(cleanups);
 const addr = `${testHost.address}:5443`;
 const gw = await startGateway(work, {
   listen: addr,
@@ -108,17 +95,9 @@ test('skopeo with the bundle\'s containers/certs.d/HOST:PORT pushes and pulls; c
   assert.equal(pull.code, 0, pull.stderr);
 
   const root = join(work, 'containerd');
-  const sock = join(root, 'containerd.sock');
-  const daemon = spawn('containerd', ['--root', join(root, 'root'), '--state', join(root, 'state'), '--address', sock, '--config', '/dev/null'], { stdio: 'ignore' });
-  const forget = onExit(() => daemon.kill('SIGKILL'));
-  const exited = new Promise((r) => daemon.once('exit', r));
+  const containerd = await startContainerd(root);
   try {
-    const deadline = Date.now() + 20_000;
-    while ((await exec('ctr', ['--address', sock, 'version'])).code !== 0) {
-      assert.ok(Date.now() < deadline, 'containerd did not start');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const ctrPull = (hostsDir: string) => exec('ctr', ['--address', sock, 'images', 'pull', '--hosts-dir', hostsDir, '--user', 'alice:alice-pw', `${addr}/alice/app:v1`], { timeoutMs: 300_000 });
+    const ctrPull = (hostsDir: string) => containerd.ctr(['images', 'pull', '--hosts-dir', hostsDir, '--user', 'alice:alice-pw', `${addr}/alice/app:v1`]);
     const ok = await ctrPull(join(bundle, 'containerd', 'certs.d'));
     assert.equal(ok.code, 0, ok.stderr);
     await mkdir(join(root, 'empty'));
@@ -126,9 +105,7 @@ test('skopeo with the bundle\'s containers/certs.d/HOST:PORT pushes and pulls; c
     assert.notEqual(without.code, 0);
     assert.match(without.stderr, /x509: certificate signed by unknown authority/);
   } finally {
-    daemon.kill('SIGTERM');
-    await exited;
-    forget();
+    await containerd.stop();
   }
 });
 
@@ -138,7 +115,7 @@ test('docker, with only what install.sh put in /etc/docker/certs.d, logs in, pus
   const before = await dockerd.docker(['login', addr, '-u', 'alice', '--password-stdin'], 'alice-pw');
   assert.notEqual(before.code, 0, 'not trusted before install.sh');
   assert.match(before.stderr, /x509|certificate/);
-  const r = await install(['--runtimes', 'docker']);
+  const r = await install(['--root', '/', '--runtimes', 'docker']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await readFile(`/etc/docker/certs.d/${addr}/ca.crt`, 'utf8'), caPem);
   assert.equal((await dockerd.docker(['login', addr, '-u', 'alice', '--password-stdin'], 'alice-pw')).code, 0);

@@ -2,7 +2,6 @@
 // each trusting only the gateway's ca.crt.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { stringify } from 'smol-toml';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { startGateway } from '../helpers/gateway.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
 import { startRegistry } from '../helpers/registry.js';
 import { tempDir } from '../helpers/tmp.js';
+import { startContainerd } from '../helpers/containerd.js';
 
 const work = await tempDir();
 const certs = join(work, 'certs');
@@ -72,7 +72,6 @@ test('containerd: ctr images pull --hosts-dir --user pulls through the gateway',
   const push = await skopeo(['copy', '--dest-cert-dir', trusted, '--dest-creds', 'alice:alice-pw', `oci:${source}:v1`, `docker://${host}/alice/ctr:v1`]);
   assert.equal(push.code, 0, push.stderr);
   const root = join(work, 'containerd');
-  const sock = join(root, 'containerd.sock');
   await mkdir(join(root, 'hosts', host), { recursive: true });
   // Without a hosts.toml containerd speaks plain HTTP to loopback registries.
   await copyFile(join(certs, 'ca.crt'), join(root, 'hosts', host, 'ca.crt'));
@@ -80,20 +79,10 @@ test('containerd: ctr images pull --hosts-dir --user pulls through the gateway',
     server: `https://${host}`,
     host: { [`https://${host}`]: { capabilities: ['pull', 'resolve'], ca: join(root, 'hosts', host, 'ca.crt') } },
   }));
-  const daemon = spawn('containerd', ['--root', join(root, 'root'), '--state', join(root, 'state'), '--address', sock, '--config', '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  daemon.stderr!.on('data', (d) => (log += d));
-  daemon.stdout!.on('data', (d) => (log += d));
-  const exited = new Promise((r) => daemon.once('exit', r));
+  const { ctr, stop } = await startContainerd(root);
   try {
-    const deadline = Date.now() + 20_000;
-    while ((await exec('ctr', ['--address', sock, 'version'])).code !== 0) {
-      assert.ok(Date.now() < deadline, `containerd did not start: ${log}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const ctr = (args: string[]) => exec('ctr', ['--address', sock, ...args], { timeoutMs: 300_000 });
     const pull = await ctr(['images', 'pull', '--hosts-dir', join(root, 'hosts'), '--user', 'alice:alice-pw', `${host}/alice/ctr:v1`]);
-    assert.equal(pull.code, 0, pull.stderr + log);
+    assert.equal(pull.code, 0, pull.stderr);
     const list = await ctr(['images', 'ls', '-q']);
     assert.match(list.stdout, new RegExp(`${host}/alice/ctr:v1`));
     const wrong = await ctr(['images', 'pull', '--hosts-dir', join(root, 'hosts'), '--user', 'alice:nope', `${host}/alice/ctr:v1`]);
@@ -105,7 +94,6 @@ test('containerd: ctr images pull --hosts-dir --user pulls through the gateway',
     assert.notEqual(untrusted.code, 0);
     assert.match(untrusted.stderr, /x509|certificate/);
   } finally {
-    daemon.kill('SIGTERM');
-    await exited;
+    await stop();
   }
 });

@@ -1,32 +1,17 @@
 // docker login, push and pull through the gateway, trusting only ca.crt in
 // /etc/docker/certs.d/HOST:PORT/. The gateway and its upstream run in a test
 // network namespace: on loopback Docker would skip the certificate check.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gateway as gatewayCli } from '../helpers/exec.js';
 import { guardDirectory, importImage, startDockerd } from '../helpers/docker.js';
 import { startGateway } from '../helpers/gateway.js';
-import { createTestHost } from '../helpers/netns.js';
-import { startRegistry } from '../helpers/registry.js';
-import { tempDir } from '../helpers/tmp.js';
+import { namespacedStage } from '../helpers/testHost.js';
+import { cleanupList } from '../helpers/cleanup.js';
 
-const cleanups: (() => Promise<unknown>)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
-});
-
-const work = await tempDir();
-const testHost = await createTestHost();
-cleanups.push(() => testHost.remove());
-const certs = join(work, 'certs');
-const htpasswd = join(work, 'htpasswd');
-assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', testHost.address])).code, 0);
-assert.equal((await gatewayCli(['users', 'add', 'alice', '--password-stdin', '--file', htpasswd], { input: 'alice-pw' })).code, 0);
-
-const registry = await startRegistry(work, { storage: join(work, 'storage'), port: 5000, prefix: testHost.prefix });
-cleanups.push(() => registry.stop());
+const cleanups = cleanupList();
+const { work, host: testHost, certs, htpasswd } = await namespacedStage(cleanups);
 const gw = await startGateway(work, {
   listen: `${testHost.address}:5443`,
   upstream: 'http://127.0.0.1:5000',

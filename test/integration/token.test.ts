@@ -3,7 +3,6 @@
 // gateway as its token issuer.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'smol-toml';
@@ -13,7 +12,7 @@ import { request } from '../helpers/https.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
 import { freePort, startRegistry, type Registry } from '../helpers/registry.js';
 import { tempDir } from '../helpers/tmp.js';
-import { onExit } from '../helpers/cleanup.js';
+import { startContainerd } from '../helpers/containerd.js';
 
 const work = await tempDir();
 const certs = join(work, 'certs');
@@ -154,30 +153,20 @@ test('cross-repository mount: mounted with pull on the source, a plain upload wi
 
 test('containerd: ctr images pull --hosts-dir --user (POST grant first)', async () => {
   const root = join(work, 'containerd');
-  const sock = join(root, 'containerd.sock');
   const hostDir = join(root, 'hosts', service);
   await mkdir(hostDir, { recursive: true });
   await copyFile(join(certs, 'ca.crt'), join(hostDir, 'ca.crt'));
   await writeFile(join(hostDir, 'hosts.toml'), stringify({ server: `https://${service}`, host: { [`https://${service}`]: { capabilities: ['pull', 'resolve'], ca: join(hostDir, 'ca.crt') } } }));
-  const daemon = spawn('containerd', ['--root', join(root, 'root'), '--state', join(root, 'state'), '--address', sock, '--config', '/dev/null'], { stdio: 'ignore' });
-  const forget = onExit(() => daemon.kill('SIGKILL'));
-  const exited = new Promise((r) => daemon.once('exit', r));
+  const containerd = await startContainerd(root);
   try {
-    const deadline = Date.now() + 20_000;
-    while ((await exec('ctr', ['--address', sock, 'version'])).code !== 0) {
-      assert.ok(Date.now() < deadline, 'containerd did not start');
-      await new Promise((r) => setTimeout(r, 200));
-    }
     const before = gw.entries().length;
-    const pull = await exec('ctr', ['--address', sock, 'images', 'pull', '--hosts-dir', join(root, 'hosts'), '--user', 'bob:bob-pw', `${service}/bob/app:v1`], { timeoutMs: 300_000 });
+    const pull = await containerd.ctr(['images', 'pull', '--hosts-dir', join(root, 'hosts'), '--user', 'bob:bob-pw', `${service}/bob/app:v1`]);
     assert.equal(pull.code, 0, pull.stderr);
     await gw.waitFor((e) => e.method === 'POST' && e.path === '/token' && e.status === 200, before); // containerd used the POST grant
-    const anon = await exec('ctr', ['--address', sock, 'images', 'pull', '--hosts-dir', join(root, 'hosts'), `${service}/public/base:v1`], { timeoutMs: 300_000 });
+    const anon = await containerd.ctr(['images', 'pull', '--hosts-dir', join(root, 'hosts'), `${service}/public/base:v1`]);
     assert.equal(anon.code, 0, anon.stderr);
   } finally {
-    daemon.kill('SIGTERM');
-    await exited;
-    forget();
+    await containerd.stop();
   }
 });
 

@@ -1,0 +1,31 @@
+// The common stage for tests that need a non-loopback registry address: a
+// test network namespace holding a docker-registry, with certificates for
+// the namespace's address and a user alice:alice-pw.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { gateway as gatewayCli } from './exec.js';
+import { createTestHost, type TestHost } from './netns.js';
+import { startRegistry, type Registry } from './registry.js';
+import { tempDir } from './tmp.js';
+
+export interface Stage {
+  work: string;
+  host: TestHost;
+  certs: string;
+  htpasswd: string;
+  /** Listening on 127.0.0.1:5000 inside the namespace. */
+  registry: Registry;
+}
+
+export async function namespacedStage(cleanups: (() => Promise<unknown>)[]): Promise<Stage> {
+  const work = await tempDir();
+  const host = await createTestHost();
+  cleanups.push(() => host.remove());
+  const certs = join(work, 'certs');
+  const htpasswd = join(work, 'htpasswd');
+  assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', host.address])).code, 0);
+  assert.equal((await gatewayCli(['users', 'add', 'alice', '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: 'alice-pw' })).code, 0);
+  const registry = await startRegistry(work, { storage: join(work, 'storage'), port: 5000, prefix: host.prefix });
+  cleanups.push(() => registry.stop());
+  return { work, host, certs, htpasswd, registry };
+}
