@@ -45,9 +45,12 @@ export async function createTrust(caPath: string, addresses: Address[]): Promise
     '/trust/install.sh': { type: 'text/x-shellscript; charset=utf-8', body: install },
     '/trust/bundle.tar.gz': { type: 'application/gzip', body: tar },
   };
+  // Other machines cannot use a loopback address: those commands go last.
+  const loopback = (a: Address) => a.host === 'localhost' || a.host.startsWith('127.') || a.host === '[::1]';
+  const ordered = [...addresses.filter((a) => !loopback(a)), ...addresses.filter(loopback)];
   return {
     caSha256,
-    commands: addresses.map((a) => pinnedCommand(a, caSha256)),
+    commands: ordered.map((a) => pinnedCommand(a, caSha256)),
     handle(req, res, path) {
       const item = bodies[path];
       if (!item) return false;
