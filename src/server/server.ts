@@ -112,11 +112,11 @@ export async function startGateway(config: Config, log: Logger, version: string)
   const { controller, tokenEndpoint, stop, reload: reloadAuth } = await controllerFor(config, log, originOf);
   const idleMs = config.timeouts.idle * 1000;
   const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs);
-  const { port: listenPort } = splitListen(config.listen);
+  const { host, port } = splitListen(config.listen);
   const caPath = join(dirname(config.tls.cert), 'ca.crt');
   let trust: Trust | undefined;
   if (existsSync(caPath)) {
-    trust = await createTrust(caPath, trustAddresses(String(tls.cert), listenPort, config.publicUrl));
+    trust = await createTrust(caPath, trustAddresses(String(tls.cert), port, config.publicUrl));
   } else {
     log.warn({ ca: caPath }, 'no ca.crt beside the server certificate: /trust/ is off');
   }
@@ -153,7 +153,6 @@ export async function startGateway(config: Config, log: Logger, version: string)
   };
   const stopTlsWatch = watchTls(tlsPaths, () => void reloadTls());
 
-  const { host, port } = splitListen(config.listen);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -1,0 +1,84 @@
+// The instruments: wrk for request rates and latency, curl for transfers,
+// /proc for memory.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+
+function run(file: string, args: string[], timeoutMs = 600_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? 1 : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+const UNIT: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+
+export interface WrkResult {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+export async function wrk(url: string, opts: { connections: number; seconds: number; headers?: string[]; threads?: number }): Promise<WrkResult> {
+  const args = ['-t', String(opts.threads ?? 2), '-c', String(opts.connections), '-d', `${opts.seconds}s`, '--latency', ...(opts.headers ?? []).flatMap((h) => ['-H', h]), url];
+  const r = await run('wrk', args);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
+  const pct = (p: string) => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)$`, 'm').exec(r.stdout);
+    return m ? Number(m[1]) * UNIT[m[2]!]! : NaN;
+  };
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
+  const errors = non2xx + (sock ? sock.slice(1).reduce((n, x) => n + Number(x), 0) : 0);
+  if (Number.isNaN(rps)) throw new Error(`wrk failed: ${r.stdout}${r.stderr}`);
+  return { rps, p50Ms: pct('50'), p99Ms: pct('99'), errors };
+}
+
+/** One curl transfer; returns bytes per second and the response's Location. */
+export async function transfer(args: string[]): Promise<{ rate: number; location?: string }> {
+  const r = await run('curl', ['-sS', '-k', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{size_upload} %{time_total} %header{location}', ...args]);
+  const [status, down, up, total, location] = r.stdout.trim().split(' ');
+  if (!Number(status) || Number(status) >= 300) throw new Error(`curl ${args.join(' ')}: HTTP ${status} ${r.stderr}`);
+  return { rate: Math.max(Number(down), Number(up)) / Number(total), ...(location ? { location } : {}) };
+}
+
+export const curl = async (args: string[]): Promise<number> => (await transfer(args)).rate;
+
+/** Runs n transfers at once; aggregate bytes per second over the wall time. */
+export async function parallel(n: number, bytesEach: number, one: () => Promise<number>): Promise<number> {
+  const start = performance.now();
+  await Promise.all(Array.from({ length: n }, one));
+  return (n * bytesEach) / ((performance.now() - start) / 1000);
+}
+
+export async function memory(pid: number): Promise<{ rssKiB: number; peakKiB: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM') };
+}
+
+/** Samples a process's resident memory while `work` runs; returns the highest. */
+export async function peakDuring(pid: number, work: () => Promise<unknown>): Promise<number> {
+  let peak = 0;
+  let done = false;
+  const sampler = (async () => {
+    while (!done) {
+      peak = Math.max(peak, (await memory(pid)).rssKiB);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  try {
+    await work();
+  } finally {
+    done = true;
+    await sampler;
+  }
+  return peak;
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};

@@ -1,0 +1,226 @@
+// npm run bench [-- --quick]: the gateway against nginx's auth_basic recipe,
+// distribution's own TLS + htpasswd, and the upstream reached directly, in
+// one run on one machine. Figures are medians of repeated runs, alternating
+// the systems so that drift hits all alike; targets are ratios.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import https from 'node:https';
+import http from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { curl, memory, parallel, peakDuring, transfer, wrk } from './measure.js';
+import { performance } from 'node:perf_hooks';
+import { startDirect, startDistribution, startGatewaySystem, startNginx, type Stage, type System } from './systems.js';
+import { report, type Results } from './report.js';
+
+const quick = process.argv.includes('--quick');
+const ROOT = new URL('..', import.meta.url).pathname;
+const CLI = join(ROOT, 'dist/cli/main.js');
+const BLOB = quick ? 64 * 1024 * 1024 : 1024 * 1024 * 1024;
+const REPS = quick ? 1 : 3;
+const SECONDS = quick ? 3 : 10;
+const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+
+function ensureTools(): void {
+  const need: Record<string, string> = { nginx: 'nginx', wrk: 'wrk', 'docker-registry': 'docker-registry', curl: 'curl' };
+  const missing = Object.entries(need).filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(' ')}: run 'sudo apt-get install -y ${missing.join(' ')}'`);
+  log(`installing ${missing.join(' ')}`);
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+function cli(args: string[], input?: string): void {
+  execFileSync(process.execPath, [CLI, ...args], { input, stdio: ['pipe', 'ignore', 'inherit'] });
+}
+
+async function randomFile(path: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  for (let left = size; left > 0;) {
+    const chunk = randomBytes(Math.min(left, 4 * 1024 * 1024));
+    hash.update(chunk);
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+    left -= chunk.length;
+  }
+  await new Promise<void>((r) => out.end(() => r()));
+  return `sha256:${hash.digest('hex')}`;
+}
+
+function requestJson(method: string, url: string, headers: Record<string, string>, body?: Buffer | string, ca?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const client = url.startsWith('https') ? https : http;
+    const req = client.request(url, { method, headers, ...(ca ? { ca } : {}) }, (res) => {
+      let data = '';
+      res.on('data', (d) => (data += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: data }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const authHeaders = (s: System): Record<string, string> => (s.auth ? { authorization: s.auth } : {});
+
+async function startUpload(s: System, repo: string): Promise<string> {
+  const r = await requestJson('POST', `${s.url}/v2/${repo}/blobs/uploads/`, authHeaders(s), undefined, ca);
+  if (r.status !== 202) throw new Error(`${s.name}: upload start answered ${r.status} ${r.body}`);
+  return new URL(r.headers.location!, s.url).toString();
+}
+
+let ca = '';
+
+async function main(): Promise<void> {
+  ensureTools();
+  if (!existsSync(CLI)) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  const work = mkdtempSync(join(tmpdir(), 'gw-bench-'));
+  const systems: System[] = [];
+  let failed = true;
+  try {
+    const stage: Stage = { work, certs: join(work, 'certs'), htpasswd: join(work, 'htpasswd'), user: 'bench', password: 'bench-password', storage: join(work, 'storage') };
+    cli(['certs', 'init', '--dir', stage.certs, '--host', 'localhost', '--host', '127.0.0.1']);
+    // Cost 10, htpasswd -B's default: what every system verifies.
+    cli(['users', 'add', stage.user, '--password-stdin', '--file', stage.htpasswd, '--cost', '10'], stage.password);
+    ca = readFileSync(join(stage.certs, 'ca.crt'), 'utf8');
+
+    const { system: direct } = await startDirect(stage);
+    systems.push(direct);
+    log(`seeding a ${BLOB / 1024 / 1024} MiB layer`);
+    const blobFile = join(work, 'layer.bin');
+    const digest = await randomFile(blobFile, BLOB);
+    const put = new URL(await startUpload(direct, 'bench/app'));
+    put.searchParams.set('digest', digest);
+    await curl(['-X', 'PUT', '-T', blobFile, '-H', 'Content-Type: application/octet-stream', put.toString()]);
+    const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
+    const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+    const cput = new URL(await startUpload(direct, 'bench/app'));
+    cput.searchParams.set('digest', configDigest);
+    await requestJson('PUT', cput.toString(), { 'content-type': 'application/octet-stream' }, config);
+    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: BLOB }] });
+    const m = await requestJson('PUT', `${direct.url}/v2/bench/app/manifests/v1`, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
+    if (m.status !== 201) throw new Error(`manifest push: ${m.status} ${m.body}`);
+
+    const basic = await startGatewaySystem(stage, direct.url, 'htpasswd');
+    const token = await startGatewaySystem(stage, direct.url, 'token');
+    const nginx = await startNginx(stage, direct.url);
+    const distribution = await startDistribution(stage);
+    systems.push(basic, token, nginx, distribution);
+    const tokenReply = await requestJson('GET', `${token.url}/token?service=${encodeURIComponent(new URL(token.url).host)}&scope=repository:bench/app:pull,push`, { authorization: token.auth! }, undefined, ca);
+    token.auth = `Bearer ${JSON.parse(tokenReply.body).token}`;
+
+    const order = (list: System[], rep: number) => list.map((_, i) => list[(i + rep) % list.length]!);
+    const results: Results = { date: new Date().toISOString(), quick, cores: cpus().length, cpu: cpus()[0]?.model ?? '', versions: versions(), blobMiB: BLOB / 1024 / 1024, seconds: SECONDS, reps: REPS, scenarios: {} };
+    const record = (scenario: string, system: string, value: number) => {
+      const s = (results.scenarios[scenario] ??= {});
+      (s[system] ??= []).push(value);
+    };
+    const manifestUrl = (s: System) => `${s.url}/v2/bench/app/manifests/v1`;
+    const accept = 'Accept: application/vnd.oci.image.manifest.v1+json';
+    const headersOf = (s: System) => [accept, ...(s.auth ? [`Authorization: ${s.auth}`] : [])];
+
+    const gwMemBefore = await memory(basic.pid!);
+    let requestsServed = 0;
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const s of order([direct, basic, token, nginx, distribution], rep)) {
+        log(`manifest GET, 16 connections: ${s.name}`);
+        const r = await wrk(manifestUrl(s), { connections: 16, seconds: SECONDS, headers: headersOf(s) });
+        if (r.errors > 0) log(`  ${s.name}: ${r.errors} errors`);
+        record('manifestGet', s.name, r.rps);
+        if (s === basic) requestsServed += r.rps * SECONDS;
+      }
+    }
+    const gwMemAfter = await memory(basic.pid!);
+
+    const blobUrl = (s: System) => `${s.url}/v2/bench/app/blobs/${digest}`;
+    const get = (s: System) => () => curl([...(s.auth ? ['-H', `Authorization: ${s.auth}`] : []), blobUrl(s)]);
+    let peakKiB = 0;
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const s of order([direct, basic, nginx, distribution], rep)) {
+        log(`blob GET, 1 and 8 streams: ${s.name}`);
+        record('blobGet1', s.name, await get(s)());
+        const eight = () => parallel(8, BLOB, get(s));
+        record('blobGet8', s.name, s === basic ? await (async () => {
+          let mbps = 0;
+          peakKiB = Math.max(peakKiB, await peakDuring(basic.pid!, async () => (mbps = await eight())));
+          return mbps;
+        })() : await eight());
+      }
+    }
+
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const s of order([direct, basic, nginx, distribution], rep)) {
+        log(`blob upload, monolithic PUT and chunked PATCH: ${s.name}`);
+        const auth = s.auth ? ['-H', `Authorization: ${s.auth}`] : [];
+        const putUrl = new URL(await startUpload(s, 'bench/up'));
+        putUrl.searchParams.set('digest', digest);
+        record('uploadPut', s.name, await curl([...auth, '-X', 'PUT', '-T', blobFile, '-H', 'Content-Type: application/octet-stream', putUrl.toString()]));
+        const patchUrl = await startUpload(s, 'bench/up');
+        const t0 = performance.now();
+        const patched = await transfer([...auth, '-X', 'PATCH', '-T', blobFile, '-H', 'Content-Type: application/octet-stream', '-H', 'Transfer-Encoding: chunked', patchUrl]);
+        // The PATCH answers with the upload's next URL (its state signed anew); a PUT with the digest closes it.
+        const closeUrl = new URL(patched.location ?? patchUrl, s.url);
+        closeUrl.searchParams.set('digest', digest);
+        await curl([...auth, '-X', 'PUT', '-H', 'Content-Length: 0', closeUrl.toString()]);
+        record('uploadPatch', s.name, BLOB / ((performance.now() - t0) / 1000));
+      }
+    }
+
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const s of order([basic, nginx], rep)) {
+        log(`new TLS connections per second: ${s.name}`);
+        const r = await wrk(`${s.url}/trust/ca.crt`, { connections: 16, seconds: SECONDS, headers: ['Connection: close'] });
+        record('tlsHandshakes', s.name, r.rps);
+      }
+    }
+
+    log('latency of authenticated requests under a wrong-password flood');
+    let flooding = true;
+    const flood = (async () => {
+      let n = 0;
+      while (flooding) {
+        // From another address, as the target says (the per-address throttle's case).
+        const req = https.request(`${basic.url}/v2/`, { method: 'GET', ca, localAddress: '127.0.0.2', agent: false, headers: { authorization: `Basic ${Buffer.from(`${stage.user}:wrong-${n}`).toString('base64')}` } }, (res) => res.resume());
+        req.on('error', () => {});
+        req.end();
+        n++;
+        await new Promise((r) => setTimeout(r, 50)); // 20 per second
+      }
+    })();
+    for (let rep = 0; rep < REPS; rep++) {
+      const r = await wrk(manifestUrl(basic), { connections: 16, seconds: SECONDS, headers: headersOf(basic) });
+      record('floodP99Ms', basic.name, r.p99Ms);
+    }
+    flooding = false;
+    await flood;
+
+    results.memory = { peakMiBDuring8x: peakKiB / 1024, rssBeforeMiB: gwMemBefore.rssKiB / 1024, rssAfterMiB: gwMemAfter.rssKiB / 1024, requestsBetween: Math.round(requestsServed) };
+    process.stdout.write(report(results, join(ROOT, 'bench')));
+    failed = false;
+  } finally {
+    for (const s of systems.reverse()) await s.stop().catch(() => {});
+    // Kept after a failure for its logs (nginx-*/logs), unless asked not to.
+    if (failed && !process.env.BENCH_CLEAN) log(`kept ${work} for its logs; remove it when done`);
+    else rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function versions(): Record<string, string> {
+  const v = (cmd: string, args: string[], re: RegExp) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return re.exec(`${r.stdout}${r.stderr}`)?.[1] ?? 'unknown';
+  };
+  return {
+    node: process.version,
+    nginx: v('nginx', ['-v'], /nginx\/(\S+)/),
+    distribution: v('docker-registry', ['--version'], /distribution (\S+)/),
+    wrk: v('wrk', ['-v'], /wrk (\S+)/),
+    openssl: v('openssl', ['version'], /OpenSSL (\S+)/),
+  };
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
