@@ -79,7 +79,7 @@ function table(r: Results): string {
 /** A horizontal bar per target: ratio against its goal, green when met. */
 function svg(r: Results): string {
   const data = rows(r);
-  const W = 900;
+  const W = 1100;
   const rowH = 28;
   const H = 40 + data.length * rowH;
   const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -92,7 +92,7 @@ function svg(r: Results): string {
     return `<text x="10" y="${y + 17}" font-size="12">${escape(x.target)}</text>` +
       `<rect x="470" y="${y + 4}" width="${width.toFixed(1)}" height="18" fill="${x.pass ? '#2e7d32' : '#c62828'}"/>` +
       `<line x1="670" y1="${y}" x2="670" y2="${y + rowH}" stroke="#333" stroke-dasharray="3,3"/>` +
-      `<text x="${Math.min(470 + width + 6, 840)}" y="${y + 17}" font-size="12">${escape(x.measured)}</text>`;
+      `<text x="880" y="${y + 17}" font-size="12">${escape(x.measured)}</text>`;
   }).join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n<text x="10" y="18" font-size="14" font-weight="bold">registry-gateway: each bar is the share of its goal (dashed line = goal met)</text>\n${bars}\n</svg>\n`;
 }
