@@ -6,7 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { GatewayError, exitCodeFor } from '../errors.js';
 import { certsCommand } from './certs.js';
-import { serveCommand, upCommand } from './serve.js';
+import { runAsWorker, serveCommand, upCommand } from './serve.js';
+import { isWorker } from '../server/workers.js';
 import { usersCommand } from './users.js';
 import { tokenCommand } from './token.js';
 import { bundleCommand } from './bundle.js';
@@ -51,4 +52,14 @@ export async function run(argv: string[], io: Output = consoleOutput): Promise<n
   }
 }
 
-process.exitCode = await run(process.argv.slice(2));
+if (isWorker()) {
+  // A `serve --workers` worker: started by the primary, not by a user.
+  try {
+    await runAsWorker(pkg.version);
+  } catch (err) {
+    process.stderr.write(`gateway worker: ${(err as Error).message}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+} else {
+  process.exitCode = await run(process.argv.slice(2));
+}

@@ -11,6 +11,10 @@ import { startGateway } from '../server/server.js';
 import { startLocalRegistry, type LocalRegistry } from '../server/localRegistry.js';
 import { createLogger, type Logger } from '../server/log.js';
 import { collect, wholeNumber } from './options.js';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { isWorker, runWorkers, workerConfig } from '../server/workers.js';
+import { tokenKeyRing } from '../server/server.js';
 import type { Output } from './output.js';
 
 const DEFAULT_CONFIG = 'config/gateway.yaml';
@@ -18,7 +22,7 @@ const DEFAULT_CONFIG = 'config/gateway.yaml';
 const SHUTDOWN_GRACE_MS = 10_000;
 const LOCAL_REGISTRY_PORT = 5000;
 
-type ServeOptions = Overrides & { config?: string };
+type ServeOptions = Overrides & { config?: string; workers: number };
 
 function withServeOptions(cmd: Command): Command {
   return cmd
@@ -28,22 +32,39 @@ function withServeOptions(cmd: Command): Command {
     .option('--public-url <url>', 'how clients reach the gateway, e.g. https://registry.example.test:5443')
     .option('--certs <dir>', 'directory holding server.crt and server.key')
     .option('--htpasswd <file>', 'the htpasswd file')
-    .option('--auth <mode>', 'none | htpasswd | token');
+    .option('--auth <mode>', 'none | htpasswd | token')
+    // Default 1: failed-login throttles and credential caches are per process,
+    // so N workers would give a password guesser N times the tries.
+    .option('--workers <n>', `processes sharing the listener, one per core at most (1 to ${availableParallelism() * 2}); default 1`, wholeNumber('--workers', 1, availableParallelism() * 2), 1);
 }
 
 const configPathOf = (o: ServeOptions) => o.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
 
 /** Runs until a stop signal; `extra` is stopped after the gateway. */
-async function run(config: Config, configPath: string | undefined, log: Logger, version: string, extra?: LocalRegistry): Promise<void> {
+async function run(config: Config, configPath: string | undefined, log: Logger, version: string, extra?: LocalRegistry, workers = 1): Promise<void> {
+  if (workers > 1) {
+    // Created once here: workers creating it at the same time would each sign with their own.
+    if (config.auth.mode === 'token') await tokenKeyRing(config);
+    try {
+      await runWorkers(workers, config, configPath, log);
+    } finally {
+      await extra?.stop();
+    }
+    return;
+  }
   const gateway = await startGateway(config, log, version);
   log.info({ listen: `${gateway.address.address}:${gateway.address.port}`, upstream: gateway.upstream, auth: config.auth.mode, config: configPath ?? null }, 'gateway started');
-  if (gateway.trust) {
+  if (gateway.trust && (!isWorker() || cluster.worker?.id === 1)) {
     log.info({ caSha256: gateway.trust.caSha256, commands: gateway.trust.commands }, 'node setup: run one of these commands as root on each node');
     process.stderr.write(`To trust this registry on a node, run as root (the CA's SHA-256 is checked before anything is installed):\n  ${gateway.trust.commands[0]}\n`);
   }
   process.on('SIGHUP', () => void gateway.reload());
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: string) => {
+      // Ctrl-C reaches a whole process group: primary and workers stop once each.
+      if (stopping) return;
+      stopping = true;
       log.info({ signal }, 'shutting down');
       setTimeout(() => gateway.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
       void gateway.close().then(() => extra?.stop()).then(resolve);
@@ -58,7 +79,7 @@ export function serveCommand(version: string): Command {
     .addHelpText('after', '\nExamples:\n  $ gateway serve --config config/gateway.yaml\n  $ gateway serve --listen 127.0.0.1:5443 --upstream http://127.0.0.1:5000 --certs certs --htpasswd config/htpasswd')
     .action(async (o: ServeOptions) => {
       const configPath = configPathOf(o);
-      await run(await loadConfig(configPath, o), configPath, createLogger(), version);
+      await run(await loadConfig(configPath, o), configPath, createLogger(), version, undefined, o.workers);
     });
 }
 
@@ -88,10 +109,17 @@ export function upCommand(version: string, io: Output): Command {
         process.stderr.write(`started a local docker-registry at ${local.url} (images in ${o.data}/registry)\n`);
       }
       try {
-        await run(config, configPath, log, version, local);
+        await run(config, configPath, log, version, local, o.workers);
       } catch (err) {
         await local?.stop();
         throw err;
       }
     });
+}
+
+/** A cluster worker: serve the config the primary validated, nothing else. */
+export async function runAsWorker(version: string): Promise<void> {
+  const { config, configPath } = workerConfig();
+  await run(config, configPath, createLogger(), version);
+  cluster.worker?.disconnect();
 }

@@ -96,3 +96,37 @@ test('mutual TLS: with tls.clientCA a client certificate from the CA is required
     await mtls.stop();
   }
 });
+
+test('--workers 2: both workers serve, sign tokens with one key, reload on SIGHUP and stop on SIGTERM', async () => {
+  const tokenKey = join(certs, 'workers-token.key');
+  const port = await freePort();
+  const multi = await startGateway(work, {
+    listen: `127.0.0.1:${port}`,
+    upstream: registry.url,
+    tls,
+    auth: { mode: 'token', htpasswd, token: { service: `127.0.0.1:${port}`, signingKey: tokenKey } },
+  }, { args: ['--workers', '2'] });
+  const children = async () => (await exec('pgrep', ['-P', String(multi.pid)])).stdout.trim().split('\n').filter(Boolean);
+  try {
+    await multi.waitFor((e) => e.msg === 'all workers listening');
+    assert.equal((await children()).length, 2);
+    const kids = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      // A new connection each time: the cluster spreads them over the workers.
+      const r = await request(`${multi.url}/token?service=127.0.0.1:${port}`, { ca, user });
+      assert.equal(r.status, 200);
+      kids.add(JSON.parse(Buffer.from(r.json().token.split('.')[0], 'base64url').toString()).kid);
+    }
+    assert.equal(kids.size, 1, 'one signing key, created by the primary before forking');
+    multi.signal('SIGHUP');
+    const deadline = Date.now() + 5000;
+    while (multi.entries().filter((e) => e.msg === 'TLS certificate reloaded').length < 2) {
+      assert.ok(Date.now() < deadline, 'each worker reloads');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    const pids = await children();
+    assert.equal(await multi.stop(), 0);
+    for (const pid of pids) assert.equal((await exec('kill', ['-0', pid])).code, 1, `worker ${pid} is gone`);
+  }
+});
