@@ -7,6 +7,8 @@ import { median } from './measure.js';
 export interface Results {
   date: string;
   quick: boolean;
+  /** gateway processes (serve --workers) */
+  workers?: number;
   cores: number;
   cpu: string;
   versions: Record<string, string>;
@@ -58,7 +60,7 @@ export function rows(r: Results): Row[] {
 
 function table(r: Results): string {
   const lines = [
-    `Run ${r.date}${r.quick ? ' (--quick)' : ''} on ${r.cores} cores (${r.cpu}); Node ${r.versions.node}, nginx ${r.versions.nginx}, distribution ${r.versions.distribution}, OpenSSL ${r.versions.openssl}, wrk ${r.versions.wrk}. Medians of ${r.reps} run(s), ${r.seconds} s each, layer ${r.blobMiB} MiB.`,
+    `Run ${r.date}${r.quick ? ' (--quick)' : ''}${(r.workers ?? 1) > 1 ? `, gateway with --workers ${r.workers} (memory figures: the primary only)` : ''} on ${r.cores} cores (${r.cpu}); Node ${r.versions.node}, nginx ${r.versions.nginx}, distribution ${r.versions.distribution}, OpenSSL ${r.versions.openssl}, wrk ${r.versions.wrk}. Medians of ${r.reps} run(s), ${r.seconds} s each, layer ${r.blobMiB} MiB.`,
     '',
     '| target | measured | ratio or value | goal | met |',
     '| --- | --- | --- | --- | --- |',
@@ -109,6 +111,6 @@ export function report(r: Results, benchDir: string): string {
   const current = readFileSync(readme, 'utf8');
   const i = current.indexOf(start);
   const j = current.indexOf(end);
-  if (i !== -1 && j > i && !r.quick) writeFileSync(readme, `${current.slice(0, i + start.length)}\n${text}${current.slice(j)}`);
+  if (i !== -1 && j > i && !r.quick && (r.workers ?? 1) === 1) writeFileSync(readme, `${current.slice(0, i + start.length)}\n${text}${current.slice(j)}`);
   return text;
 }

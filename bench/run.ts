@@ -15,6 +15,8 @@ import { startDirect, startDistribution, startGatewaySystem, startNginx, type St
 import { report, type Results } from './report.js';
 
 const quick = process.argv.includes('--quick');
+// --workers N: the gateway with N processes (serve --workers), for scaling.
+const WORKERS = Number(process.argv[process.argv.indexOf('--workers') + 1] ?? 1) || 1;
 const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/cli/main.js');
 const BLOB = quick ? 64 * 1024 * 1024 : 1024 * 1024 * 1024;
@@ -102,8 +104,10 @@ async function main(): Promise<void> {
     const m = await requestJson('PUT', `${direct.url}/v2/bench/app/manifests/v1`, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
     if (m.status !== 201) throw new Error(`manifest push: ${m.status} ${m.body}`);
 
-    const basic = await startGatewaySystem(stage, direct.url, 'htpasswd');
-    const token = await startGatewaySystem(stage, direct.url, 'token');
+    const basic = await startGatewaySystem(stage, direct.url, 'htpasswd', WORKERS);
+    const token = await startGatewaySystem(stage, direct.url, 'token', WORKERS);
+    if (WORKERS > 1) await basic.gw.waitFor((e) => e.msg === 'all workers listening');
+    if (WORKERS > 1) await token.gw.waitFor((e) => e.msg === 'all workers listening');
     const nginx = await startNginx(stage, direct.url);
     const distribution = await startDistribution(stage);
     systems.push(basic, token, nginx, distribution);
@@ -111,7 +115,7 @@ async function main(): Promise<void> {
     token.auth = `Bearer ${JSON.parse(tokenReply.body).token}`;
 
     const order = (list: System[], rep: number) => list.map((_, i) => list[(i + rep) % list.length]!);
-    const results: Results = { date: new Date().toISOString(), quick, cores: cpus().length, cpu: cpus()[0]?.model ?? '', versions: versions(), blobMiB: BLOB / 1024 / 1024, seconds: SECONDS, reps: REPS, scenarios: {} };
+    const results: Results = { date: new Date().toISOString(), quick, workers: WORKERS, cores: cpus().length, cpu: cpus()[0]?.model ?? '', versions: versions(), blobMiB: BLOB / 1024 / 1024, seconds: SECONDS, reps: REPS, scenarios: {} };
     const record = (scenario: string, system: string, value: number) => {
       const s = (results.scenarios[scenario] ??= {});
       (s[system] ??= []).push(value);

@@ -40,8 +40,7 @@ export async function startGatewaySystem(s: Stage, upstream: string, mode: 'htpa
     upstream,
     tls: { cert: join(s.certs, 'server.crt'), key: join(s.certs, 'server.key') },
     auth: { mode, htpasswd: s.htpasswd, ...(mode === 'token' ? { token: { service: `127.0.0.1:${port}`, signingKey: join(s.certs, 'token.key'), ttl: 3600 } } : {}) },
-  });
-  void workers;
+  }, { args: ['--workers', String(workers ?? 1)] });
   return { name: mode === 'token' ? 'gateway-token' : 'gateway-basic', url: gw.url, auth: basic(s), pid: gw.pid, gw, stop: async () => void (await gw.stop()) };
 }
 
