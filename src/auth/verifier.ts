@@ -23,7 +23,9 @@ export interface VerifierOptions {
 }
 
 // Compared against for unknown users so that they take as long as known ones.
-const DUMMY_HASH = bcrypt.hashSync(randomBytes(16).toString('hex'), 10);
+// Made on first use: every CLI command loads this module, few check passwords.
+let dummyHash: string | undefined;
+const dummy = () => (dummyHash ??= bcrypt.hashSync(randomBytes(16).toString('hex'), 10));
 
 export function createVerifier(opts: VerifierOptions): Verifier {
   const secret = randomBytes(32);
@@ -47,7 +49,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       if (hit) cache.delete(key);
       const running = inflight.get(key);
       if (running) return running;
-      const check = opts.pool.compare(password, hash ?? DUMMY_HASH).then((ok) => {
+      const check = opts.pool.compare(password, hash ?? dummy()).then((ok) => {
         const valid = ok && hash !== undefined;
         if (valid) {
           if (cache.size >= max) cache.delete(cache.keys().next().value!);
