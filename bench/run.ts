@@ -135,6 +135,15 @@ async function main(): Promise<void> {
         if (s === basic) requestsServed += r.rps * SECONDS;
       }
     }
+    // Target 5: no growth after 100,000 requests. Keep going until that many.
+    const target = quick ? 10_000 : 100_000;
+    const rate = Math.max(1, requestsServed / (REPS * SECONDS));
+    const more = Math.min(600, Math.ceil((target - requestsServed) / rate));
+    if (more > 0) {
+      log(`${Math.round(target - requestsServed)} more requests to the gateway for the memory check (${more} s)`);
+      const r = await wrk(manifestUrl(basic), { connections: 16, seconds: more, headers: headersOf(basic) });
+      requestsServed += r.rps * more;
+    }
     const gwMemAfter = await memory(basic.pid!);
 
     const blobUrl = (s: System) => `${s.url}/v2/bench/app/blobs/${digest}`;
