@@ -4,6 +4,9 @@ import forge from 'node-forge';
 
 const { asn1 } = forge;
 
+/** IP helpers present in node-forge's util but missing from its type definitions. */
+export const ipUtil = forge.util as unknown as { bytesFromIP(ip: string): string; bytesToIP(bytes: string): string };
+
 /** The DER bytes (binary string) of an extension's value, or undefined. */
 export function extensionValue(certDer: Buffer, oid: string): string | undefined {
   const cert = asn1.fromDer(certDer.toString('binary'));
@@ -19,7 +22,6 @@ export function extensionValue(certDer: Buffer, oid: string): string | undefined
 
 export type SubjectAltName = { kind: 'dns'; name: string } | { kind: 'ip'; address: string } | { kind: 'other'; tag: number; value: string };
 
-const ipUtil = forge.util as unknown as { bytesToIP(bytes: string): string };
 
 export function subjectAltNames(certDer: Buffer): SubjectAltName[] {
   const value = extensionValue(certDer, '2.5.29.17');
@@ -30,4 +32,9 @@ export function subjectAltNames(certDer: Buffer): SubjectAltName[] {
     if (n.type === 7) return { kind: 'ip', address: ipUtil.bytesToIP(raw) };
     return { kind: 'other', tag: n.type, value: raw };
   });
+}
+
+/** The DNS names and IP addresses a certificate is for, as --host values. */
+export function sanHosts(certDer: Buffer): string[] {
+  return subjectAltNames(certDer).flatMap((s) => (s.kind === 'dns' ? [s.name] : s.kind === 'ip' ? [s.address] : []));
 }

@@ -5,7 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { fail } from '../errors.js';
 import { writeFilesAtomically, type FileSpec } from '../util/atomicFiles.js';
 import { buildCa, certToPem, type Issuer } from './build.js';
-import { subjectAltNames } from './der.js';
+import { sanHosts } from './der.js';
 import { defaultHosts, hostKey, parseHosts, wildcardWarnings, type Host } from './hosts.js';
 import { issueLeaf, type Context } from './issue.js';
 import { generateRsaKey } from './keys.js';
@@ -40,7 +40,7 @@ async function newIssuer(hosts: Host[], opts: InitOptions, ctx: Context, notes: 
 
 async function existingServerHosts(dir: string): Promise<string[]> {
   const pem = await readText(certPaths(dir, 'server').cert, 'server certificate');
-  return subjectAltNames(new X509Certificate(pem).raw).flatMap((s) => (s.kind === 'dns' ? [s.name] : s.kind === 'ip' ? [s.address] : []));
+  return sanHosts(new X509Certificate(pem).raw);
 }
 
 export async function initCerts(opts: InitOptions, ctx: Context): Promise<InitResult> {

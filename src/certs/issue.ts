@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { fail } from '../errors.js';
 import { writeFilesAtomically } from '../util/atomicFiles.js';
 import { buildLeaf, certToPem, type Issuer } from './build.js';
-import { subjectAltNames } from './der.js';
+import { sanHosts } from './der.js';
 import { hostKey, parseHost, parseHosts, type Host } from './hosts.js';
 import { daysLeft, readNameConstraints } from './inspect.js';
 import { generateRsaKey } from './keys.js';
@@ -99,7 +99,7 @@ export async function issueCert(opts: IssueOptions, ctx: Context): Promise<{ wri
 export async function renewCert(opts: { dir: string; name: string; days: number }, ctx: Context): Promise<{ written: string[]; hosts: string[] }> {
   const paths = certPaths(opts.dir, opts.name);
   const current = new X509Certificate(await readText(paths.cert, `certificate '${opts.name}'`));
-  const hosts = subjectAltNames(current.raw).flatMap((san) => (san.kind === 'dns' ? [san.name] : san.kind === 'ip' ? [san.address] : []));
+  const hosts = sanHosts(current.raw);
   const client = (current.keyUsage ?? []).includes('1.3.6.1.5.5.7.3.2') && !(current.keyUsage ?? []).includes('1.3.6.1.5.5.7.3.1');
   const cn = /^CN=(.*)$/m.exec(current.subject)?.[1];
   const issuer = await loadIssuer(opts.dir);

@@ -4,10 +4,9 @@
 // even a stolen ca.key cannot then mint a certificate for any other site.
 import forge from 'node-forge';
 import type { Host } from './hosts.js';
+import { ipUtil } from './der.js';
 
 const { asn1 } = forge;
-// Present in node-forge's util, missing from its type definitions.
-const ipUtil = forge.util as unknown as { bytesFromIP(ip: string): string; bytesToIP(bytes: string): string };
 
 export const NAME_CONSTRAINTS_OID = '2.5.29.30';
 

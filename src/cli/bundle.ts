@@ -8,7 +8,7 @@ import { parseAddress } from '../bundle/address.js';
 import { renderBundle, type BundleInput } from '../bundle/render.js';
 import { tarball } from '../bundle/tarball.js';
 import { writeBundle } from '../bundle/write.js';
-import { subjectAltNames } from '../certs/der.js';
+import { sanHosts } from '../certs/der.js';
 import { parseHosts } from '../certs/hosts.js';
 import { issueLeaf } from '../certs/issue.js';
 import { certPaths, loadIssuer, readText } from '../certs/store.js';
@@ -49,7 +49,7 @@ export function bundleCommand(io: Output): Command {
       // Names clients will refuse: say so now rather than at the first pull.
       const serverPath = certPaths(o.certs, 'server').cert;
       try {
-        const sans = subjectAltNames(new X509Certificate(await readText(serverPath, 'server certificate')).raw).map((s) => (s.kind === 'dns' ? s.name : s.kind === 'ip' ? s.address : ''));
+        const sans = sanHosts(new X509Certificate(await readText(serverPath, 'server certificate')).raw);
         for (const a of addresses) {
           const bare = a.host.replace(/^\[|\]$/g, '');
           if (!sans.some((s) => s === bare || (s.startsWith('*.') && bare.endsWith(s.slice(1)) && !bare.slice(0, -s.length + 1).includes('.')))) {

@@ -13,6 +13,8 @@ export type RouteError = { kind: 'invalid'; status: 400 | 404; code: 'NAME_INVAL
 // distribution/reference: path-component, joined by "/", at most 255 characters.
 const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
 const NAME = `${COMPONENT}(?:/${COMPONENT})*`;
+/** A whole repository name, as in distribution's reference grammar (length checked apart). */
+export const REPOSITORY_NAME = new RegExp(`^${NAME}$`);
 const TAG = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
 const DIGEST = '[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+';
 const UUID = '[A-Za-z0-9_.=-]+';

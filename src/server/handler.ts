@@ -16,8 +16,8 @@ export interface HandlerOptions {
   log: Logger;
   /** Whether the gateway authenticates (then client credentials stop here). */
   authenticates: boolean;
-  /** https://host:port clients use; when unset, the Host each client sent. */
-  publicOrigin?: string | undefined;
+  /** https://host:port clients use: publicUrl's, or else the Host each client sent. */
+  publicOrigin: (req: IncomingMessage) => string;
   version: string;
   /** GET/POST /token and the JWKS, in token mode. */
   tokenEndpoint?: TokenHandler | undefined;
@@ -105,8 +105,7 @@ export function createHandler(opts: HandlerOptions) {
   };
 
   opts.upstream.proxy.on('proxyRes', (proxyRes, req) => {
-    const publicOrigin = opts.publicOrigin ?? `https://${req.headers.host ?? ''}`;
-    rewriteLocation(proxyRes.statusCode ?? 0, proxyRes.headers, opts.upstream.origin, publicOrigin);
+    rewriteLocation(proxyRes.statusCode ?? 0, proxyRes.headers, opts.upstream.origin, opts.publicOrigin(req));
   });
 
   return async function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): Promise<void> {

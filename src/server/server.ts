@@ -107,8 +107,8 @@ function splitListen(listen: string): { host: string; port: number } {
 export async function startGateway(config: Config, log: Logger, version: string): Promise<Gateway> {
   const tlsPaths = { cert: config.tls.cert, key: config.tls.key, clientCA: config.tls.clientCA };
   const tls = await loadTls(tlsPaths);
-  const publicOrigin = config.publicUrl ? new URL(config.publicUrl).origin : undefined;
-  const originOf = (req: IncomingMessage) => publicOrigin ?? `https://${req.headers.host ?? ''}`;
+  const configured = config.publicUrl ? new URL(config.publicUrl).origin : undefined;
+  const originOf = (req: IncomingMessage) => configured ?? `https://${req.headers.host ?? ''}`;
   const { controller, tokenEndpoint, stop, reload: reloadAuth } = await controllerFor(config, log, originOf);
   const idleMs = config.timeouts.idle * 1000;
   const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs);
@@ -125,7 +125,7 @@ export async function startGateway(config: Config, log: Logger, version: string)
     upstream,
     log,
     authenticates: config.auth.mode !== 'none',
-    publicOrigin,
+    publicOrigin: originOf,
     version,
     tokenEndpoint,
     trust,

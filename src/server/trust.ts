@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { parseAddress, type Address } from '../bundle/address.js';
 import { renderBundle } from '../bundle/render.js';
 import { tarball, TAR_ROOT } from '../bundle/tarball.js';
-import { subjectAltNames } from '../certs/der.js';
+import { sanHosts } from '../certs/der.js';
 import { API_VERSION, API_VERSION_HEADER } from '../proxy/errors.js';
 
 export interface Trust {
@@ -25,7 +25,7 @@ export const SERVED_BUNDLE_DIR = `/opt/${TAR_ROOT}`;
 /** The addresses clients use: publicUrl's, else every name in the server certificate at the listen port. */
 export function trustAddresses(serverPem: string, port: number, publicUrl?: string): Address[] {
   if (publicUrl) return [parseAddress(new URL(publicUrl).host)];
-  const names = subjectAltNames(new X509Certificate(serverPem).raw).flatMap((s) => (s.kind === 'dns' && !s.name.startsWith('*.') ? [s.name] : s.kind === 'ip' ? [s.address.includes(':') ? `[${s.address}]` : s.address] : []));
+  const names = sanHosts(new X509Certificate(serverPem).raw).filter((n) => !n.startsWith('*.')).map((n) => (n.includes(':') ? `[${n}]` : n));
   return names.map((n) => parseAddress(`${n}:${port}`));
 }
 

@@ -2,10 +2,8 @@
 // scope.md). The name may hold a ':' (a registry host's port), so the type
 // ends at the first ':' and the actions begin after the last one.
 import type { Access, Action } from '../auth/access.js';
-import { MAX_NAME_LENGTH } from '../proxy/routes.js';
+import { MAX_NAME_LENGTH, REPOSITORY_NAME } from '../proxy/routes.js';
 
-const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
-const NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const ACTIONS = new Set(['pull', 'push', 'delete', '*']);
 
 /** One scope string; undefined when it is not one we can grant (unknown type, bad name). */
@@ -18,7 +16,7 @@ export function parseScope(text: string): Access | undefined {
   const actions = text.slice(last + 1).split(',').filter(Boolean);
   if (actions.length === 0 || actions.some((a) => !ACTIONS.has(a))) return undefined;
   if (type === 'registry') return name === 'catalog' ? { type: 'registry', name, actions: ['*'] } : undefined;
-  if (type !== 'repository' || name.length > MAX_NAME_LENGTH || !NAME.test(name)) return undefined;
+  if (type !== 'repository' || name.length > MAX_NAME_LENGTH || !REPOSITORY_NAME.test(name)) return undefined;
   return { type: 'repository', name, actions: actions.includes('*') ? ['*'] : [...new Set(actions)] as Action[] };
 }
 
