@@ -1,6 +1,6 @@
 // The instruments: wrk for request rates and latency, curl for transfers,
 // /proc for memory.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 
@@ -59,26 +59,39 @@ export async function memory(pid: number): Promise<{ rssKiB: number; peakKiB: nu
   return { rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM') };
 }
 
-/** Samples a process's resident memory while `work` runs; returns the highest. */
-export async function peakDuring(pid: number, work: () => Promise<unknown>): Promise<number> {
-  let peak = 0;
+/** Samples a process's resident memory (KiB) every 50 ms while `work` runs. */
+export async function rssDuring<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; samples: number[] }> {
+  const samples: number[] = [];
   let done = false;
   const sampler = (async () => {
     while (!done) {
-      peak = Math.max(peak, (await memory(pid)).rssKiB);
+      samples.push((await memory(pid)).rssKiB);
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
   try {
-    await work();
+    return { result: await work(), samples };
   } finally {
     done = true;
     await sampler;
   }
-  return peak;
 }
+
+/** The highest resident memory (KiB) while `work` runs. */
+export const peakDuring = async (pid: number, work: () => Promise<unknown>): Promise<number> => Math.max(0, ...(await rssDuring(pid, work)).samples);
 
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
+
+/** Installs (as root, from Debian) the programs the benchmarks drive, when missing. */
+export function ensureTools(): void {
+  const need: Record<string, string> = { nginx: 'nginx', wrk: 'wrk', 'docker-registry': 'docker-registry', curl: 'curl' };
+  const missing = Object.entries(need).filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(' ')}: run 'sudo apt-get install -y ${missing.join(' ')}'`);
+  process.stderr.write(`bench: installing ${missing.join(' ')}\n`);
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}

@@ -9,7 +9,7 @@ import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
 import { freePort, startRegistry, waitForPort, type Registry } from '../test/helpers/registry.js';
 
 export interface System {
-  name: 'direct' | 'gateway-basic' | 'gateway-token' | 'nginx' | 'distribution';
+  name: 'direct' | 'gateway-basic' | 'gateway-token' | 'nginx' | 'distribution' | 'gateway-ecdsa' | 'nginx-ecdsa';
   url: string;
   /** Authorization header value, if any. */
   auth?: string;
@@ -33,7 +33,7 @@ export async function startDirect(s: Stage): Promise<{ system: System; registry:
   return { registry, system: { name: 'direct', url: registry.url, stop: registry.stop } };
 }
 
-export async function startGatewaySystem(s: Stage, upstream: string, mode: 'htpasswd' | 'token', workers?: number): Promise<System & { gw: GatewayProcess }> {
+export async function startGatewaySystem(s: Stage, upstream: string, mode: 'htpasswd' | 'token', workers?: number, name?: System['name']): Promise<System & { gw: GatewayProcess }> {
   const port = await freePort();
   const gw = await startGateway(s.work, {
     listen: `127.0.0.1:${port}`,
@@ -41,11 +41,11 @@ export async function startGatewaySystem(s: Stage, upstream: string, mode: 'htpa
     tls: { cert: join(s.certs, 'server.crt'), key: join(s.certs, 'server.key') },
     auth: { mode, htpasswd: s.htpasswd, ...(mode === 'token' ? { token: { service: `127.0.0.1:${port}`, signingKey: join(s.certs, 'token.key'), ttl: 3600 } } : {}) },
   }, { args: ['--workers', String(workers ?? 1)] });
-  return { name: mode === 'token' ? 'gateway-token' : 'gateway-basic', url: gw.url, auth: basic(s), pid: gw.pid, gw, stop: async () => void (await gw.stop()) };
+  return { name: name ?? (mode === 'token' ? 'gateway-token' : 'gateway-basic'), url: gw.url, auth: basic(s), pid: gw.pid, gw, stop: async () => void (await gw.stop()) };
 }
 
 /** distribution's nginx recipe (docs/content/recipes/nginx.md), TLS 1.2/1.3 with the same certificate. */
-export async function startNginx(s: Stage, upstream: string): Promise<System> {
+export async function startNginx(s: Stage, upstream: string, name: System['name'] = 'nginx'): Promise<System> {
   const port = await freePort();
   const dir = join(s.work, `nginx-${port}`);
   await (await import('node:fs/promises')).mkdir(join(dir, 'logs'), { recursive: true });
@@ -90,7 +90,7 @@ http {
   const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
   await waitForPort(port);
   return {
-    name: 'nginx', url: `https://127.0.0.1:${port}`, auth: basic(s), pid: child.pid!,
+    name, url: `https://127.0.0.1:${port}`, auth: basic(s), pid: child.pid!,
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGQUIT');

@@ -24,42 +24,86 @@ parentPort.on('message', (msg) => {
   parentPort.postMessage({ id: msg.id, ok });
 });`;
 
-export function createBcryptPool(size = Math.max(1, Math.min(2, availableParallelism() - 1)), maxQueue = 64): BcryptPool {
+export interface PoolOptions {
+  size?: number;
+  maxQueue?: number;
+  /** A worker with nothing to do for this long exits; the next check starts one again. */
+  idleMs?: number;
+}
+
+// Workers start on the first check and stop when idle: each is a V8 isolate
+// of about 13 MiB, and clients that send cached credentials (or tokens) need
+// none. Restarting one costs about 30 ms, small beside a 100 ms bcrypt run.
+export function createBcryptPool(opts: PoolOptions = {}): BcryptPool & { readonly workers: number } {
+  const size = opts.size ?? Math.max(1, Math.min(2, availableParallelism() - 1));
+  const maxQueue = opts.maxQueue ?? 64;
+  const idleMs = opts.idleMs ?? 60_000;
   type Task = { id: number; password: string; hash: string; resolve: (ok: boolean) => void; reject: (e: Error) => void };
   const idle: Worker[] = [];
+  const all = new Set<Worker>();
   const queue: Task[] = [];
-  const running = new Map<number, Task>();
+  const running = new Map<Worker, Task>();
+  const timers = new Map<Worker, NodeJS.Timeout>();
   let nextId = 0;
   let closed = false;
 
-  const dispatch = () => {
-    while (idle.length > 0 && queue.length > 0) {
-      const worker = idle.pop()!;
-      const task = queue.shift()!;
-      running.set(task.id, task);
-      worker.postMessage({ id: task.id, password: task.password, hash: task.hash });
-    }
+  const forget = (worker: Worker) => {
+    all.delete(worker);
+    timers.delete(worker);
+    const i = idle.indexOf(worker);
+    if (i >= 0) idle.splice(i, 1);
   };
-
-  const workers = Array.from({ length: size }, () => {
+  const retire = (worker: Worker) => {
+    forget(worker);
+    void worker.terminate();
+  };
+  const rest = (worker: Worker) => {
+    idle.push(worker);
+    const timer = setTimeout(() => retire(worker), idleMs);
+    timer.unref();
+    timers.set(worker, timer);
+  };
+  const start = () => {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
+    all.add(worker);
     worker.on('message', (msg: { id: number; ok: boolean }) => {
-      const task = running.get(msg.id);
-      running.delete(msg.id);
-      idle.push(worker);
-      task?.resolve(msg.ok);
+      const task = running.get(worker);
+      running.delete(worker);
+      if (task?.id === msg.id) task.resolve(msg.ok);
+      rest(worker);
       dispatch();
     });
     worker.on('error', (err) => {
-      for (const task of running.values()) task.reject(err);
-      running.clear();
+      running.get(worker)?.reject(err);
+      running.delete(worker);
     });
-    idle.push(worker);
+    // A worker that dies (or is retired) is replaced on demand by dispatch.
+    worker.on('exit', () => {
+      forget(worker);
+      const task = running.get(worker);
+      running.delete(worker);
+      task?.reject(new Error('bcrypt worker exited'));
+      if (!closed) dispatch();
+    });
     return worker;
-  });
+  };
+
+  function dispatch(): void {
+    while (queue.length > 0 && (idle.length > 0 || all.size < size)) {
+      const worker = idle.pop() ?? start();
+      clearTimeout(timers.get(worker));
+      timers.delete(worker);
+      const task = queue.shift()!;
+      running.set(worker, task);
+      worker.postMessage({ id: task.id, password: task.password, hash: task.hash });
+    }
+  }
 
   return {
+    get workers() {
+      return all.size;
+    },
     compare(password, hash) {
       if (closed) return Promise.reject(new Error('bcrypt pool closed'));
       if (queue.length >= maxQueue) return Promise.reject(new BusyError('too many password checks waiting'));
@@ -70,7 +114,8 @@ export function createBcryptPool(size = Math.max(1, Math.min(2, availableParalle
     },
     async close() {
       closed = true;
-      await Promise.all(workers.map((w) => w.terminate()));
+      timers.forEach((t) => clearTimeout(t));
+      await Promise.all([...all].map((w) => w.terminate()));
     },
   };
 }

@@ -9,6 +9,8 @@ import type { BcryptPool } from './bcryptPool.js';
 
 export interface Verifier {
   verify(user: string, password: string): Promise<boolean>;
+  /** Whether these exact credentials were verified recently (and the hash is unchanged): no bcrypt. */
+  known(user: string, password: string): boolean;
   /** Forget every cached success (the user file changed). */
   clear(): void;
 }
@@ -38,15 +40,22 @@ export function createVerifier(opts: VerifierOptions): Verifier {
 
   const keyOf = (user: string, password: string) => createHmac('sha256', secret).update(user).update('\0').update(password).digest('base64');
 
+  // A cached success counts only while the user still has the same hash:
+  // a removed user or a changed password fails at once.
+  const cached = (user: string, key: string): boolean => {
+    const hash = opts.lookup(user);
+    const hit = cache.get(key);
+    if (hit && hash !== undefined && hit.hash === hash && hit.expires > now()) return true;
+    if (hit) cache.delete(key);
+    return false;
+  };
+
   return {
+    known: (user, password) => cached(user, keyOf(user, password)),
     async verify(user, password) {
       const hash = opts.lookup(user);
       const key = keyOf(user, password);
-      const hit = cache.get(key);
-      // A cached success counts only while the user still has the same hash:
-      // a removed user or a changed password fails at once.
-      if (hit && hash !== undefined && hit.hash === hash && hit.expires > now()) return true;
-      if (hit) cache.delete(key);
+      if (cached(user, key)) return true;
       const running = inflight.get(key);
       if (running) return running;
       const check = opts.pool.compare(password, hash ?? dummy()).then((ok) => {

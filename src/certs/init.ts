@@ -10,7 +10,8 @@ import { defaultHosts, hostKey, parseHosts, wildcardWarnings, type Host } from '
 import { issueLeaf, type Context } from './issue.js';
 import { generateRsaKey } from './keys.js';
 import { constraintsFor, describeConstraint } from './nameConstraints.js';
-import { certPaths, loadIssuer, pairFiles, pairState, readText } from './store.js';
+import { loadIssuer } from './issuer.js';
+import { certPaths, pairFiles, pairState, readText } from './store.js';
 
 export interface InitOptions {
   dir: string;

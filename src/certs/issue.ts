@@ -9,7 +9,8 @@ import { hostKey, parseHost, parseHosts, type Host } from './hosts.js';
 import { daysLeft, readNameConstraints } from './inspect.js';
 import { generateRsaKey } from './keys.js';
 import { describeConstraint, permits } from './nameConstraints.js';
-import { certPaths, loadIssuer, pairFiles, pairState, readText } from './store.js';
+import { loadIssuer } from './issuer.js';
+import { certPaths, pairFiles, pairState, readText } from './store.js';
 
 export interface Context {
   now: Date;

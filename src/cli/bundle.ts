@@ -5,13 +5,8 @@ import { writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseAddress } from '../bundle/address.js';
-import { renderBundle, type BundleInput } from '../bundle/render.js';
-import { tarball } from '../bundle/tarball.js';
-import { writeBundle } from '../bundle/write.js';
-import { sanHosts } from '../certs/der.js';
-import { parseHosts } from '../certs/hosts.js';
-import { issueLeaf } from '../certs/issue.js';
-import { certPaths, loadIssuer, readText } from '../certs/store.js';
+import type { BundleInput } from '../bundle/render.js';
+import { certPaths, readText } from '../certs/store.js';
 import { fail } from '../errors.js';
 import { checkPassword } from '../auth/users.js';
 import { collect } from './options.js';
@@ -42,6 +37,9 @@ export function bundleCommand(io: Output): Command {
     .action(async (o: BundleOptions) => {
       if (!o.host?.length) fail('INVALID_ARGUMENT', 'give at least one --host HOST:PORT, the address nodes pull from (e.g. registry.example.test:5443)');
       const addresses = o.host!.map(parseAddress);
+      const [{ renderBundle }, { tarball }, { writeBundle }, { sanHosts }, { parseHosts }, { issueLeaf }, { loadIssuer }] = await Promise.all([
+        import('../bundle/render.js'), import('../bundle/tarball.js'), import('../bundle/write.js'), import('../certs/der.js'), import('../certs/hosts.js'), import('../certs/issue.js'), import('../certs/issuer.js'),
+      ]);
       if (o.clientCert && !o.node) fail('INVALID_ARGUMENT', '--client-cert needs --node NAME (the certificate is issued for that node)');
       if (o.node && !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(o.node)) fail('INVALID_ARGUMENT', `invalid --node '${o.node}': use lower-case letters, digits, '-' and '_'`);
       const caPem = await readText(certPaths(o.certs, 'ca').cert, 'CA certificate');

@@ -3,9 +3,6 @@ import { Command } from 'commander';
 import { hostname, userInfo } from 'node:os';
 import { fail } from '../errors.js';
 import type { Context } from '../certs/issue.js';
-import { initCerts } from '../certs/init.js';
-import { issueCert, renewCert } from '../certs/issue.js';
-import { showCerts } from '../certs/show.js';
 import type { CertReport } from '../certs/inspect.js';
 import { collect, wholeNumber } from './options.js';
 import type { Output } from './output.js';
@@ -63,6 +60,7 @@ export function certsCommand(io: Output): Command {
     .option('--new-ca', 'with --force: replace the CA too (every node must be re-bundled)')
     .addHelpText('after', '\nExamples:\n  $ gateway certs init\n  $ gateway certs init --host registry.example.test --host 10.0.0.5 --host localhost\n  $ gateway certs init --force --host registry.example.test   # new server certificate, same CA')
     .action(async (o: { dir: string; host?: string[]; caDays: number; days: number; nameConstraints: boolean; force?: boolean; newCa?: boolean }) => {
+      const { initCerts } = await import('../certs/init.js');
       const result = await initCerts({
         dir: o.dir, hosts: o.host ?? [], caDays: o.caDays, days: o.days,
         nameConstraints: o.nameConstraints, force: Boolean(o.force), newCa: Boolean(o.newCa),
@@ -81,6 +79,7 @@ export function certsCommand(io: Output): Command {
     .option('--force', 'replace NAME.crt and NAME.key if they exist')
     .addHelpText('after', '\nExamples:\n  $ gateway certs issue --name mirror --host mirror.registry.test\n  $ gateway certs issue --name node1 --client')
     .action(async (o: { name: string; host?: string[]; client?: boolean; days: number; dir: string; force?: boolean }) => {
+      const { issueCert } = await import('../certs/issue.js');
       const result = await issueCert({ dir: o.dir, name: o.name, hosts: o.host ?? [], client: Boolean(o.client), days: o.days, force: Boolean(o.force) }, context(io));
       result.written.forEach((f) => io.out(`wrote ${f}`));
     });
@@ -92,6 +91,7 @@ export function certsCommand(io: Output): Command {
     .option('--days <n>', `validity in days (at most ${MAX_LEAF_DAYS})`, leafDays, 365)
     .addHelpText('after', '\nExample:\n  $ gateway certs renew --dir certs')
     .action(async (o: { dir: string; name: string; days: number }) => {
+      const { renewCert } = await import('../certs/issue.js');
       const result = await renewCert(o, context(io));
       io.out(`renewed ${o.name}.crt for ${result.hosts.join(', ')}, valid ${o.days} days`);
       result.written.forEach((f) => io.out(`wrote ${f}`));
@@ -103,6 +103,7 @@ export function certsCommand(io: Output): Command {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  $ gateway certs show --dir certs --json')
     .action(async (o: { dir: string; json?: boolean }) => {
+      const { showCerts } = await import('../certs/show.js');
       const { reports, ok } = await showCerts(o.dir, new Date());
       if (o.json) io.out(JSON.stringify({ dir: o.dir, ok, certificates: reports }, null, 2));
       else reports.forEach((r) => printReport(io, r));

@@ -4,7 +4,6 @@ import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { initCerts } from '../certs/init.js';
 import { setUser } from '../auth/users.js';
 import { loadConfig, type Config, type Overrides } from '../config/config.js';
 import { startGateway } from '../server/server.js';
@@ -33,9 +32,15 @@ function withServeOptions(cmd: Command): Command {
     .option('--certs <dir>', 'directory holding server.crt and server.key')
     .option('--htpasswd <file>', 'the htpasswd file')
     .option('--auth <mode>', 'none | htpasswd | token')
-    // Default 1: failed-login throttles and credential caches are per process,
-    // so N workers would give a password guesser N times the tries.
-    .option('--workers <n>', `processes sharing the listener, one per core at most (1 to ${availableParallelism() * 2}); default 1`, wholeNumber('--workers', 1, availableParallelism() * 2), 1);
+    .option('--workers <n>', `processes sharing the listener: a number (1 to ${availableParallelism() * 2}) or 'auto', one per core (${availableParallelism()} here)`, workerCount, 1);
+}
+
+// Default 1, not one per core: each worker holds its own ~75 MiB and TLS
+// state, and on a host shared with the upstream registry extra workers take
+// the cores the registry needs (bench/README.md has the measurements).
+function workerCount(value: string): number {
+  if (value === 'auto') return availableParallelism();
+  return wholeNumber('--workers', 1, availableParallelism() * 2, " or 'auto'")(value);
 }
 
 const configPathOf = (o: ServeOptions) => o.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
@@ -94,6 +99,8 @@ export function upCommand(version: string, io: Output): Command {
       const config = await loadConfig(configPath, o);
       const log = createLogger();
       const ctx = { now: new Date(), creator: 'gateway up', warn: io.warn };
+      // Loaded here only: a gateway that just serves never needs node-forge.
+      const { initCerts } = await import('../certs/init.js');
       const certs = await initCerts({ dir: dirname(config.tls.cert), hosts: o.host ?? [], caDays: 3650, days: 365, nameConstraints: true, force: false, newCa: false }, ctx);
       if (certs.changed) certs.notes.forEach((n) => process.stderr.write(`${n}\n`));
       if (config.auth.mode === 'htpasswd' && !existsSync(config.auth.htpasswd)) {

@@ -7,7 +7,6 @@ import { readHtpasswd } from '../auth/htpasswd.js';
 import { loadConfig } from '../config/config.js';
 import { fail } from '../errors.js';
 import { tokenKeyRing, tokenSettings } from '../server/server.js';
-import { rotateSigningKey } from '../token/keyring.js';
 import { dirname } from 'node:path';
 import { grantFor } from '../token/grant.js';
 import { parseScope } from '../token/scope.js';
@@ -52,6 +51,7 @@ export function tokenCommand(io: Output): Command {
     .action(async (o: { config: string }) => {
       const config = await loadConfig(existsSync(o.config) ? o.config : undefined, { auth: 'token' });
       const keyPath = config.auth.token?.signingKey ?? 'certs/token.key';
+      const { rotateSigningKey } = await import('../token/keyring.js');
       const { retiredCert } = await rotateSigningKey(keyPath, dirname(keyPath));
       io.out(`new signing key in ${keyPath}; the retired key's certificate ${retiredCert} keeps verifying the tokens it signed`);
       io.out('send SIGHUP to a running gateway (or restart it) to sign with the new key; delete the retired files once auth.token.refreshTtl has passed');

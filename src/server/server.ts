@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { createTrust, trustAddresses, type Trust } from './trust.js';
 import { bearerController } from '../auth/bearer.js';
 import { createTokenEndpoint } from '../token/endpoint.js';
-import { ensureSigningKey, loadKeyRing, type KeyRing } from '../token/keyring.js';
+import type { KeyRing } from '../token/keyring.js';
 import type { TokenSettings } from '../token/tokens.js';
 import type { TokenHandler } from './handler.js';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +26,7 @@ import { fail } from '../errors.js';
 import { clientAddress, createHandler } from './handler.js';
 import type { Logger } from './log.js';
 import { loadTls, watchTls } from './tls.js';
+import { sharedThrottle } from './workers.js';
 
 export interface Gateway {
   server: https.Server;
@@ -61,6 +62,8 @@ export function tokenSettings(config: Config): TokenSettings {
 /** The signing key (created next to the CA at first start) and retired keys. */
 export async function tokenKeyRing(config: Config): Promise<KeyRing> {
   const keyPath = config.auth.token?.signingKey ?? 'certs/token.key';
+  // Loaded in token mode only: @peculiar/x509 is sizeable and Basic mode needs none of it.
+  const { ensureSigningKey, loadKeyRing } = await import('../token/keyring.js');
   await ensureSigningKey(keyPath, dirname(keyPath));
   return loadKeyRing(keyPath, config.auth.token?.verifyKeys ?? []);
 }
@@ -82,7 +85,7 @@ async function controllerFor(config: Config, log: Logger, publicOrigin: (req: In
   // Per address: a guessing client is slowed down; per user: a distributed
   // guess at one account is too. Neither touches a client whose credentials
   // are already verified and cached.
-  const login = createPasswordLogin(verifier, createThrottle(10, 60_000), createThrottle(30, 60_000));
+  const login = createPasswordLogin(verifier, sharedThrottle('address', createThrottle(10, 60_000)), sharedThrottle('user', createThrottle(30, 60_000)));
   const close = () => pool.close();
   if (config.auth.mode === 'htpasswd') return { controller: basicController({ realm: config.auth.realm, policy, login, clientAddress, close }), reload: async () => {}, stop };
   const settings = tokenSettings(config);

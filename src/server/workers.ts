@@ -7,6 +7,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config/config.js';
 import type { Logger } from './log.js';
+import type { Throttle } from '../auth/throttle.js';
 
 const CONFIG_ENV = 'GATEWAY_WORKER_CONFIG';
 
@@ -16,12 +17,45 @@ export function workerConfig(): { config: Config; configPath: string | undefined
   return JSON.parse(process.env[CONFIG_ENV]!) as { config: Config; configPath: string | undefined };
 }
 
+type ThrottleEvent = { throttle: string; op: 'failure' | 'success'; key: string };
+const isThrottleEvent = (m: unknown): m is ThrottleEvent =>
+  typeof m === 'object' && m !== null && typeof (m as ThrottleEvent).throttle === 'string' && typeof (m as ThrottleEvent).key === 'string';
+
+/**
+ * In a worker, tells the others (through the primary) of every failure and
+ * success, and applies theirs: N workers must not give a password guesser N
+ * times the tries. Outside a cluster the throttle is returned as it is.
+ */
+export function sharedThrottle(name: string, local: Throttle): Throttle {
+  if (!isWorker() || !process.send) return local;
+  process.on('message', (m: unknown) => {
+    if (isThrottleEvent(m) && m.throttle === name) local[m.op === 'failure' ? 'failure' : 'success'](m.key);
+  });
+  const tell = (op: ThrottleEvent['op'], key: string) => process.send!({ throttle: name, op, key } satisfies ThrottleEvent);
+  return {
+    retryAfter: (key) => local.retryAfter(key),
+    failure(key) {
+      local.failure(key);
+      tell('failure', key);
+    },
+    success(key) {
+      local.success(key);
+      tell('success', key);
+    },
+  };
+}
+
 /** Runs N workers until SIGTERM/SIGINT; restarts one that dies; forwards SIGHUP. */
 export async function runWorkers(n: number, config: Config, configPath: string | undefined, log: Logger): Promise<void> {
   const env = { [CONFIG_ENV]: JSON.stringify({ config, configPath }) };
   let stopping = false;
   const fork = (): Worker => cluster.fork(env);
   const workers = new Set<Worker>();
+  // The primary relays throttle events from each worker to the others.
+  cluster.on('message', (from, m: unknown) => {
+    if (!isThrottleEvent(m)) return;
+    for (const w of workers) if (w !== from && w.isConnected()) w.send(m);
+  });
   cluster.on('exit', (worker, code, signal) => {
     workers.delete(worker);
     if (stopping) return;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { buildLeaf, certToPem } from '../../src/certs/build.js';
 import { parseHosts } from '../../src/certs/hosts.js';
 import { generateRsaKey } from '../../src/certs/keys.js';
-import { loadIssuer } from '../../src/certs/store.js';
+import { loadIssuer } from '../../src/certs/issuer.js';
 import { gateway } from '../helpers/exec.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -118,6 +118,11 @@ test('--workers 2: both workers serve, sign tokens with one key, reload on SIGHU
       kids.add(JSON.parse(Buffer.from(r.json().token.split('.')[0], 'base64url').toString()).kid);
     }
     assert.equal(kids.size, 1, 'one signing key, created by the primary before forking');
+    // The failed-login throttle (10 per address per minute) is shared: spread
+    // over two workers, a guesser still gets 10 tries, not 20.
+    const wrong = 'alice:not-the-password';
+    for (let i = 0; i < 10; i++) assert.equal((await request(`${multi.url}/token?service=127.0.0.1:${port}`, { ca, user: wrong })).status, 401, `try ${i + 1}`);
+    for (let i = 0; i < 4; i++) assert.equal((await request(`${multi.url}/token?service=127.0.0.1:${port}`, { ca, user: wrong })).status, 429, `try ${i + 11}`);
     multi.signal('SIGHUP');
     const deadline = Date.now() + 5000;
     while (multi.entries().filter((e) => e.msg === 'TLS certificate reloaded').length < 2) {

@@ -61,7 +61,7 @@ test('htpasswd -B entries are accepted; other hash types are skipped with a warn
   assert.deepEqual([...parsed.users.keys()], ['apache']);
   assert.match(parsed.warnings[0]!, /htpasswd:2: user 'md5user' has a non-bcrypt hash; skipped/);
   assert.match(parsed.warnings[1]!, /htpasswd:3: not a user:hash line/);
-  const pool = createBcryptPool(1);
+  const pool = createBcryptPool({ size: 1 });
   try {
     assert.equal(await pool.compare('a-pw', parsed.users.get('apache')!), true);
   } finally {

@@ -4,6 +4,7 @@ import bcrypt from 'bcryptjs';
 import { createBcryptPool, BusyError, type BcryptPool } from '../../src/auth/bcryptPool.js';
 import { createVerifier } from '../../src/auth/verifier.js';
 import { createThrottle } from '../../src/auth/throttle.js';
+import { createPasswordLogin } from '../../src/auth/passwordLogin.js';
 
 const HASH = bcrypt.hashSync('right', 4);
 
@@ -68,7 +69,7 @@ test('a removed user or changed hash fails at once despite the cache; TTL expire
 });
 
 test('the worker pool runs real bcrypt ($2a, $2b, $2y) and refuses when its queue is full', async () => {
-  const pool = createBcryptPool(1, 2);
+  const pool = createBcryptPool({ size: 1, maxQueue: 2 });
   after(() => pool.close());
   assert.equal(await pool.compare('right', HASH), true);
   assert.equal(await pool.compare('right', HASH.replace('$2b$', '$2y$')), true);
@@ -80,6 +81,18 @@ test('the worker pool runs real bcrypt ($2a, $2b, $2y) and refuses when its queu
   const outcomes = await Promise.allSettled(flood);
   assert.ok(outcomes.some((o) => o.status === 'rejected' && o.reason instanceof BusyError));
   assert.ok(outcomes.some((o) => o.status === 'fulfilled' && o.value === true));
+});
+
+test('the worker pool starts a worker on the first check and retires it when idle', async () => {
+  const pool = createBcryptPool({ size: 1, idleMs: 200 });
+  after(() => pool.close());
+  assert.equal(pool.workers, 0, 'no isolate until a password is checked');
+  assert.equal(await pool.compare('right', HASH), true);
+  assert.equal(pool.workers, 1);
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(pool.workers, 0, 'the idle worker exited');
+  assert.equal(await pool.compare('wrong', HASH), false, 'and a new one answers the next check');
+  assert.equal(pool.workers, 1);
 });
 
 test('throttle: refuses after the limit within the window, resets on success and after the window', () => {
@@ -98,4 +111,21 @@ test('throttle: refuses after the limit within the window, resets on success and
   t.failure('a');
   t.success('a');
   assert.equal(t.retryAfter('a'), 0);
+});
+
+test('login: a flood of wrong passwords for a user locks out new logins but not a client already verified', async () => {
+  const pool = countingPool(1);
+  const users = new Set(['alice', 'bob']);
+  const login = createPasswordLogin(createVerifier({ pool, lookup: (u) => (users.has(u) ? HASH : undefined) }), createThrottle(3, 60_000), createThrottle(5, 60_000));
+  assert.deepEqual(await login.login('alice', 'right', '10.0.0.1'), { ok: true, account: 'alice' });
+  // Wrong passwords for both users from many addresses: the per-user limit trips.
+  for (const user of users) {
+    for (let i = 0; i < 5; i++) assert.equal((await login.login(user, `wrong${i}`, `10.0.1.${i}`)).ok, false);
+  }
+  const fresh = await login.login('bob', 'right', '10.0.0.2');
+  assert.equal(fresh.ok, false);
+  assert.equal(!fresh.ok && fresh.status, 429, 'credentials not verified before wait, even correct ones');
+  const runs = pool.calls.length;
+  assert.deepEqual(await login.login('alice', 'right', '10.0.0.1'), { ok: true, account: 'alice' }, 'verified credentials still pass');
+  assert.equal(pool.calls.length, runs, 'without a bcrypt run');
 });
