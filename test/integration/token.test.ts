@@ -134,7 +134,7 @@ test('skopeo pushes and pulls with --creds through the token flow; anonymous pul
   assert.notEqual(anonPrivate.code, 0);
   const readerPush = await skopeo(['copy', '--dest-cert-dir', trusted, '--dest-creds', 'reader:reader-pw', `oci:${layout}:v1`, `docker://${service}/bob/app:v2`]);
   assert.notEqual(readerPush.code, 0, 'pull-only user cannot push');
-  assert.ok(gw.entries().some((e) => e.path === '/token' || (typeof e.path === 'string' && (e.path as string).startsWith('/token?'))));
+  await gw.waitFor((e) => e.path === '/token' || (typeof e.path === 'string' && (e.path as string).startsWith('/token?')));
 });
 
 test('cross-repository mount: mounted with pull on the source, a plain upload without', async () => {
