@@ -59,7 +59,8 @@ export function rows(r: Results): Row[] {
     ratio('6. gateway ECDSA vs nginx RSA', `${fmt(m('tlsHandshakes', 'gateway-ecdsa'))} vs ${fmt(m('tlsHandshakes', 'nginx'))} /s`, m('tlsHandshakes', 'gateway-ecdsa'), m('tlsHandshakes', 'nginx'), 0.8);
   }
   const p99 = m('floodP99Ms', 'gateway-basic');
-  out.push({ target: '7. p99 of authenticated requests under 20 wrong passwords/s', measured: `${fmt(p99, 1)} ms`, ratio: p99, goal: 50, pass: p99 < 50 });
+  const failedDuringFlood = Math.max(0, ...(r.scenarios.floodNon2xx?.['gateway-basic'] ?? [0]));
+  out.push({ target: '7. p99 of authenticated requests under 20 wrong passwords/s', measured: `${fmt(p99, 1)} ms (${fmt(m('manifestP99Ms', 'gateway-basic'), 1)} ms without the flood, direct ${fmt(m('manifestP99Ms', 'direct'), 1)} ms; ${failedDuringFlood} failed)`, ratio: p99, goal: 50, pass: p99 < 50 && failedDuringFlood === 0 });
   return out;
 }
 
@@ -79,7 +80,7 @@ function table(r: Results): string {
       const v = bySystem[s];
       if (!v) return '';
       const x = median(v);
-      return scenario.startsWith('blob') || scenario.startsWith('upload') ? `${fmt(x / MB)} MB/s` : scenario.endsWith('Ms') ? `${fmt(x, 1)} ms` : `${fmt(x)} /s`;
+      return scenario.startsWith('blob') || scenario.startsWith('upload') ? `${fmt(x / MB)} MB/s` : scenario.endsWith('Ms') ? `${fmt(x, 1)} ms` : scenario === 'floodNon2xx' ? fmt(x) : `${fmt(x)} /s`;
     }).join(' | ')} |`),
   ];
   return `${lines.join('\n')}\n`;

@@ -92,6 +92,7 @@ http {
   return {
     name, url: `https://127.0.0.1:${port}`, auth: basic(s), pid: child.pid!,
     stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGQUIT');
       await exited;

@@ -3,8 +3,13 @@
 // Successful logins from elsewhere are not affected, so an attacker cannot
 // lock out a client that already holds valid, cached credentials.
 export interface Throttle {
-  /** Seconds to wait, or 0 when the key may try. */
-  retryAfter(key: string): number;
+  /**
+   * Seconds to wait, or 0 when the key may try. `pending` is the number of
+   * this key's checks still running: they count as possible failures, or a
+   * client firing in parallel would get every try it sends before the first
+   * failure is recorded.
+   */
+  retryAfter(key: string, pending?: number): number;
   failure(key: string): void;
   success(key: string): void;
 }
@@ -20,9 +25,10 @@ export function createThrottle(limit: number, windowMs: number, now: () => numbe
     return e;
   };
   return {
-    retryAfter(key) {
+    retryAfter(key, pending = 0) {
       const e = current(key);
-      return e && e.count >= limit ? Math.max(1, Math.ceil((e.start + windowMs - now()) / 1000)) : 0;
+      if (e && e.count >= limit) return Math.max(1, Math.ceil((e.start + windowMs - now()) / 1000));
+      return (e?.count ?? 0) + pending >= limit ? 1 : 0;
     },
     failure(key) {
       const e = current(key);

@@ -1,8 +1,8 @@
-// Certificate construction: pure functions from keys and options to PEM.
-// Modelled on mkcert's cert.go; comments say why a field is what it is.
-import { randomBytes } from 'node:crypto';
+// The CA certificate (node-forge, whose ASN.1 API also encodes its name
+// constraints). Modelled on mkcert's cert.go; comments say why a field is
+// what it is. Leaf certificates are built in leaf.ts.
+import { randomSerial } from './serial.js';
 import forge from 'node-forge';
-import type { Host } from './hosts.js';
 import { encodeNameConstraints, NAME_CONSTRAINTS_OID, type NameConstraints } from './nameConstraints.js';
 import type { RsaKey } from './keys.js';
 
@@ -16,18 +16,6 @@ export interface Issuer {
   key: RsaKey;
 }
 
-/**
- * A random positive 128-bit serial, DER-minimal: RFC 5280 wants serials unique
- * per CA and positive; random ones also avoid collisions between CAs re-created
- * on the same machine.
- */
-export function randomSerial(): string {
-  let bytes = randomBytes(16);
-  while (bytes[0] === 0) bytes = randomBytes(16);
-  const hex = bytes.toString('hex');
-  return (bytes[0]! & 0x80 ? '00' : '') + hex;
-}
-
 // UTF8String, as RFC 5280 asks: node-forge defaults to PrintableString, which
 // cannot hold '@' or ':', and Go's strict parser then refuses the certificate.
 function names(fields: [string, string][]): forge.pki.CertificateField[] {
@@ -37,19 +25,6 @@ function names(fields: [string, string][]): forge.pki.CertificateField[] {
 function validity(cert: forge.pki.Certificate, now: Date, days: number): void {
   cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
   cert.validity.notAfter = new Date(now.getTime() + days * DAY_MS);
-}
-
-function altNames(hosts: readonly Host[]): object[] {
-  return hosts.map((h) => (h.kind === 'dns' ? { type: 2, value: h.name } : { type: 7, ip: h.address }));
-}
-
-// The CA's own subject key identifier, read from its extension when present
-// (a CA made elsewhere may hash its key differently) and computed otherwise.
-function subjectKeyId(cert: forge.pki.Certificate): string {
-  const ext = cert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | undefined;
-  return ext?.subjectKeyIdentifier
-    ? forge.util.hexToBytes(ext.subjectKeyIdentifier)
-    : cert.generateSubjectKeyIdentifier().getBytes();
 }
 
 export interface CaOptions {
@@ -88,46 +63,6 @@ export function buildCa(key: RsaKey, opts: CaOptions): forge.pki.Certificate {
   }
   cert.setExtensions(extensions);
   cert.sign(key.forge, forge.md.sha256.create());
-  return cert;
-}
-
-export interface LeafOptions {
-  usage: 'server' | 'client';
-  hosts: readonly Host[];
-  days: number;
-  now: Date;
-  creator: string;
-  /** Client certificates carry their identity here; server certificates rely on SANs only. */
-  commonName?: string;
-}
-
-export function buildLeaf(key: RsaKey, issuer: Issuer, opts: LeafOptions): forge.pki.Certificate {
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = key.publicKey;
-  cert.serialNumber = randomSerial();
-  validity(cert, opts.now, opts.days);
-  // Clients match SANs only (Go stopped reading the CN in 1.15); the CN is a
-  // label for people reading `openssl x509`.
-  const subject = names([
-    ['organizationName', opts.usage === 'server' ? 'registry-gateway server' : 'registry-gateway client'],
-    ['organizationalUnitName', opts.creator],
-    ...(opts.commonName ? [['commonName', opts.commonName] as [string, string]] : []),
-  ]);
-  cert.setSubject(subject);
-  cert.setIssuer(issuer.cert.subject.attributes);
-  const extensions: object[] = [
-    { name: 'basicConstraints', cA: false, critical: true },
-    // keyEncipherment: TLS 1.2 RSA key exchange, still offered by old clients.
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    opts.usage === 'server' ? { name: 'extKeyUsage', serverAuth: true } : { name: 'extKeyUsage', clientAuth: true },
-    { name: 'subjectKeyIdentifier' },
-    // node-forge's keyIdentifier:true would hash this certificate's own key;
-    // path building needs the issuer's subject key identifier here.
-    { name: 'authorityKeyIdentifier', keyIdentifier: subjectKeyId(issuer.cert) },
-  ];
-  if (opts.hosts.length > 0) extensions.push({ name: 'subjectAltName', altNames: altNames(opts.hosts) });
-  cert.setExtensions(extensions);
-  cert.sign(issuer.key.forge, forge.md.sha256.create());
   return cert;
 }
 

@@ -8,7 +8,7 @@ import { buildCa, certToPem, type Issuer } from './build.js';
 import { sanHosts } from './der.js';
 import { defaultHosts, hostKey, parseHosts, wildcardWarnings, type Host } from './hosts.js';
 import { issueLeaf, type Context } from './issue.js';
-import { generateRsaKey } from './keys.js';
+import { generateRsaKey, type LeafKeyType } from './keys.js';
 import { constraintsFor, describeConstraint } from './nameConstraints.js';
 import { loadIssuer } from './issuer.js';
 import { certPaths, pairFiles, pairState, readText } from './store.js';
@@ -21,6 +21,8 @@ export interface InitOptions {
   nameConstraints: boolean;
   force: boolean;
   newCa: boolean;
+  /** The server key; default RSA 2048. */
+  keyType?: LeafKeyType;
 }
 
 export interface InitResult {
@@ -85,7 +87,7 @@ export async function initCerts(opts: InitOptions, ctx: Context): Promise<InitRe
     if (!opts.nameConstraints) ctx.warn('--no-name-constraints applies to a new CA only; the existing CA was kept as it is (add --new-ca to replace it)');
     notes.push(`kept the existing CA in ${ca.cert}; nodes that trust it need nothing new`);
   }
-  files.push(...(await issueLeaf(issuer, { usage: 'server', hosts, days: opts.days }, ctx, opts.dir, 'server')));
+  files.push(...(await issueLeaf(issuer, { usage: 'server', hosts, days: opts.days, keyType: opts.keyType ?? 'rsa' }, ctx, opts.dir, 'server')));
   notes.push(`server certificate for ${hosts.map(hostKey).join(', ')}, valid ${opts.days} days`);
 
   await mkdir(opts.dir, { recursive: true, mode: 0o755 });

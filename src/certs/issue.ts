@@ -3,11 +3,12 @@
 import { X509Certificate } from 'node:crypto';
 import { fail } from '../errors.js';
 import { writeFilesAtomically } from '../util/atomicFiles.js';
-import { buildLeaf, certToPem, type Issuer } from './build.js';
+import { certToPem, type Issuer } from './build.js';
+import { buildLeaf } from './leaf.js';
 import { sanHosts } from './der.js';
 import { hostKey, parseHost, parseHosts, type Host } from './hosts.js';
 import { daysLeft, readNameConstraints } from './inspect.js';
-import { generateRsaKey } from './keys.js';
+import { generateLeafKey, type LeafKeyType } from './keys.js';
 import { describeConstraint, permits } from './nameConstraints.js';
 import { loadIssuer } from './issuer.js';
 import { certPaths, pairFiles, pairState, readText } from './store.js';
@@ -24,6 +25,8 @@ export interface LeafRequest {
   hosts: Host[];
   days: number;
   commonName?: string;
+  /** Default RSA 2048. */
+  keyType?: LeafKeyType;
 }
 
 /** Refuses what clients would reject: names outside the CA's constraints, a leaf that outlives its CA. */
@@ -45,13 +48,19 @@ export function checkIssuable(issuer: Issuer, req: LeafRequest, dir: string, now
 /** Builds a new key and certificate; returns the files to write. */
 export async function issueLeaf(issuer: Issuer, req: LeafRequest, ctx: Context, dir: string, name: string) {
   checkIssuable(issuer, req, dir, ctx.now);
-  const key = await generateRsaKey(2048);
+  const key = await generateLeafKey(req.keyType ?? 'rsa');
   // A server certificate's CN repeats its first DNS name, for people reading it;
-  // with a DNS SAN present no client (nor OpenSSL's constraint check) uses it.
+  // with a DNS SAN present no client (nor OpenSSL's constraint check) uses it
+  // (Go stopped reading the CN in 1.15).
   const firstDns = req.hosts.find((h) => h.kind === 'dns');
   const commonName = req.commonName ?? (req.usage === 'server' && firstDns ? hostKey(firstDns) : undefined);
-  const cert = buildLeaf(key, issuer, { ...req, ...(commonName ? { commonName } : {}), now: ctx.now, creator: ctx.creator });
-  return pairFiles(certPaths(dir, name), certToPem(cert), key.pem);
+  const subject: [string, string][] = [
+    ['O', req.usage === 'server' ? 'registry-gateway server' : 'registry-gateway client'],
+    ['OU', ctx.creator],
+    ...(commonName ? [['CN', commonName] as [string, string]] : []),
+  ];
+  const pem = await buildLeaf(key.publicKey, { certPem: certToPem(issuer.cert), keyPem: issuer.key.pem }, { usage: req.usage, hosts: req.hosts, days: req.days, now: ctx.now, subject });
+  return pairFiles(certPaths(dir, name), pem, key.pem);
 }
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -63,6 +72,7 @@ export interface IssueOptions {
   client: boolean;
   days: number;
   force: boolean;
+  keyType: LeafKeyType;
 }
 
 export async function issueCert(opts: IssueOptions, ctx: Context): Promise<{ written: string[] }> {
@@ -89,6 +99,7 @@ export async function issueCert(opts: IssueOptions, ctx: Context): Promise<{ wri
     usage: opts.client ? 'client' : 'server',
     hosts,
     days: opts.days,
+    keyType: opts.keyType,
     // Client certificates identify the node by CN; server ones by SAN only.
     ...(opts.client ? { commonName: opts.name } : {}),
   }, ctx, opts.dir, opts.name);
@@ -96,7 +107,7 @@ export async function issueCert(opts: IssueOptions, ctx: Context): Promise<{ wri
   return { written: files.map((f) => f.path) };
 }
 
-/** Re-issues a certificate with the same names, usage and CA, and a fresh key: nodes need nothing new. */
+/** Re-issues a certificate with the same names, usage, key type and CA, and a fresh key: nodes need nothing new. */
 export async function renewCert(opts: { dir: string; name: string; days: number }, ctx: Context): Promise<{ written: string[]; hosts: string[] }> {
   const paths = certPaths(opts.dir, opts.name);
   const current = new X509Certificate(await readText(paths.cert, `certificate '${opts.name}'`));
@@ -108,6 +119,7 @@ export async function renewCert(opts: { dir: string; name: string; days: number 
     usage: client ? 'client' : 'server',
     hosts: parseHosts(hosts),
     days: opts.days,
+    keyType: current.publicKey.asymmetricKeyType === 'ec' ? 'ecdsa' : 'rsa',
     ...(client && cn ? { commonName: cn } : {}),
   }, ctx, opts.dir, opts.name);
   await writeFilesAtomically(files);

@@ -1,9 +1,10 @@
 // `gateway certs ...`: wiring from flags to src/certs and back to text.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { hostname, userInfo } from 'node:os';
 import { fail } from '../errors.js';
 import type { Context } from '../certs/issue.js';
 import type { CertReport } from '../certs/inspect.js';
+import type { LeafKeyType } from '../certs/keys.js';
 import { collect, wholeNumber } from './options.js';
 import type { Output } from './output.js';
 
@@ -44,6 +45,12 @@ function printReport(io: Output, r: CertReport): void {
   for (const p of r.problems) io.out(`  PROBLEM:      ${p}`);
 }
 
+// The CA stays RSA 3072 whatever this says: it only signs, and every client
+// verifies RSA.
+const keyOption = () => new Option('--key <type>', 'key of the certificate: rsa (RSA 2048) or ecdsa (P-256: several times cheaper TLS handshakes for the gateway)')
+  .choices(['rsa', 'ecdsa'])
+  .default('rsa');
+
 export function certsCommand(io: Output): Command {
   const certs = new Command('certs')
     .description('create and inspect the private CA and the certificates it signs')
@@ -58,12 +65,13 @@ export function certsCommand(io: Output): Command {
     .option('--no-name-constraints', 'let the CA sign for any name (default: only the --host names)')
     .option('--force', 're-issue the server certificate (with the existing CA) even if one exists')
     .option('--new-ca', 'with --force: replace the CA too (every node must be re-bundled)')
+    .addOption(keyOption())
     .addHelpText('after', '\nExamples:\n  $ gateway certs init\n  $ gateway certs init --host registry.example.test --host 10.0.0.5 --host localhost\n  $ gateway certs init --force --host registry.example.test   # new server certificate, same CA')
-    .action(async (o: { dir: string; host?: string[]; caDays: number; days: number; nameConstraints: boolean; force?: boolean; newCa?: boolean }) => {
+    .action(async (o: { dir: string; host?: string[]; caDays: number; days: number; nameConstraints: boolean; force?: boolean; newCa?: boolean; key: LeafKeyType }) => {
       const { initCerts } = await import('../certs/init.js');
       const result = await initCerts({
         dir: o.dir, hosts: o.host ?? [], caDays: o.caDays, days: o.days,
-        nameConstraints: o.nameConstraints, force: Boolean(o.force), newCa: Boolean(o.newCa),
+        nameConstraints: o.nameConstraints, force: Boolean(o.force), newCa: Boolean(o.newCa), keyType: o.key,
       }, context(io));
       result.notes.forEach((n) => io.out(n));
       result.written.forEach((f) => io.out(`wrote ${f}`));
@@ -77,10 +85,11 @@ export function certsCommand(io: Output): Command {
     .option('--days <n>', `validity in days (at most ${MAX_LEAF_DAYS})`, leafDays, 365)
     .option('--dir <dir>', 'the directory holding ca.crt and ca.key', 'certs')
     .option('--force', 'replace NAME.crt and NAME.key if they exist')
+    .addOption(keyOption())
     .addHelpText('after', '\nExamples:\n  $ gateway certs issue --name mirror --host mirror.registry.test\n  $ gateway certs issue --name node1 --client')
-    .action(async (o: { name: string; host?: string[]; client?: boolean; days: number; dir: string; force?: boolean }) => {
+    .action(async (o: { name: string; host?: string[]; client?: boolean; days: number; dir: string; force?: boolean; key: LeafKeyType }) => {
       const { issueCert } = await import('../certs/issue.js');
-      const result = await issueCert({ dir: o.dir, name: o.name, hosts: o.host ?? [], client: Boolean(o.client), days: o.days, force: Boolean(o.force) }, context(io));
+      const result = await issueCert({ dir: o.dir, name: o.name, hosts: o.host ?? [], client: Boolean(o.client), days: o.days, force: Boolean(o.force), keyType: o.key }, context(io));
       result.written.forEach((f) => io.out(`wrote ${f}`));
     });
 

@@ -1,19 +1,12 @@
 // JSON logs on stdout, one line per event (pino). Passwords and tokens never
 // reach them: the access log records the path without secret query values,
 // and no header is ever logged.
-import cluster from 'node:cluster';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-// One write(2) per request is a large share of a small request's cost: lines
-// are gathered for up to 100 ms (or 4 KiB) and written together, and what is
-// pending is flushed synchronously at exit. Not in cluster workers: they
-// share stdout, and only single-line writes (under PIPE_BUF) cannot interleave.
-const stdoutDestination = () => (cluster.isWorker ? pino.destination({ fd: 1, sync: true }) : pino.destination({ fd: 1, sync: false, minLength: 4096, periodicFlush: 100 }));
-
-export function createLogger(destination: pino.DestinationStream = stdoutDestination()): Logger {
-  return pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, destination);
+export function createLogger(destination: NodeJS.WritableStream = process.stdout): Logger {
+  return pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, destination as pino.DestinationStream);
 }
 
 // Query keys whose values are safe to log; the upload `_state` is a signed

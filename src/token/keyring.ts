@@ -1,20 +1,15 @@
 // The token-signing keys: an ECDSA P-256 key (ES256) with a certificate from
 // the gateway CA. The certificate goes into every token's x5c header because
 // distribution 2.8 verifies tokens only through a chain to its
-// rootcertbundle; 3.x also matches the RFC 7638 kid. node-forge cannot put an
-// EC key in a certificate, so @peculiar/x509 issues this one.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+// rootcertbundle; 3.x also matches the RFC 7638 kid.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { readdir, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import { fail } from '../errors.js';
 import { writeFilesAtomically } from '../util/atomicFiles.js';
-import { randomSerial } from '../certs/build.js';
+import { buildLeaf } from '../certs/leaf.js';
 import { certPaths, exists, readText } from '../certs/store.js';
-
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 export interface SigningKey {
   kid: string;
@@ -40,36 +35,20 @@ export const certPathFor = (keyPath: string): string => keyPath.replace(/\.key$/
 export async function ensureSigningKey(keyPath: string, caDir: string): Promise<boolean> {
   if (await exists(keyPath)) return false;
   const ca = certPaths(caDir, 'ca');
-  const caPem = await readText(ca.cert, 'CA certificate (needed to certify the token-signing key)');
-  const caKeyPem = await readText(ca.key, 'CA key (needed to certify the token-signing key)');
-  const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(caKeyPem).export({ type: 'pkcs8', format: 'der' }), { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
+  const certPem = await readText(ca.cert, 'CA certificate (needed to certify the token-signing key)');
+  const keyPem = await readText(ca.key, 'CA key (needed to certify the token-signing key)');
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const pub = await webcrypto.subtle.importKey('spki', publicKey.export({ type: 'spki', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']);
-  const caCert = new x509.X509Certificate(caPem);
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    // The CA's subject as its exact DER: Go finds a parent by byte-equal
-    // names, and re-encoding from a string may change the string types.
-    issuer: new x509.Name(caCert.subjectName.toArrayBuffer()),
-    subject: 'O=registry-gateway, CN=registry-gateway token signer',
-    notBefore: new Date(Date.now() - 5 * 60_000),
+  const cert = await buildLeaf(publicKey, { certPem, keyPem }, {
+    usage: 'token-signing',
+    hosts: [],
+    now: new Date(),
     // As long as the CA: a registry rejects tokens whose chain has expired.
-    notAfter: caCert.notAfter,
-    signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
-    publicKey: pub,
-    signingKey: caKey,
-    // No extKeyUsage (Go then accepts any use) and no names, so the CA's
-    // name constraints have nothing to refuse.
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(pub),
-      await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
-    ],
+    notAfter: new Date(new X509Certificate(certPem).validTo),
+    subject: [['O', 'registry-gateway'], ['CN', 'registry-gateway token signer']],
   });
   await writeFilesAtomically([
     { path: keyPath, content: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), mode: 0o600 },
-    { path: certPathFor(keyPath), content: cert.toString('pem'), mode: 0o644 },
+    { path: certPathFor(keyPath), content: cert, mode: 0o644 },
   ]);
   return true;
 }

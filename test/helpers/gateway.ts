@@ -41,9 +41,12 @@ export async function startGateway(workDir: string, config: Record<string, unkno
   void exited.then(forget);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 15_000);
+    // Removed once seen: scanning the whole (growing) output on every chunk
+    // would cost the test process more CPU with every request logged.
     const check = () => {
       if (out.includes('"msg":"gateway started"')) {
         clearTimeout(timer);
+        child.stdout!.off('data', check);
         resolve();
       }
     };

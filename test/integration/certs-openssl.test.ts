@@ -84,3 +84,26 @@ test('openssl reads the keys (PKCS#8) and they match their certificates', async 
     assert.equal(fromKey.stdout, fromCert.stdout);
   }
 });
+
+test('--key ecdsa: a P-256 server key signed by the RSA CA, digitalSignature only; renew keeps the key type', async () => {
+  const ecDir = await tempDir();
+  const r = await gateway(['certs', 'init', '--dir', ecDir, '--host', 'registry.test', '--key', 'ecdsa']);
+  assert.equal(r.code, 0, r.stderr);
+  const check = async () => {
+    const ok = await exec('openssl', ['verify', '-purpose', 'sslserver', '-x509_strict', '-CAfile', join(ecDir, 'ca.crt'), join(ecDir, 'server.crt')]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const server = (await exec('openssl', ['x509', '-in', join(ecDir, 'server.crt'), '-noout', '-text'])).stdout;
+    assert.match(server, /Public Key Algorithm: id-ecPublicKey/);
+    assert.match(server, /ASN1 OID: prime256v1/);
+    assert.match(server, /Signature Algorithm: sha256WithRSAEncryption/);
+    assert.match(server, /Key Usage: critical\s+Digital Signature\n/);
+    assert.match(server, /Subject Alternative Name:\s+DNS:registry\.test\n/);
+    assert.match((await exec('openssl', ['x509', '-in', join(ecDir, 'ca.crt'), '-noout', '-text'])).stdout, /Public-Key: \(3072 bit\)/, 'the CA stays RSA');
+  };
+  await check();
+  assert.equal((await gateway(['certs', 'renew', '--dir', ecDir])).code, 0);
+  await check();
+  const bad = await gateway(['certs', 'init', '--dir', await tempDir(), '--key', 'dsa']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /'dsa' is invalid\. Allowed choices are rsa, ecdsa/);
+});

@@ -61,3 +61,12 @@ test('a certificate outside the name constraints, signed with the CA key, is rej
   const ok = await inspect(fair, trusted);
   assert.equal(ok.code, 0, ok.stderr);
 });
+
+test('an ECDSA P-256 server certificate (certs issue --key ecdsa) is accepted by Go trusting only ca.crt', async () => {
+  const r = await gateway(['certs', 'issue', '--dir', certs, '--name', 'ec', '--host', '127.0.0.1', '--key', 'ecdsa']);
+  assert.equal(r.code, 0, r.stderr);
+  const ec = await serve({ cert: join(certs, 'ec.crt'), key: join(certs, 'ec.key') });
+  const ok = await inspect(ec, trusted);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.notEqual((await inspect(ec, untrusted)).code, 0);
+});

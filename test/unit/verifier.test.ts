@@ -129,3 +129,18 @@ test('login: a flood of wrong passwords for a user locks out new logins but not 
   assert.deepEqual(await login.login('alice', 'right', '10.0.0.1'), { ok: true, account: 'alice' }, 'verified credentials still pass');
   assert.equal(pool.calls.length, runs, 'without a bcrypt run');
 });
+
+test('login: tries sent in parallel from one address get no more bcrypt runs than the limit', async () => {
+  const pool = countingPool(30);
+  const login = createPasswordLogin(createVerifier({ pool, lookup: (u) => (u === 'alice' ? HASH : undefined) }), createThrottle(3, 60_000), createThrottle(30, 60_000));
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => login.login('alice', `guess${i}`, '10.0.9.9')));
+  assert.equal(pool.calls.length, 3, 'checks in flight count against the limit');
+  assert.equal(results.filter((r) => !r.ok && r.status === 401).length, 3);
+  assert.equal(results.filter((r) => !r.ok && r.status === 429).length, 17);
+  // The same new credentials sent 16 times at once (a push's parallel
+  // uploads) are one check: all pass, with one bcrypt run.
+  const before = pool.calls.length;
+  const same = await Promise.all(Array.from({ length: 16 }, () => login.login('alice', 'right', '10.0.9.8')));
+  assert.ok(same.every((r) => r.ok));
+  assert.equal(pool.calls.length - before, 1);
+});
