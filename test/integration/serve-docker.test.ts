@@ -85,8 +85,8 @@ test('token mode: docker login stores a refresh token; push, pull, logout, login
   assert.equal((await docker(['logout', tokenHost])).code, 0);
   const loginFrom = tokenGw.entries().length;
   assert.equal((await docker(['login', tokenHost, '-u', 'alice', '--password-stdin'], 'alice-pw')).code, 0);
-  // Log lines are written in batches: wait for the login's own token request
-  // so that it is not counted as the push's.
+  // Log lines cross a pipe and can arrive after the client is done: wait for
+  // the login's own token request so that it is not counted as the push's.
   await tokenGw.waitFor((e) => e.method === 'GET' && String(e.path).startsWith('/token?') && e.status === 200, loginFrom);
   const before = tokenGw.entries().length;
   const image2 = `${tokenHost}/alice/app:v2`;
