@@ -50,7 +50,7 @@ export function tokenCommand(io: Output): Command {
     .addHelpText('after', '\nExample:\n  $ gateway token rotate && kill -HUP $(pidof gateway)')
     .action(async (o: { config: string }) => {
       const config = await loadConfig(existsSync(o.config) ? o.config : undefined, { auth: 'token' });
-      const keyPath = config.auth.token?.signingKey ?? 'certs/token.key';
+      const keyPath = config.auth.token.signingKey;
       const { rotateSigningKey } = await import('../token/keyring.js');
       const { retiredCert } = await rotateSigningKey(keyPath, dirname(keyPath));
       io.out(`new signing key in ${keyPath}; the retired key's certificate ${retiredCert} keeps verifying the tokens it signed`);

@@ -35,7 +35,7 @@ export const configSchema = z.strictObject({
     cert: z.string().default('certs/server.crt'),
     key: z.string().default('certs/server.key'),
     clientCA: z.string().optional(),
-  }).default({ cert: 'certs/server.crt', key: 'certs/server.key' }),
+  }).prefault({}),
   auth: z.strictObject({
     mode: z.enum(['none', 'htpasswd', 'token']).default('htpasswd'),
     htpasswd: z.string().default('config/htpasswd'),
@@ -50,13 +50,13 @@ export const configSchema = z.strictObject({
       // More certificates of keys whose tokens still verify (keys retired by
       // `gateway token rotate` beside signingKey are found without this).
       verifyKeys: z.array(z.string()).default([]),
-    }).optional(),
-  }).default({ mode: 'htpasswd', htpasswd: 'config/htpasswd', realm: 'registry-gateway' }),
+    }).prefault({}),
+  }).prefault({}),
   access: z.array(rule).optional(),
   timeouts: z.strictObject({
     idle: z.number().int().min(1).default(900),
     headers: z.number().int().min(1).default(30),
-  }).default({ idle: 900, headers: 30 }),
+  }).prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -92,7 +92,7 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) fail('INVALID_CONFIG', describeIssue(parsed.error.issues[0]!, source));
   const config = parsed.data!;
-  if (config.auth.mode === 'token' && !config.auth.token?.service && !config.publicUrl) {
+  if (config.auth.mode === 'token' && !config.auth.token.service && !config.publicUrl) {
     fail('INVALID_CONFIG', `${source}: auth.token.service: required in token mode (the name clients use, e.g. registry.example.test:5443), or set publicUrl`);
   }
   return config;

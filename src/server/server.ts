@@ -33,7 +33,6 @@ export interface Gateway {
   upstream: string;
   trust?: Trust | undefined;
   address: AddressInfo;
-  /** Re-reads certificates (SIGHUP); open connections keep theirs. */
   /** SIGHUP: re-reads certificates and token keys; open connections keep theirs. */
   reload(): Promise<void>;
   close(): Promise<void>;
@@ -50,22 +49,17 @@ export interface AuthParts {
 }
 
 export function tokenSettings(config: Config): TokenSettings {
-  const t = config.auth.token;
-  return {
-    service: t?.service ?? new URL(config.publicUrl!).host,
-    issuer: t?.issuer ?? 'registry-gateway',
-    ttl: t?.ttl ?? 300,
-    refreshTtl: t?.refreshTtl ?? 2_592_000,
-  };
+  const { service, issuer, ttl, refreshTtl } = config.auth.token;
+  return { service: service ?? new URL(config.publicUrl!).host, issuer, ttl, refreshTtl };
 }
 
 /** The signing key (created next to the CA at first start) and retired keys. */
 export async function tokenKeyRing(config: Config): Promise<KeyRing> {
-  const keyPath = config.auth.token?.signingKey ?? 'certs/token.key';
+  const keyPath = config.auth.token.signingKey;
   // Loaded in token mode only: @peculiar/x509 is sizeable and Basic mode needs none of it.
   const { ensureSigningKey, loadKeyRing } = await import('../token/keyring.js');
   await ensureSigningKey(keyPath, dirname(keyPath));
-  return loadKeyRing(keyPath, config.auth.token?.verifyKeys ?? []);
+  return loadKeyRing(keyPath, config.auth.token.verifyKeys);
 }
 
 async function controllerFor(config: Config, log: Logger, publicOrigin: (req: IncomingMessage) => string): Promise<AuthParts> {

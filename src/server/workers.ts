@@ -33,7 +33,7 @@ export function sharedThrottle(name: string, local: Throttle): Throttle {
   });
   const tell = (op: ThrottleEvent['op'], key: string) => process.send!({ throttle: name, op, key } satisfies ThrottleEvent);
   return {
-    retryAfter: (key) => local.retryAfter(key),
+    retryAfter: (key, pending) => local.retryAfter(key, pending),
     failure(key) {
       local.failure(key);
       tell('failure', key);
