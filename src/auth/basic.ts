@@ -4,9 +4,18 @@ import { ANONYMOUS, type Access, type Policy } from './access.js';
 import { decide, type AccessController, type Decision } from './controller.js';
 import type { PasswordLogin } from './passwordLogin.js';
 
-export function parseBasic(header: string | undefined): { user: string; password: string } | 'malformed' | undefined {
+/**
+ * Basic credentials from the Authorization header(s) (req.headersDistinct):
+ * undefined when none was sent, 'malformed' for anything but exactly one
+ * `Basic <base64 of user:password>`. The scheme's case, and spaces or tabs
+ * around the credentials, do not matter (RFC 9110). Sent twice, even alike,
+ * it is malformed: Node keeps only the first, and a credential must never
+ * be read two ways, nor a request with one taken for anonymous.
+ */
+export function parseBasic(header: string | readonly string[] | undefined): { user: string; password: string } | 'malformed' | undefined {
   if (header === undefined) return undefined;
-  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (typeof header !== 'string' && header.length !== 1) return 'malformed';
+  const m = /^[ \t]*Basic[ \t]+([A-Za-z0-9+/]+={0,2})[ \t]*$/i.exec(typeof header === 'string' ? header : header[0]!);
   if (!m) return 'malformed';
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
@@ -27,7 +36,7 @@ export function basicController(opts: BasicOptions): AccessController {
   const unauthorized = (message: string, account?: string): Decision => ({ kind: 'challenge', status: 401, code: 'UNAUTHORIZED', message, headers: challenge, ...(account !== undefined ? { account } : {}) });
 
   async function authenticate(req: IncomingMessage): Promise<{ account: string } | Decision> {
-    const creds = parseBasic(req.headers.authorization);
+    const creds = parseBasic(req.headersDistinct.authorization);
     if (creds === undefined) return { account: ANONYMOUS };
     if (creds === 'malformed') return unauthorized('malformed Authorization header: expected Basic credentials');
     const result = await opts.login.login(creds.user, creds.password, opts.clientAddress(req));

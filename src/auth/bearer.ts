@@ -20,16 +20,58 @@ export interface BearerOptions {
 
 const quote = (s: string) => `"${s.replace(/["\\]/g, '')}"`;
 
+/**
+ * The token of exactly one `Bearer <token68>` Authorization header
+ * (req.headersDistinct), else undefined: the request is challenged. As for
+ * Basic, the scheme's case and spaces or tabs around the token do not matter,
+ * and a second header makes it malformed.
+ */
+export function parseBearer(header: string | readonly string[] | undefined): string | undefined {
+  if (header === undefined || (typeof header !== 'string' && header.length !== 1)) return undefined;
+  return /^[ \t]*Bearer[ \t]+([A-Za-z0-9._~+/-]+=*)[ \t]*$/i.exec(typeof header === 'string' ? header : header[0]!)?.[1];
+}
+
+/**
+ * Verified tokens by their text, oldest evicted first. Bounded by bytes as
+ * well as entries: a token may be tens of KiB (many scopes, long names), and
+ * anyone may mint anonymous ones.
+ */
+export function tokenCache(maxEntries: number, maxBytes: number) {
+  const entries = new Map<string, AccessClaims>();
+  let bytes = 0;
+  const drop = (token: string) => {
+    if (entries.delete(token)) bytes -= token.length;
+  };
+  return {
+    get: (token: string) => entries.get(token),
+    set(token: string, claims: AccessClaims) {
+      drop(token);
+      if (token.length > maxBytes) return;
+      while (entries.size >= maxEntries || bytes + token.length > maxBytes) drop(entries.keys().next().value!);
+      entries.set(token, claims);
+      bytes += token.length;
+    },
+    drop,
+    get size() {
+      return entries.size;
+    },
+    get bytes() {
+      return bytes;
+    },
+  };
+}
+
 export function bearerController(opts: BearerOptions): AccessController {
-  // Verified tokens, by their text: a client sends the same token with every
-  // request, and one signature check per token is enough.
-  const verified = new Map<string, AccessClaims>();
-  const MAX = 10_000;
+  // A client sends the same token with every request, and one signature
+  // check per token is enough.
+  const verified = tokenCache(10_000, 8 * 1024 * 1024);
 
   const challenge = (req: IncomingMessage, access: Access[], error?: 'invalid_token' | 'insufficient_scope', message = 'authentication required'): Decision => {
-    const required = access.filter((a) => !a.optional);
     const params = [`realm=${quote(opts.realm(req))}`, `service=${quote(opts.settings.service)}`];
-    if (required.length > 0) params.push(`scope=${quote(required.map(formatScope).join(' '))}`);
+    // The optional access too (a mount's source, as distribution names it):
+    // clients ask for exactly the challenged scopes, and without it their
+    // token could never mount.
+    if (access.some((a) => !a.optional)) params.push(`scope=${quote(access.map(formatScope).join(' '))}`);
     if (error) params.push(`error=${quote(error)}`);
     return { kind: 'challenge', status: 401, code: 'UNAUTHORIZED', message, headers: { 'WWW-Authenticate': `Bearer ${params.join(',')}` } };
   };
@@ -37,19 +79,19 @@ export function bearerController(opts: BearerOptions): AccessController {
   async function claimsOf(token: string): Promise<AccessClaims> {
     const hit = verified.get(token);
     if (hit && hit.expires + 60_000 > Date.now()) return hit;
+    verified.drop(token);
     const claims = await verifyAccessToken(opts.ring(), opts.settings, token);
-    if (verified.size >= MAX) verified.delete(verified.keys().next().value!);
     verified.set(token, claims);
     return claims;
   }
 
   return {
     async authorized(req, access) {
-      const m = /^Bearer\s+([A-Za-z0-9._~+/=-]+)\s*$/i.exec(req.headers.authorization ?? '');
-      if (!m) return challenge(req, access);
+      const token = parseBearer(req.headersDistinct.authorization);
+      if (token === undefined) return challenge(req, access);
       let claims: AccessClaims;
       try {
-        claims = await claimsOf(m[1]!);
+        claims = await claimsOf(token);
       } catch (err) {
         if (err instanceof TokenError) return challenge(req, access, 'invalid_token', 'invalid or expired token');
         throw err;

@@ -1,8 +1,30 @@
 // Checking a user name and password, with throttling: shared by Basic auth on
 // every request and by the token endpoint's logins.
+//
+// Why three throttles. A per-user limit that refuses everyone lets anyone
+// keep a user out: a few wrong passwords a minute and the user's correct
+// login gets 429 too. So past its limit a user refuses only the sources
+// that already failed for it in the window: one failure taints the (user,
+// source) pair. A correct login from an untainted source always gets its
+// check, and guessing stays bounded:
+// - per address key (addressKey: IPv4 address, IPv6 /64), byAddress failures
+//   per window, whatever the users;
+// - per user, byUser failures per window, then one try per untainted source.
+//   Its taint lasts a window from its first failure, so one source's tries
+//   past the limit are a window apart: at most byUser + one per source per
+//   window.
+// A source here is an IPv4 address or an IPv6 /48, not a /64: a routed /48
+// (one tunnel-broker account) holds 65,536 /64s, and at one try each a user
+// would get thousands of guesses a minute instead of byUser. The price: an
+// attacker in the user's /48 can keep the user out, as one behind the
+// user's NAT can with any design.
+// Checks still running count as failures for every key, or parallel guesses
+// (from one address, or from untainted ones at a locked user) would each get
+// a try before the first failure is recorded.
 import { BusyError } from './bcryptPool.js';
 import type { Throttle } from './throttle.js';
 import type { Verifier } from './verifier.js';
+import { addressKey } from '../util/address.js';
 
 export type LoginResult =
   | { ok: true; account: string }
@@ -12,7 +34,17 @@ export interface PasswordLogin {
   login(user: string, password: string, clientAddress: string): Promise<LoginResult>;
 }
 
-export function createPasswordLogin(verifier: Verifier, byAddress: Throttle, byUser: Throttle): PasswordLogin {
+export interface LoginThrottles {
+  /** Failures per address key, for any user. */
+  byAddress: Throttle;
+  /** Failures per user, from any address. */
+  byUser: Throttle;
+  /** Failures per (user, source), limit 1: whether this source failed for this user in the window. */
+  byUserSource: Throttle;
+}
+
+export function createPasswordLogin(verifier: Verifier, throttles: LoginThrottles): PasswordLogin {
+  const { byAddress, byUser, byUserSource } = throttles;
   // Per throttle key: the credentials being checked now, and how many
   // requests wait on each. Distinct credentials count against the limit;
   // the same ones sent in parallel (a client's concurrent layer uploads)
@@ -36,29 +68,42 @@ export function createPasswordLogin(verifier: Verifier, byAddress: Throttle, byU
       // flooding from elsewhere (even at this user) cannot lock out a client
       // that already logged in, and this costs no bcrypt.
       if (verifier.known(user, password)) return { ok: true, account: user };
-      const address = `addr:${clientAddress}`;
+      const where = addressKey(clientAddress);
+      const address = `addr:${where}`;
       const userKey = `user:${user}`;
+      // addressKey writes a /64 as its four groups: the first three are its /48.
+      const source = where.endsWith('::/64') ? `${where.split(':').slice(0, 3).join(':')}::/48` : where;
+      // The source first: it holds no NUL, so no two (user, source) pairs share a key.
+      const pairKey = `pair:${source}\0${user}`;
       const cred = `${user}\0${password}`;
-      const wait = Math.max(byAddress.retryAfter(address, others(address, cred)), byUser.retryAfter(userKey, others(userKey, cred)));
+      const keys = [address, userKey, pairKey];
+      const addressWait = byAddress.retryAfter(address, others(address, cred));
+      const userWait = byUser.retryAfter(userKey, others(userKey, cred));
+      // Over the user's limit only a tainted pair waits, until the user's or
+      // the pair's window ends, whichever comes first.
+      const pairWait = userWait > 0 ? byUserSource.retryAfter(pairKey, others(pairKey, cred)) : 0;
+      const wait = Math.max(addressWait, Math.min(userWait, pairWait));
       if (wait > 0) return { ok: false, status: 429, message: `too many failed logins; retry in ${wait} s`, retryAfter: wait };
       let ok: boolean;
-      track(address, cred, 1);
-      track(userKey, cred, 1);
+      keys.forEach((k) => track(k, cred, 1));
       try {
         ok = await verifier.verify(user, password);
       } catch (err) {
         if (err instanceof BusyError) return { ok: false, status: 429, message: 'too many logins being checked; retry shortly', retryAfter: 1 };
         throw err;
       } finally {
-        track(address, cred, -1);
-        track(userKey, cred, -1);
+        keys.forEach((k) => track(k, cred, -1));
       }
       if (!ok) {
         byAddress.failure(address);
         byUser.failure(userKey);
+        byUserSource.failure(pairKey);
         return { ok: false, status: 401, message: 'invalid username or password' };
       }
-      byAddress.success(address);
+      // The user's and the address's counts stay: clearing either would hand a
+      // guesser a fresh allowance (at the address, by logging in to an account
+      // of its own between guesses at others).
+      byUserSource.success(pairKey);
       return { ok: true, account: user };
     },
   };

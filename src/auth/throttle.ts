@@ -1,5 +1,6 @@
 // Failed-login throttling: after `limit` failures within `windowMs` a key
-// (a client address, or a user name) is refused for the rest of the window.
+// (a client address, a user name, or the pair: passwordLogin.ts) is refused
+// for the rest of the window.
 // Successful logins from elsewhere are not affected, so an attacker cannot
 // lock out a client that already holds valid, cached credentials.
 export interface Throttle {

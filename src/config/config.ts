@@ -56,6 +56,29 @@ export const configSchema = z.strictObject({
   timeouts: z.strictObject({
     idle: z.number().int().min(1).default(900),
     headers: z.number().int().min(1).default(30),
+    // A TLS handshake is a few round trips; a client that has not finished
+    // one by then holds a descriptor and TLS state for nothing.
+    handshake: z.number().int().min(1).max(120).default(10),
+    // A request body that sends nothing for this long is cut: a stalled
+    // upload must not hold an upstream socket for the whole idle limit.
+    bodyStall: z.number().int().min(1).default(30),
+  }).prefault({}),
+  // Every client's fair share (README, Security). Addresses are IPv4
+  // addresses or IPv6 /64s.
+  limits: z.strictObject({
+    // Client connections in all; 'auto': the descriptor limit minus room for
+    // upstream sockets and files.
+    connections: z.union([z.literal('auto'), z.number().int().min(16)]).default('auto'),
+    connectionsPerAddress: z.number().int().min(1).default(128),
+    // Requests in flight to the upstream, per client address and per account.
+    upstreamPerAddress: z.number().int().min(1).default(64),
+    upstreamPerAccount: z.number().int().min(1).default(128),
+    // All anonymous requests in flight to the upstream together.
+    upstreamAnonymous: z.number().int().min(1).default(128),
+    // Sockets to the upstream in all (the keep-alive pool).
+    upstreamSockets: z.number().int().min(8).default(256),
+    // Scopes one token request may ask for.
+    tokenScopes: z.number().int().min(1).max(1000).default(64),
   }).prefault({}),
 });
 

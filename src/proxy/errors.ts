@@ -5,7 +5,18 @@ import type { ServerResponse } from 'node:http';
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 export const API_VERSION = 'registry/2.0';
 
-export type RegistryErrorCode = 'UNAUTHORIZED' | 'DENIED' | 'TOOMANYREQUESTS' | 'UNAVAILABLE' | 'NAME_INVALID' | 'NOT_FOUND' | 'UNSUPPORTED';
+export type RegistryErrorCode =
+  | 'UNAUTHORIZED' | 'DENIED' | 'TOOMANYREQUESTS' | 'UNAVAILABLE' | 'NAME_INVALID' | 'NOT_FOUND' | 'UNSUPPORTED'
+  | 'DIGEST_INVALID' | 'PAGINATION_NUMBER_INVALID' | 'UNKNOWN';
+
+// A body the gateway answered without reading (a refusal, a challenge) is not
+// drained for keep-alive: a client trickling it would hold the connection
+// for the whole idle limit. The connection closes after the answer.
+function unreadBody(res: ServerResponse): boolean {
+  const req = res.req;
+  if (req.complete) return false;
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+}
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
@@ -15,6 +26,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   const text = JSON.stringify(body);
   res.writeHead(status, {
     ...headers,
+    ...(unreadBody(res) ? { Connection: 'close' } : {}),
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
     [API_VERSION_HEADER]: API_VERSION,

@@ -3,6 +3,8 @@
 // tested on its own. Request headers are changed here rather than in the
 // proxy's proxyReq hook, which http-proxy skips when `Expect` is present.
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import type { X509Certificate } from 'node:crypto';
 
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
@@ -15,6 +17,23 @@ export function validHost(req: IncomingMessage): boolean {
   return typeof host === 'string' && host.length <= 260 && HOST.test(host);
 }
 
+/** The host part of a valid Host header, without brackets or port. */
+export function hostName(host: string): string {
+  if (host.startsWith('[')) return host.slice(1, host.indexOf(']'));
+  const colon = host.lastIndexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
+}
+
+/**
+ * Without publicUrl the registry builds upload URLs (and the gateway its
+ * token realm) from the Host a client sent: only names the server
+ * certificate holds may be reflected, or a client could point them anywhere.
+ */
+export function certifiedHost(host: string, certificate: X509Certificate): boolean {
+  const name = hostName(host);
+  return isIP(name) ? certificate.checkIP(name) !== undefined : certificate.checkHost(name, { wildcards: true, partialWildcards: false }) !== undefined;
+}
+
 /** Clients must not steer the URLs the registry builds, nor the address it logs. */
 export function stripClientForwarding(req: IncomingMessage): void {
   for (const name of Object.keys(req.headers)) {
@@ -22,11 +41,28 @@ export function stripClientForwarding(req: IncomingMessage): void {
   }
 }
 
-/** The registry builds https upload URLs for the host the client used, and logs the real client. */
-export function setForwarding(req: IncomingMessage, clientAddress: string): void {
+/**
+ * The registry builds https upload URLs for the public host (publicUrl's,
+ * else the certified Host the client used), and logs the real client.
+ */
+export function setForwarding(req: IncomingMessage, clientAddress: string, publicHost?: string): void {
   req.headers['x-forwarded-proto'] = 'https';
+  if (publicHost) req.headers.host = publicHost;
   if (req.headers.host) req.headers['x-forwarded-host'] = req.headers.host;
   req.headers['x-forwarded-for'] = clientAddress;
+}
+
+// The request headers the registry API reads (distribution's handlers and
+// the OCI spec), plus transfer framing. Everything else stops here: a header
+// the gateway never looked at must not reach a server that might act on it.
+export const REGISTRY_REQUEST_HEADERS = new Set([
+  'host', 'accept', 'accept-encoding', 'user-agent', 'content-type', 'content-length', 'content-range', 'range',
+  'if-none-match', 'if-match', 'if-modified-since', 'transfer-encoding', 'expect', 'authorization', 'connection',
+]);
+
+/** Only the headers the registry API defines go upstream (forwarding headers are set after this). */
+export function keepRegistryHeaders(req: IncomingMessage): void {
+  for (const name of Object.keys(req.headers)) if (!REGISTRY_REQUEST_HEADERS.has(name)) delete req.headers[name];
 }
 
 /** The gateway is the authenticator: the client's credentials stop here. */

@@ -15,8 +15,10 @@ const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
 const NAME = `${COMPONENT}(?:/${COMPONENT})*`;
 /** A whole repository name, as in distribution's reference grammar (length checked apart). */
 export const REPOSITORY_NAME = new RegExp(`^${NAME}$`);
-const TAG = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
-const DIGEST = '[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+';
+export const TAG_PATTERN = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
+export const DIGEST_PATTERN = '[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+';
+const TAG = TAG_PATTERN;
+const DIGEST = DIGEST_PATTERN;
 const UUID = '[A-Za-z0-9_.=-]+';
 export const MAX_NAME_LENGTH = 255;
 

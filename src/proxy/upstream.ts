@@ -10,14 +10,16 @@ export interface Upstream {
   agent: http.Agent;
   proxy: ProxyServer;
   /** A small request of the gateway's own (catalog, health), body read in full. */
-  get(path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>;
+  /** `probe`: over a separate small pool, so that health checks answer even when the main pool is busy. */
+  get(path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number, probe?: boolean): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>;
   close(): void;
 }
 
-export function createUpstream(target: string, idleMs: number): Upstream {
+export function createUpstream(target: string, idleMs: number, maxSockets = 256): Upstream {
   const url = new URL(target);
   const Agent = url.protocol === 'https:' ? https.Agent : http.Agent;
-  const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32, scheduling: 'lifo', timeout: idleMs });
+  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: 32, scheduling: 'lifo', timeout: idleMs });
+  const probeAgent = new Agent({ keepAlive: true, maxSockets: 2, maxFreeSockets: 1, timeout: 10_000 });
   const proxy = createProxyServer({
     target: url.origin,
     agent,
@@ -33,9 +35,9 @@ export function createUpstream(target: string, idleMs: number): Upstream {
     origin: url.origin,
     agent,
     proxy,
-    get(path, headers = {}, timeoutMs = 10_000) {
+    get(path, headers = {}, timeoutMs = 10_000, probe = false) {
       return new Promise((resolve, reject) => {
-        const req = client.request(new URL(path, url.origin), { method: 'GET', agent, headers, timeout: timeoutMs }, (res) => {
+        const req = client.request(new URL(path, url.origin), { method: 'GET', agent: probe ? probeAgent : agent, headers, timeout: timeoutMs }, (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
           res.on('data', (c: Buffer) => {
@@ -54,6 +56,7 @@ export function createUpstream(target: string, idleMs: number): Upstream {
     close() {
       proxy.close?.();
       agent.destroy();
+      probeAgent.destroy();
     },
   };
 }

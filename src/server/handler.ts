@@ -1,11 +1,19 @@
-// One request, start to finish: route, authorize, then proxy (or answer).
+// One request, start to finish, as a list of steps: route, parse the query
+// and check the body, authorize, take a share of the upstream, then proxy a
+// request rebuilt from what was parsed (or answer it here). Whatever the
+// upstream executes is exactly what was authorized.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { AccessController } from '../auth/controller.js';
+import { checkBody, takesBody, watchBodyStall } from '../proxy/body.js';
+import { DEFAULT_CATALOG_PAGE, paginate, readList } from '../proxy/catalog.js';
 import { API_VERSION, API_VERSION_HEADER, sendError, sendJson } from '../proxy/errors.js';
-import { dropAuthorization, rewriteLocation, setForwarding, stripClientForwarding, stripMount, validHost } from '../proxy/passes.js';
-import { parseRoute, requiredAccess, splitUrl, type Route } from '../proxy/routes.js';
+import { dropAuthorization, keepRegistryHeaders, rewriteLocation, setForwarding, stripClientForwarding, validHost } from '../proxy/passes.js';
+import { formatQuery, parametersFor, parseQuery } from '../proxy/query.js';
+import { parseRoute, requiredAccess, type Route } from '../proxy/routes.js';
+import type { Shares } from '../proxy/shares.js';
 import type { Upstream } from '../proxy/upstream.js';
+import { addressKey, plainAddress } from '../util/address.js';
 import { loggablePath, type Logger } from './log.js';
 import { TOKEN_PATHS } from '../token/endpoint.js';
 import type { Trust } from './trust.js';
@@ -18,6 +26,13 @@ export interface HandlerOptions {
   authenticates: boolean;
   /** https://host:port clients use: publicUrl's, or else the Host each client sent. */
   publicOrigin: (req: IncomingMessage) => string;
+  /** publicUrl's host:port, sent upstream as Host whatever the client sent; undefined without publicUrl. */
+  publicHost?: string | undefined;
+  /** Whether a Host may be reflected into URLs (named by the server certificate). */
+  hostAllowed: (host: string) => boolean;
+  shares: Shares;
+  /** A request body that sends nothing for this long is cut. */
+  bodyStallMs: number;
   version: string;
   /** GET/POST /token and the JWKS, in token mode. */
   tokenEndpoint?: TokenHandler | undefined;
@@ -28,8 +43,7 @@ export interface HandlerOptions {
 export type TokenHandler = (req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams) => Promise<void>;
 
 export function clientAddress(req: IncomingMessage): string {
-  const a = req.socket.remoteAddress ?? '';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
+  return plainAddress(req.socket.remoteAddress);
 }
 
 interface Entry {
@@ -61,39 +75,52 @@ function accessLog(req: IncomingMessage, res: ServerResponse, log: Logger, entry
   });
 }
 
+/**
+ * Up or not, for probes and anyone else; where the upstream is and why it
+ * failed is for operators, who have it in the log (it helps an attacker
+ * aim past the gateway).
+ */
 async function health(res: ServerResponse, opts: HandlerOptions): Promise<void> {
-  let upstream: { url: string; reachable: boolean; status?: number; error?: string } = { url: opts.upstream.origin, reachable: false };
+  let reachable = false;
   try {
-    const r = await opts.upstream.get('/v2/', {}, 3000);
-    upstream = { url: opts.upstream.origin, reachable: r.status < 500, status: r.status };
+    reachable = (await opts.upstream.get('/v2/', {}, 3000, true)).status < 500;
   } catch (err) {
-    upstream.error = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    opts.log.warn({ upstream: opts.upstream.origin, error: (err as NodeJS.ErrnoException).code ?? (err as Error).message }, 'health check: upstream unreachable');
   }
-  sendJson(res, upstream.reachable ? 200 : 503, { status: upstream.reachable ? 'ok' : 'degraded', gateway: { version: opts.version, uptimeSeconds: Math.round(process.uptime()) }, upstream });
-}
-
-/** The catalog, filtered to the repositories the account may pull. */
-async function catalog(req: IncomingMessage, res: ServerResponse, account: string, opts: HandlerOptions): Promise<void> {
-  const { query } = splitUrl(req.url ?? '');
-  const forwarded = new URLSearchParams();
-  for (const key of ['n', 'last']) if (query.has(key)) forwarded.set(key, query.get(key)!);
-  const r = await opts.upstream.get(`/v2/_catalog${forwarded.size ? `?${forwarded}` : ''}`, { host: req.headers.host ?? '', 'x-forwarded-proto': 'https' });
-  if (r.status !== 200) {
-    res.writeHead(r.status, { 'Content-Type': r.headers['content-type'] ?? 'application/json', [API_VERSION_HEADER]: API_VERSION });
-    res.end(r.body);
-    return;
-  }
-  const body = JSON.parse(r.body.toString('utf8')) as { repositories?: string[] };
-  const repositories = (body.repositories ?? []).filter((name) => opts.controller.canPull(account, name));
-  sendJson(res, 200, { repositories }, typeof r.headers.link === 'string' ? { Link: r.headers.link } : {});
-}
-
-function actionOf(method: string | undefined): string {
-  return method === 'DELETE' ? 'delete' : method === 'GET' || method === 'HEAD' ? 'pull' : 'push';
+  sendJson(res, reachable ? 200 : 503, { status: reachable ? 'ok' : 'degraded', upstream: { reachable } });
 }
 
 function describeRoute(route: Route): string | undefined {
   return route.kind === 'repository' ? route.name : undefined;
+}
+
+function actionOf(method: string): string {
+  return method === 'DELETE' ? 'delete' : method === 'GET' || method === 'HEAD' ? 'pull' : 'push';
+}
+
+/** The catalog (filtered to what the account may pull) and tag lists, paginated here. */
+async function listing(req: IncomingMessage, res: ServerResponse, route: Route, params: Map<string, string>, account: string, opts: HandlerOptions) {
+  const headers = {
+    host: opts.publicHost ?? req.headers.host ?? '',
+    'x-forwarded-proto': 'https',
+    ...(req.headers['user-agent'] ? { 'user-agent': req.headers['user-agent'] } : {}),
+    ...(!opts.authenticates && req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+  };
+  const path = route.kind === 'catalog' ? '/v2/_catalog' : `/v2/${(route as { name: string }).name}/tags/list`;
+  const list = await readList(opts.upstream, path, route.kind === 'catalog' ? 'repositories' : 'tags', headers);
+  if (list.kind === 'upstream') {
+    res.writeHead(list.status, { 'Content-Type': list.contentType, [API_VERSION_HEADER]: API_VERSION });
+    res.end(req.method === 'HEAD' ? undefined : list.body);
+    return;
+  }
+  if (route.kind === 'catalog') {
+    const visible = list.items.filter((name) => opts.controller.canPull(account, name));
+    const page = paginate(visible, path, params, DEFAULT_CATALOG_PAGE);
+    sendJson(res, 200, { repositories: page.items }, page.link ? { Link: page.link } : {});
+    return;
+  }
+  const page = paginate(list.items, path, params, undefined);
+  sendJson(res, 200, { name: list.name ?? (route as { name: string }).name, tags: page.items }, page.link ? { Link: page.link } : {});
 }
 
 export function createHandler(opts: HandlerOptions) {
@@ -112,28 +139,50 @@ export function createHandler(opts: HandlerOptions) {
     const entry: Entry = {};
     accessLog(req, res, opts.log, entry);
     try {
-      const { path, query } = splitUrl(req.url ?? '/');
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const path = q === -1 ? url : url.slice(0, q);
+      const rawQuery = q === -1 ? '' : url.slice(q + 1);
+      const method = req.method ?? '';
       if (path === '/healthz') return await health(res, opts);
-      if (opts.tokenEndpoint && TOKEN_PATHS.has(path)) return await opts.tokenEndpoint(req, res, path, query);
+      if (opts.tokenEndpoint && TOKEN_PATHS.has(path)) return await opts.tokenEndpoint(req, res, path, new URLSearchParams(rawQuery));
       if (path.startsWith('/trust/') && opts.trust?.handle(req, res, path)) return;
       if (!validHost(req)) return sendError(res, 400, 'NAME_INVALID', 'missing or malformed Host header: expected host[:port]');
+      if (!opts.publicHost && !opts.hostAllowed(req.headers.host!)) {
+        return sendError(res, 400, 'UNSUPPORTED', `Host '${req.headers.host}' is not a name in the gateway's certificate: connect by one of its names, or set publicUrl`);
+      }
       const route = parseRoute(path);
       if (route.kind === 'invalid') return sendError(res, route.status, route.code, route.message);
       entry.repository = describeRoute(route);
-      const access = requiredAccess(req.method ?? '', route, query);
-      if (!access) return sendError(res, 405, 'UNSUPPORTED', `${req.method} is not supported on ${path}`);
-      if (route.kind === 'repository') entry.action = actionOf(req.method);
+      const params = parseQuery(rawQuery, parametersFor(method, route, path), route);
+      if ('kind' in params) return sendError(res, params.status, params.code, params.message);
+      const bodyError = checkBody(req, takesBody(method, route, path, params));
+      if (bodyError) return sendError(res, bodyError.status, bodyError.code, bodyError.message);
+      const access = requiredAccess(method, route, new URLSearchParams([...params]));
+      if (!access) return sendError(res, 405, 'UNSUPPORTED', `${method} is not supported on ${path}`);
+      if (route.kind === 'repository') entry.action = actionOf(method);
       const decision = await opts.controller.authorized(req, access);
-      if (decision.kind === 'challenge') {
-        entry.user = decision.account;
-        return sendError(res, decision.status, decision.code, decision.message, decision.headers);
-      }
       entry.user = decision.account;
+      if (decision.kind === 'challenge') return sendError(res, decision.status, decision.code, decision.message, decision.headers);
       const mountSource = access.find((a) => a.optional);
-      if (mountSource && !decision.granted.includes(mountSource)) stripMount(req);
-      if (route.kind === 'catalog') return await catalog(req, res, decision.account, opts).catch((err: Error) => proxyError(err, req, res));
+      if (mountSource && !decision.granted.includes(mountSource)) {
+        // A mount whose source the account may not pull becomes a plain upload.
+        params.delete('mount');
+        params.delete('from');
+      }
+      const release = opts.shares.acquire(addressKey(req.socket.remoteAddress), decision.account);
+      if (typeof release !== 'function') {
+        const who = release.limit === 'upstreamPerAddress' ? 'this address' : release.limit === 'upstreamAnonymous' ? 'anonymous clients' : 'this account';
+        return sendError(res, 429, 'TOOMANYREQUESTS', `too many requests in flight from ${who} (at most ${release.max}: limits.${release.limit})`, { 'Retry-After': '1' });
+      }
+      res.once('close', release);
+      if (route.kind === 'catalog' || (route.kind === 'repository' && route.resource === 'tags')) {
+        return await listing(req, res, route, params, decision.account, opts).catch((err: Error) => proxyError(err, req, res));
+      }
+      req.url = path + formatQuery(params);
       stripClientForwarding(req);
-      setForwarding(req, clientAddress(req));
+      keepRegistryHeaders(req);
+      setForwarding(req, clientAddress(req), opts.publicHost);
       if (opts.authenticates) dropAuthorization(req);
       if (expectContinue) {
         // Authorized: now let the client send the body. The upstream is not
@@ -141,10 +190,14 @@ export function createHandler(opts: HandlerOptions) {
         res.writeContinue();
         delete req.headers.expect;
       }
+      watchBodyStall(req, opts.bodyStallMs, () => {
+        opts.log.warn({ client: clientAddress(req), path }, 'request body stalled; closing the connection');
+        req.destroy();
+      });
       opts.upstream.proxy.web(req, res, {}, proxyError);
     } catch (err) {
       opts.log.error({ error: (err as Error).message }, 'request failed');
-      sendError(res, 500, 'UNAVAILABLE', 'internal gateway error');
+      sendError(res, 500, 'UNKNOWN', 'internal gateway error');
     }
   };
 }

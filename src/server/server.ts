@@ -5,6 +5,9 @@ import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { certifiedHost } from '../proxy/passes.js';
+import { createShares } from '../proxy/shares.js';
 import { createTrust, trustAddresses, type Trust } from './trust.js';
 import { bearerController } from '../auth/bearer.js';
 import { createTokenEndpoint } from '../token/endpoint.js';
@@ -26,6 +29,7 @@ import { fail } from '../errors.js';
 import { clientAddress, createHandler } from './handler.js';
 import type { Logger } from './log.js';
 import { loadTls, watchTls } from './tls.js';
+import { guardConnections } from './connections.js';
 import { sharedThrottle } from './workers.js';
 
 export interface Gateway {
@@ -77,9 +81,13 @@ async function controllerFor(config: Config, log: Logger, publicOrigin: (req: In
     log.info({ users: next.users.size }, 'htpasswd reloaded');
   }, (message) => log.error(message));
   // Per address: a guessing client is slowed down; per user: a distributed
-  // guess at one account is too. Neither touches a client whose credentials
-  // are already verified and cached.
-  const login = createPasswordLogin(verifier, sharedThrottle('address', createThrottle(10, 60_000)), sharedThrottle('user', createThrottle(30, 60_000)));
+  // guess at one account is too, without locking the user out (passwordLogin.ts).
+  // None touches a client whose credentials are already verified and cached.
+  const login = createPasswordLogin(verifier, {
+    byAddress: sharedThrottle('address', createThrottle(10, 60_000)),
+    byUser: sharedThrottle('user', createThrottle(30, 60_000)),
+    byUserSource: sharedThrottle('user-source', createThrottle(1, 60_000)),
+  });
   const close = () => pool.close();
   if (config.auth.mode === 'htpasswd') return { controller: basicController({ realm: config.auth.realm, policy, login, clientAddress, close }), reload: async () => {}, stop };
   const settings = tokenSettings(config);
@@ -91,7 +99,9 @@ async function controllerFor(config: Config, log: Logger, publicOrigin: (req: In
       log.info({ keys: ring.jwks.keys.length }, 'token keys reloaded');
     },
     controller: bearerController({ ring: () => ring, settings, policy, realm: (req) => `${publicOrigin(req)}/token`, close }),
-    tokenEndpoint: createTokenEndpoint({ ring: () => ring, settings, policy, login, userHash: (u) => users.users.get(u), clientAddress }),
+    tokenEndpoint: createTokenEndpoint({
+      ring: () => ring, settings, policy, login, userHash: (u) => users.users.get(u), clientAddress, maxScopes: config.limits.tokenScopes,
+    }),
     stop,
   };
 }
@@ -105,10 +115,12 @@ export async function startGateway(config: Config, log: Logger, version: string)
   const tlsPaths = { cert: config.tls.cert, key: config.tls.key, clientCA: config.tls.clientCA };
   const tls = await loadTls(tlsPaths);
   const configured = config.publicUrl ? new URL(config.publicUrl).origin : undefined;
+  // The names the current certificate holds: only those Hosts are reflected.
+  let certificate = new X509Certificate(String(tls.cert));
   const originOf = (req: IncomingMessage) => configured ?? `https://${req.headers.host ?? ''}`;
   const { controller, tokenEndpoint, stop, reload: reloadAuth } = await controllerFor(config, log, originOf);
   const idleMs = config.timeouts.idle * 1000;
-  const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs);
+  const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs, config.limits.upstreamSockets);
   const { host, port } = splitListen(config.listen);
   const caPath = join(dirname(config.tls.cert), 'ca.crt');
   let trust: Trust | undefined;
@@ -123,6 +135,10 @@ export async function startGateway(config: Config, log: Logger, version: string)
     log,
     authenticates: config.auth.mode !== 'none',
     publicOrigin: originOf,
+    publicHost: config.publicUrl ? new URL(config.publicUrl).host : undefined,
+    hostAllowed: (host) => certifiedHost(host, certificate),
+    shares: createShares({ perAddress: config.limits.upstreamPerAddress, perAccount: config.limits.upstreamPerAccount, anonymous: config.limits.upstreamAnonymous }),
+    bodyStallMs: config.timeouts.bodyStall * 1000,
     version,
     tokenEndpoint,
     trust,
@@ -135,14 +151,18 @@ export async function startGateway(config: Config, log: Logger, version: string)
     headersTimeout: config.timeouts.headers * 1000,
     maxHeaderSize: HEADER_LIMIT,
     keepAliveTimeout: 30_000,
+    handshakeTimeout: config.timeouts.handshake * 1000,
   }, (req, res) => void handle(req, res));
+  const connections = guardConnections(server, config, log);
   server.on('checkContinue', (req, res) => void handle(req, res, true));
   server.timeout = idleMs; // idle time on the client socket
   server.on('tlsClientError', (err) => log.debug({ error: err.message }, 'TLS handshake failed'));
 
   const reloadTls = async () => {
     try {
-      server.setSecureContext(await loadTls(tlsPaths));
+      const next = await loadTls(tlsPaths);
+      server.setSecureContext(next);
+      certificate = new X509Certificate(String(next.cert));
       log.info({ cert: tlsPaths.cert }, 'TLS certificate reloaded');
     } catch (err) {
       log.error({ error: (err as Error).message }, 'TLS reload failed; keeping the current certificate');
@@ -182,6 +202,7 @@ export async function startGateway(config: Config, log: Logger, version: string)
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
+        connections.close();
       });
       upstream.close();
       await controller.close();

@@ -1,5 +1,6 @@
-// TLS for the listener: 1.2 and 1.3 only, Mozilla's "intermediate" ciphers,
+// TLS for the listener: 1.2 and 1.3 only, Mozilla's "intermediate" ciphers, no renegotiation,
 // optional client certificates, and reloading without dropping connections.
+import { constants } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { watchFile, unwatchFile } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
@@ -38,6 +39,9 @@ export async function loadTls(paths: TlsPaths): Promise<SecureContextOptions> {
     minVersion: 'TLSv1.2',
     ciphers: MOZILLA_INTERMEDIATE_CIPHERS,
     honorCipherOrder: false,
+    // TLS 1.2 renegotiation gains a registry client nothing and lets one
+    // connection demand handshake after handshake (CPU), so it is refused.
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
     ...(paths.clientCA ? { ca: await read(paths.clientCA, 'client CA', 'fix tls.clientCA') } : {}),
   };
   try {

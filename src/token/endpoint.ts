@@ -19,6 +19,8 @@ export interface TokenEndpointOptions {
   /** The user's current hash, or undefined when the user is gone. */
   userHash: (user: string) => string | undefined;
   clientAddress: (req: IncomingMessage) => string;
+  /** Scopes one request may ask for (limits.tokenScopes): each adds to the token every later request carries. */
+  maxScopes: number;
 }
 
 export const TOKEN_PATHS = new Set(['/token', '/token/jwks.json', '/.well-known/jwks.json']);
@@ -30,6 +32,13 @@ class RequestError extends Error {
   }
 }
 
+// Answered with Connection: close: the rest of the body is never read, so
+// the connection cannot carry another request. Node ends the socket once the
+// answer is flushed; destroying it at once would reset the connection and
+// lose the answer.
+const tooLarge = () =>
+  new RequestError(413, 'invalid_request', `form body too large: at most ${MAX_FORM / 1024} KiB`, { Connection: 'close' });
+
 function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new Promise((resolve, reject) => {
     const type = req.headers['content-type'] ?? '';
@@ -37,18 +46,34 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams> {
       reject(new RequestError(400, 'invalid_request', 'POST /token takes an application/x-www-form-urlencoded body'));
       return;
     }
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      body += chunk;
-      if (body.length > MAX_FORM) {
-        reject(new RequestError(413, 'invalid_request', 'form body too large'));
-        req.destroy();
-      }
-    });
-    req.on('end', () => resolve(new URLSearchParams(body)));
+    // Refused before reading when the client says how much it will send.
+    if (Number(req.headers['content-length'] ?? 0) > MAX_FORM) {
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_FORM) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.pause();
+      reject(tooLarge());
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
     req.on('error', reject);
   });
+}
+
+// distribution's error codes have no generic bad request: the OAuth `error`
+// is what a client should read; the registry code is the nearest there is.
+function registryCode(err: RequestError): string {
+  if (err.status === 401) return 'UNAUTHORIZED';
+  if (err.status === 403) return 'DENIED';
+  if (err.status === 429) return 'TOOMANYREQUESTS';
+  if (err.status === 413) return 'SIZE_INVALID';
+  return 'UNSUPPORTED';
 }
 
 export function createTokenEndpoint(opts: TokenEndpointOptions) {
@@ -63,6 +88,13 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
     if (result.ok) return result.account;
     if (result.status === 429) throw new RequestError(429, 'slow_down', result.message, { 'Retry-After': String(result.retryAfter ?? 1) });
     throw new RequestError(401, 'invalid_grant', result.message, { 'WWW-Authenticate': 'Basic realm="registry-gateway token", charset="UTF-8"' });
+  }
+
+  // Before any login: a refused request costs no bcrypt run and no failed try.
+  function checkScopes(scopes: string[]): string[] {
+    if (scopes.length <= opts.maxScopes) return scopes;
+    throw new RequestError(400, 'invalid_scope', `${scopes.length} scopes asked; at most ${opts.maxScopes} per token request ` +
+      '(raise limits.tokenScopes in the gateway config to allow more)');
   }
 
   async function respond(res: ServerResponse, account: string, scopes: string[], refresh: boolean, oauth: boolean): Promise<void> {
@@ -86,19 +118,20 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
 
   async function get(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     checkService(query.get('service'));
-    const creds = parseBasic(req.headers.authorization);
+    const scopes = checkScopes(query.getAll('scope'));
+    const creds = parseBasic(req.headersDistinct.authorization);
     if (creds === 'malformed') throw new RequestError(400, 'invalid_request', 'malformed Authorization header: expected Basic credentials');
     const account = creds ? await login(creds.user, creds.password, req) : ANONYMOUS;
     const named = query.get('account');
     // `account` was dropped from the spec but docker and skopeo still send it.
     if (named && creds && named !== creds.user) throw new RequestError(400, 'invalid_request', `account '${named}' does not match the user who logged in`);
-    await respond(res, account, query.getAll('scope'), query.get('offline_token') === 'true', false);
+    await respond(res, account, scopes, query.get('offline_token') === 'true', false);
   }
 
   async function post(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const form = await readForm(req);
     checkService(form.get('service'));
-    const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+    const scopes = checkScopes((form.get('scope') ?? '').split(' ').filter(Boolean));
     const offline = form.get('access_type') === 'offline';
     const grant = form.get('grant_type');
     if (grant === 'password') {
@@ -140,7 +173,8 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
     } catch (err) {
       if (!(err instanceof RequestError)) throw err;
       // Both forms: the registry's errors array and OAuth2's error fields.
-      sendJson(res, err.status, { error: err.error, error_description: err.message, errors: [{ code: err.status === 401 ? 'UNAUTHORIZED' : err.status === 429 ? 'TOOMANYREQUESTS' : 'UNSUPPORTED', message: err.message, detail: null }] }, err.headers);
+      const errors = [{ code: registryCode(err), message: err.message, detail: null }];
+      sendJson(res, err.status, { error: err.error, error_description: err.message, errors }, err.headers);
     }
   };
 }

@@ -9,9 +9,20 @@ export interface Reply {
   json: () => any;
 }
 
-export function request(url: string, opts: { ca: string; method?: string; user?: string; headers?: Record<string, string>; body?: Buffer | string; localAddress?: string; agent?: https.Agent } = { ca: '' }): Promise<Reply> {
+export interface RequestOptions {
+  ca: string;
+  method?: string;
+  user?: string;
+  /** An array sends the header once per value (duplicated Authorization tests). */
+  headers?: Record<string, string | string[]>;
+  body?: Buffer | string;
+  localAddress?: string;
+  agent?: https.Agent;
+}
+
+export function request(url: string, opts: RequestOptions = { ca: '' }): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    const headers: Record<string, string | string[]> = { ...(opts.headers ?? {}) };
     if (opts.user) headers.authorization = `Basic ${Buffer.from(opts.user).toString('base64')}`;
     const req = https.request(url, { method: opts.method ?? 'GET', ca: opts.ca, headers, agent: opts.agent ?? false, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, (res) => {
       const chunks: Buffer[] = [];

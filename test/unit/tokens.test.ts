@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SignJWT, UnsecuredJWT, base64url } from 'jose';
+import { SignJWT, UnsecuredJWT, base64url, exportJWK, calculateJwkThumbprint, type JWTHeaderParameters } from 'jose';
 import { initCerts } from '../../src/certs/init.js';
 import { rulesPolicy } from '../../src/auth/access.js';
 import { grantFor } from '../../src/token/grant.js';
@@ -93,6 +93,47 @@ test('refused: expired, tampered, alg none, HS256 with the public key, wrong aud
   await refused(await new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'JWT', jwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' } }).sign(foreign), 'embedded jwk');
   await refused(await mintRefreshToken(ring, s, 'bob', 'stamp'), 'a refresh token is not an access token');
   await refused('not.a.token', 'garbage');
+});
+
+test('a token never selects a key its header carries: jwk, jku, x5c, x5u, with and without our kid (CVE-2025-24976)', async () => {
+  const payload = JSON.parse(Buffer.from((await mintAccessToken(ring, s, 'bob', pull)).token.split('.')[1]!, 'base64url').toString());
+  const forged = { ...payload, sub: 'admin', access: [{ type: 'repository', name: 'app', actions: ['*'] }] };
+  const ours = ring.current.kid;
+  // A stranger's key, and a worse one: a token signer certified by our own CA
+  // (another gateway's, or a retired key dropped from verifyKeys), whose x5c
+  // chains to the CA a registry's rootcertbundle trusts.
+  const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const strangerJwk = await exportJWK(stranger.publicKey);
+  const strangerKid = await calculateJwkThumbprint(strangerJwk);
+  const certifiedPath = join(dir, 'other-gateway.key');
+  await ensureSigningKey(certifiedPath, dir);
+  const certified = await loadKeyRing(certifiedPath);
+  const certifiedJwk = await exportJWK(createPublicKey(certified.current.privateKey));
+  const own = await new SignJWT(forged).setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: certified.current.kid })
+    .sign(certified.current.privateKey);
+  // Well formed: only the choice of key refuses the forged tokens below.
+  assert.equal((await verifyAccessToken(certified, s, own)).subject, 'admin');
+  const cases: [string, Omit<JWTHeaderParameters, 'alg'>, typeof stranger.privateKey][] = [];
+  for (const [who, key, jwk, kid, x5c] of [
+    ['stranger', stranger.privateKey, strangerJwk, strangerKid, undefined],
+    ['CA-certified', certified.current.privateKey, certifiedJwk, certified.current.kid, certified.current.x5c],
+  ] as const) {
+    for (const kid2 of [undefined, kid, ours]) {
+      const withKid = kid2 ? { kid: kid2 } : {};
+      const label = `${who} key, kid ${kid2 === ours ? 'ours' : kid2 ? 'its own' : 'absent'}`;
+      cases.push([`jwk, ${label}`, { jwk: { ...jwk, ...withKid }, ...withKid }, key]);
+      cases.push([`jku, ${label}`, { jku: 'https://attacker.example/jwks.json', ...withKid }, key]);
+      cases.push([`x5u, ${label}`, { x5u: 'https://attacker.example/signer.pem', ...withKid }, key]);
+      if (x5c) cases.push([`x5c, ${label}`, { x5c: [...x5c], ...withKid }, key]);
+    }
+  }
+  // And our own public key in the header of a token the stranger signed.
+  const ourJwk = await exportJWK(createPublicKey(ring.current.privateKey));
+  cases.push(['jwk of our key, kid ours', { jwk: ourJwk, kid: ours }, stranger.privateKey]);
+  assert.equal(cases.length, 22);
+  for (const [label, header, key] of cases) {
+    await refused(await new SignJWT(forged).setProtectedHeader({ alg: 'ES256', typ: 'JWT', ...header }).sign(key), label);
+  }
 });
 
 test('refresh tokens verify only as refresh tokens; rotation keeps old keys verifying', async () => {

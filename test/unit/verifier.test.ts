@@ -113,18 +113,21 @@ test('throttle: refuses after the limit within the window, resets on success and
   assert.equal(t.retryAfter('a'), 0);
 });
 
-test('login: a flood of wrong passwords for a user locks out new logins but not a client already verified', async () => {
+const throttles = (perAddress: number, perUser: number) =>
+  ({ byAddress: createThrottle(perAddress, 60_000), byUser: createThrottle(perUser, 60_000), byUserSource: createThrottle(1, 60_000) });
+
+test('login: a flood of wrong passwords for a user locks out the addresses it came from but not a client already verified', async () => {
   const pool = countingPool(1);
   const users = new Set(['alice', 'bob']);
-  const login = createPasswordLogin(createVerifier({ pool, lookup: (u) => (users.has(u) ? HASH : undefined) }), createThrottle(3, 60_000), createThrottle(5, 60_000));
+  const login = createPasswordLogin(createVerifier({ pool, lookup: (u) => (users.has(u) ? HASH : undefined) }), throttles(3, 5));
   assert.deepEqual(await login.login('alice', 'right', '10.0.0.1'), { ok: true, account: 'alice' });
   // Wrong passwords for both users from many addresses: the per-user limit trips.
   for (const user of users) {
     for (let i = 0; i < 5; i++) assert.equal((await login.login(user, `wrong${i}`, `10.0.1.${i}`)).ok, false);
   }
-  const fresh = await login.login('bob', 'right', '10.0.0.2');
+  const fresh = await login.login('bob', 'right', '10.0.1.0');
   assert.equal(fresh.ok, false);
-  assert.equal(!fresh.ok && fresh.status, 429, 'credentials not verified before wait, even correct ones');
+  assert.equal(!fresh.ok && fresh.status, 429, 'from an address that failed for bob: not verified, even correct ones');
   const runs = pool.calls.length;
   assert.deepEqual(await login.login('alice', 'right', '10.0.0.1'), { ok: true, account: 'alice' }, 'verified credentials still pass');
   assert.equal(pool.calls.length, runs, 'without a bcrypt run');
@@ -132,7 +135,7 @@ test('login: a flood of wrong passwords for a user locks out new logins but not 
 
 test('login: tries sent in parallel from one address get no more bcrypt runs than the limit', async () => {
   const pool = countingPool(30);
-  const login = createPasswordLogin(createVerifier({ pool, lookup: (u) => (u === 'alice' ? HASH : undefined) }), createThrottle(3, 60_000), createThrottle(30, 60_000));
+  const login = createPasswordLogin(createVerifier({ pool, lookup: (u) => (u === 'alice' ? HASH : undefined) }), throttles(3, 30));
   const results = await Promise.all(Array.from({ length: 20 }, (_, i) => login.login('alice', `guess${i}`, '10.0.9.9')));
   assert.equal(pool.calls.length, 3, 'checks in flight count against the limit');
   assert.equal(results.filter((r) => !r.ok && r.status === 401).length, 3);

@@ -1,0 +1,57 @@
+// Request bodies. Go's FormValue parses an urlencoded or multipart body
+// ahead of the query on POST, PUT and PATCH, so a form body would carry
+// parameters the gateway never saw: refused on every route. Routes that take
+// no body get none: a body there only holds an upstream socket open.
+import type { IncomingMessage } from 'node:http';
+import type { Route } from './routes.js';
+import type { QueryError } from './query.js';
+
+const FORM_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data']);
+
+/** Whether the registry API takes a body on this request. */
+export function takesBody(method: string, route: Route, path: string, params: ReadonlyMap<string, string>): boolean {
+  if (route.kind !== 'repository') return false;
+  if (route.resource === 'manifests') return method === 'PUT';
+  if (route.resource !== 'uploads') return false;
+  if (path.endsWith('/uploads/')) return method === 'POST' && params.has('digest'); // a monolithic upload
+  return method === 'PATCH' || method === 'PUT';
+}
+
+const refuse = (message: string): QueryError => ({ kind: 'invalid', status: 400, code: 'UNSUPPORTED', message });
+
+/** Why this request's body (or its announcement) is refused, or undefined. */
+export function checkBody(req: IncomingMessage, allowed: boolean): QueryError | undefined {
+  const types = req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]!.toLowerCase() === 'content-type');
+  if (types.length > 1) return refuse('more than one Content-Type header');
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (FORM_TYPES.has(type)) return refuse(`Content-Type ${type} is not accepted: the registry API takes no form bodies`);
+  if (allowed) return undefined;
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
+    return refuse(`${req.method} on this path takes no request body`);
+  }
+  return undefined;
+}
+
+/**
+ * Cuts a request whose body stops arriving: a stalled upload must not hold
+ * an upstream socket for the whole idle limit. Time spent waiting on the
+ * upstream (backpressure) does not count against the client.
+ */
+export function watchBodyStall(req: IncomingMessage, stallMs: number, onStall: () => void): void {
+  if (req.complete) return;
+  let seen = req.socket.bytesRead;
+  const timer = setInterval(() => {
+    if (req.complete || req.destroyed) return clearInterval(timer);
+    const now = req.socket.bytesRead;
+    const waiting = req.readableFlowing === false || req.readableLength > 0;
+    if (now === seen && !waiting) {
+      clearInterval(timer);
+      onStall();
+    }
+    seen = now;
+  }, stallMs);
+  timer.unref();
+  req.once('end', () => clearInterval(timer));
+  req.once('close', () => clearInterval(timer));
+}
