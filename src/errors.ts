@@ -39,6 +39,8 @@ export function exitCodeFor(err: unknown): 1 | 2 {
   return err instanceof GatewayError ? EXIT_CODES[err.code] : 1;
 }
 
-export const fail = (code: ErrorCode, message: string): never => {
+// A declaration, not an arrow function: TypeScript narrows after a call only
+// to a function declared to return never.
+export function fail(code: ErrorCode, message: string): never {
   throw new GatewayError(code, message);
-};
+}

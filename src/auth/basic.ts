@@ -1,8 +1,12 @@
-// auth.mode htpasswd (Basic) and none.
+// auth.mode htpasswd (Basic) and none: the controllers, and the modes that
+// build them.
 import type { IncomingMessage } from 'node:http';
-import { ANONYMOUS, type Access, type Policy } from './access.js';
+import { type Policy } from './policy.js';
+import { ANONYMOUS, type Access } from '../registry/access.js';
 import { decide, type AccessController, type Decision } from './controller.js';
+import type { ModeFactory } from './mode.js';
 import type { PasswordLogin } from './passwordLogin.js';
+import { createPasswords } from './passwords.js';
 
 /**
  * Basic credentials from the Authorization header(s) (req.headersDistinct):
@@ -28,12 +32,15 @@ export interface BasicOptions {
   policy: Policy;
   login: PasswordLogin;
   clientAddress: (req: IncomingMessage) => string;
-  close: () => Promise<void>;
 }
+
+const DENIED = 'requested access to the resource is denied';
 
 export function basicController(opts: BasicOptions): AccessController {
   const challenge = { 'WWW-Authenticate': `Basic realm="${opts.realm.replace(/["\\]/g, '')}", charset="UTF-8"` };
-  const unauthorized = (message: string, account?: string): Decision => ({ kind: 'challenge', status: 401, code: 'UNAUTHORIZED', message, headers: challenge, ...(account !== undefined ? { account } : {}) });
+  const unauthorized = (message: string, account?: string): Decision => ({
+    kind: 'challenge', status: 401, code: 'UNAUTHORIZED', message, headers: challenge, ...(account !== undefined ? { account } : {}),
+  });
 
   async function authenticate(req: IncomingMessage): Promise<{ account: string } | Decision> {
     const creds = parseBasic(req.headersDistinct.authorization);
@@ -41,7 +48,10 @@ export function basicController(opts: BasicOptions): AccessController {
     if (creds === 'malformed') return unauthorized('malformed Authorization header: expected Basic credentials');
     const result = await opts.login.login(creds.user, creds.password, opts.clientAddress(req));
     if (result.ok) return { account: result.account };
-    if (result.status === 429) return { kind: 'challenge', status: 429, code: 'TOOMANYREQUESTS', message: result.message, headers: { 'Retry-After': String(result.retryAfter ?? 1) }, account: creds.user };
+    if (result.status === 429) {
+      const headers = { 'Retry-After': String(result.retryAfter ?? 1) };
+      return { kind: 'challenge', status: 429, code: 'TOOMANYREQUESTS', message: result.message, headers, account: creds.user };
+    }
     return unauthorized(result.message, creds.user);
   }
 
@@ -55,10 +65,9 @@ export function basicController(opts: BasicOptions): AccessController {
       const { granted, refused } = decide(access, (a) => opts.policy(account, a));
       if (!refused) return { kind: 'grant', account, granted };
       if (account === ANONYMOUS) return unauthorized('authentication required');
-      return { kind: 'challenge', status: 403, code: 'DENIED', message: 'requested access to the resource is denied', headers: {}, account };
+      return { kind: 'challenge', status: 403, code: 'DENIED', message: DENIED, headers: {}, account };
     },
-    canPull: (account, name) => opts.policy(account, { type: 'repository', name, actions: ['pull'] }),
-    close: opts.close,
+    forwardsCredentials: false,
   };
 }
 
@@ -68,10 +77,28 @@ export function noneController(policy: Policy): AccessController {
     async authorized(_req, access) {
       const { granted, refused } = decide(access, (a) => policy(ANONYMOUS, a));
       return refused
-        ? { kind: 'challenge', status: 403, code: 'DENIED', message: 'requested access to the resource is denied', headers: {}, account: ANONYMOUS }
+        ? { kind: 'challenge', status: 403, code: 'DENIED', message: DENIED, headers: {}, account: ANONYMOUS }
         : { kind: 'grant', account: ANONYMOUS, granted };
     },
-    canPull: (account, name) => policy(account, { type: 'repository', name, actions: ['pull'] }),
-    close: async () => {},
+    // The upstream does its own authentication.
+    forwardsCredentials: true,
   };
 }
+
+export const noneMode: ModeFactory<'none'> = async ({ policy }) => ({
+  controller: noneController(policy),
+  endpoints: [],
+  reload: async () => {},
+  close: async () => {},
+});
+
+export const htpasswdMode: ModeFactory<'htpasswd'> = async (ctx) => {
+  const { config } = ctx;
+  const passwords = await createPasswords(ctx, config.auth.htpasswd);
+  return {
+    controller: basicController({ realm: config.auth.realm, policy: ctx.policy, login: passwords.login, clientAddress: ctx.clientAddress }),
+    endpoints: [],
+    reload: async () => {},
+    close: () => passwords.close(),
+  };
+};

@@ -22,7 +22,10 @@ export function parseHtpasswd(text: string, path: string): Htpasswd {
     const user = colon > 0 ? line.slice(0, colon) : '';
     const hash = colon > 0 ? line.slice(colon + 1).trim() : '';
     if (!user) warnings.push(`${path}:${i + 1}: not a user:hash line; skipped`);
-    else if (!BCRYPT.test(hash)) warnings.push(`${path}:${i + 1}: user '${user}' has a non-bcrypt hash; skipped (recreate it with 'gateway users passwd ${user}' or 'htpasswd -B')`);
+    else if (!BCRYPT.test(hash)) {
+      warnings.push(`${path}:${i + 1}: user '${user}' has a non-bcrypt hash; skipped ` +
+        `(recreate it with 'gateway users passwd ${user}' or 'htpasswd -B')`);
+    }
     else if (users.has(user)) warnings.push(`${path}:${i + 1}: user '${user}' appears again; the first entry counts`);
     else users.set(user, hash);
   });
@@ -35,7 +38,9 @@ export async function readHtpasswd(path: string): Promise<Htpasswd> {
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return fail('FILE_MISSING', `htpasswd file ${path} not found; create a user with 'gateway users add NAME --file ${path}'`);
+    if (code === 'ENOENT') {
+      return fail('FILE_MISSING', `htpasswd file ${path} not found; create a user with 'gateway users add NAME --file ${path}'`);
+    }
     return fail('FILE_INVALID', `cannot read htpasswd file ${path}: ${code ?? (err as Error).message}`);
   }
   return parseHtpasswd(text, path);
@@ -46,7 +51,9 @@ export async function readHtpasswd(path: string): Promise<Htpasswd> {
  * file's stat: an editor or `users add` replaces it by rename, which an
  * inotify watch on the old file would miss.
  */
-export function watchHtpasswd(path: string, onChange: (h: Htpasswd) => void, onError: (message: string) => void, intervalMs = 1000): () => void {
+export function watchHtpasswd(
+  path: string, onChange: (h: Htpasswd) => void, onError: (message: string) => void, intervalMs = 1000,
+): () => void {
   const listener = (cur: { mtimeMs: number; ino: number; size: number }, prev: { mtimeMs: number; ino: number; size: number }) => {
     if (cur.mtimeMs === prev.mtimeMs && cur.ino === prev.ino && cur.size === prev.size) return;
     readHtpasswd(path).then(onChange, (err: Error) => onError(`${err.message}; keeping the previous users`));

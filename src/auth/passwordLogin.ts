@@ -89,7 +89,9 @@ export function createPasswordLogin(verifier: Verifier, throttles: LoginThrottle
       try {
         ok = await verifier.verify(user, password);
       } catch (err) {
-        if (err instanceof BusyError) return { ok: false, status: 429, message: 'too many logins being checked; retry shortly', retryAfter: 1 };
+        if (err instanceof BusyError) {
+          return { ok: false, status: 429, message: 'too many logins being checked; retry shortly', retryAfter: 1 };
+        }
         throw err;
       } finally {
         keys.forEach((k) => track(k, cred, -1));

@@ -3,6 +3,8 @@
 // for the rest of the window.
 // Successful logins from elsewhere are not affected, so an attacker cannot
 // lock out a client that already holds valid, cached credentials.
+import { evictOldest } from '../util/evict.js';
+
 export interface Throttle {
   /**
    * Seconds to wait, or 0 when the key may try. `pending` is the number of
@@ -35,7 +37,7 @@ export function createThrottle(limit: number, windowMs: number, now: () => numbe
       const e = current(key);
       if (e) e.count++;
       else {
-        if (entries.size >= maxKeys) entries.delete(entries.keys().next().value!);
+        evictOldest(entries, () => entries.size >= maxKeys);
         entries.set(key, { count: 1, start: now() });
       }
     },

@@ -20,13 +20,17 @@ async function readLines(file: string): Promise<string[]> {
 const userOf = (line: string) => (line.includes(':') ? line.slice(0, line.indexOf(':')) : undefined);
 
 function checkName(name: string): void {
-  if (!USER_NAME.test(name)) fail('INVALID_ARGUMENT', `invalid user name '${name}': use letters, digits, '.', '_', '@' and '-', starting with a letter or digit`);
+  if (!USER_NAME.test(name)) {
+    fail('INVALID_ARGUMENT', `invalid user name '${name}': use letters, digits, '.', '_', '@' and '-', starting with a letter or digit`);
+  }
 }
 
 export function checkPassword(password: string): void {
   if (password.length === 0) fail('INVALID_ARGUMENT', 'the password is empty');
   // bcrypt ignores everything past 72 bytes; refusing beats silently truncating.
-  if (Buffer.byteLength(password) > 72) fail('INVALID_ARGUMENT', 'the password is longer than 72 bytes, which bcrypt cannot use; choose a shorter one');
+  if (Buffer.byteLength(password) > 72) {
+    fail('INVALID_ARGUMENT', 'the password is longer than 72 bytes, which bcrypt cannot use; choose a shorter one');
+  }
 }
 
 async function hash(password: string, cost: number): Promise<string> {
@@ -39,7 +43,9 @@ export async function setUser(file: string, name: string, password: string, cost
   checkPassword(password);
   const lines = await readLines(file);
   const index = lines.findIndex((l) => userOf(l) === name);
-  if (mode === 'add' && index !== -1) fail('FILE_EXISTS', `user '${name}' already exists in ${file}; change the password with 'gateway users passwd ${name}'`);
+  if (mode === 'add' && index !== -1) {
+    fail('FILE_EXISTS', `user '${name}' already exists in ${file}; change the password with 'gateway users passwd ${name}'`);
+  }
   if (mode === 'passwd' && index === -1) fail('INVALID_ARGUMENT', `no user '${name}' in ${file}; add it with 'gateway users add ${name}'`);
   const line = `${name}:${await hash(password, cost)}`;
   if (index === -1) lines.push(line);

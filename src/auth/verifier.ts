@@ -5,6 +5,7 @@
 // as much as known ones.
 import { createHmac, randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
+import { evictOldest } from '../util/evict.js';
 import type { BcryptPool } from './bcryptPool.js';
 
 export interface Verifier {
@@ -38,7 +39,8 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   const cache = new Map<string, { hash: string; expires: number }>();
   const inflight = new Map<string, Promise<boolean>>();
 
-  const keyOf = (user: string, password: string) => createHmac('sha256', secret).update(user).update('\0').update(password).digest('base64');
+  const keyOf = (user: string, password: string) =>
+    createHmac('sha256', secret).update(user).update('\0').update(password).digest('base64');
 
   // A cached success counts only while the user still has the same hash:
   // a removed user or a changed password fails at once.
@@ -61,7 +63,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       const check = opts.pool.compare(password, hash ?? dummy()).then((ok) => {
         const valid = ok && hash !== undefined;
         if (valid) {
-          if (cache.size >= max) cache.delete(cache.keys().next().value!);
+          evictOldest(cache, () => cache.size >= max);
           cache.set(key, { hash, expires: now() + ttl });
         }
         return valid;

@@ -50,7 +50,10 @@ function registriesYaml(input: BundleInput, caDir: string): string {
   for (const a of input.addresses) {
     mirrors[a.name] = { endpoint: [`https://${a.name}`] };
     configs[a.name] = {
-      tls: { ca_file: `${caDir}/${a.name}/ca.crt`, ...(input.client ? { cert_file: `${caDir}/${a.name}/client.cert`, key_file: `${caDir}/${a.name}/client.key` } : {}) },
+      tls: {
+        ca_file: `${caDir}/${a.name}/ca.crt`,
+        ...(input.client ? { cert_file: `${caDir}/${a.name}/client.cert`, key_file: `${caDir}/${a.name}/client.key` } : {}),
+      },
       ...(input.pullSecret ? { auth: { username: input.pullSecret.user, password: input.pullSecret.password } } : {}),
     };
   }
@@ -59,6 +62,9 @@ function registriesYaml(input: BundleInput, caDir: string): string {
 
 // Where k3s nodes keep the CA files registries.yaml points at.
 export const K3S_CA_DIR = '/etc/rancher/k3s/certs.d';
+
+const KEP_1755 =
+  'https://github.com/kubernetes/enhancements/tree/master/keps/sig-cluster-lifecycle/generic/1755-communicating-a-local-registry';
 
 function kubernetes(input: BundleInput): BundleFile[] {
   const files: BundleFile[] = [];
@@ -69,8 +75,11 @@ function kubernetes(input: BundleInput): BundleFile[] {
   }
   const copy = input.addresses.flatMap((a) => [
     // Temporary file and rename: a runtime never reads a half-written file.
-    `for d in /host/etc/containerd/certs.d /host/etc/docker/certs.d; do mkdir -p "$d/${a.name}" && cp /trust/${keyOf(a)}.ca.crt "$d/${a.name}/.ca.crt.tmp" && mv "$d/${a.name}/.ca.crt.tmp" "$d/${a.name}/ca.crt"; done`,
-    `cp /trust/${keyOf(a)}.hosts.toml "/host/etc/containerd/certs.d/${a.name}/.hosts.toml.tmp" && mv "/host/etc/containerd/certs.d/${a.name}/.hosts.toml.tmp" "/host/etc/containerd/certs.d/${a.name}/hosts.toml"`,
+    'for d in /host/etc/containerd/certs.d /host/etc/docker/certs.d; do ' +
+      `mkdir -p "$d/${a.name}" && cp /trust/${keyOf(a)}.ca.crt "$d/${a.name}/.ca.crt.tmp" && ` +
+      `mv "$d/${a.name}/.ca.crt.tmp" "$d/${a.name}/ca.crt"; done`,
+    `cp /trust/${keyOf(a)}.hosts.toml "/host/etc/containerd/certs.d/${a.name}/.hosts.toml.tmp" && ` +
+      `mv "/host/etc/containerd/certs.d/${a.name}/.hosts.toml.tmp" "/host/etc/containerd/certs.d/${a.name}/hosts.toml"`,
   ]);
   files.push({
     path: 'kubernetes/registry-trust.yaml',
@@ -93,7 +102,11 @@ function kubernetes(input: BundleInput): BundleFile[] {
                 name: 'install',
                 image: 'busybox:1.36',
                 command: ['sh', '-c', `while true; do\n${copy.join('\n')}\nsleep 60; done`],
-                volumeMounts: [{ name: 'trust', mountPath: '/trust', readOnly: true }, { name: 'etc-containerd', mountPath: '/host/etc/containerd/certs.d' }, { name: 'etc-docker', mountPath: '/host/etc/docker/certs.d' }],
+                volumeMounts: [
+                  { name: 'trust', mountPath: '/trust', readOnly: true },
+                  { name: 'etc-containerd', mountPath: '/host/etc/containerd/certs.d' },
+                  { name: 'etc-docker', mountPath: '/host/etc/docker/certs.d' },
+                ],
                 resources: { requests: { cpu: '1m', memory: '8Mi' }, limits: { memory: '32Mi' } },
               }],
               volumes: [
@@ -115,14 +128,20 @@ function kubernetes(input: BundleInput): BundleFile[] {
       apiVersion: 'v1', kind: 'ConfigMap',
       // KEP-1755: fixed name and namespace, read by tools that push for the cluster.
       metadata: { name: 'local-registry-hosting', namespace: 'kube-public' },
-      data: { 'localRegistryHosting.v1': yaml({ host: first.name, help: 'https://github.com/kubernetes/enhancements/tree/master/keps/sig-cluster-lifecycle/generic/1755-communicating-a-local-registry' }) },
+      data: { 'localRegistryHosting.v1': yaml({ host: first.name, help: KEP_1755 }) },
     }),
   });
   if (input.pullSecret) {
-    const auths = Object.fromEntries(input.addresses.map((a) => [a.name, { username: input.pullSecret!.user, password: input.pullSecret!.password, auth: Buffer.from(`${input.pullSecret!.user}:${input.pullSecret!.password}`).toString('base64') }]));
+    const { user, password } = input.pullSecret;
+    const auth = Buffer.from(`${user}:${password}`).toString('base64');
+    const auths = Object.fromEntries(input.addresses.map((a) => [a.name, { username: user, password, auth }]));
+    const dockerConfig = Buffer.from(JSON.stringify({ auths })).toString('base64');
     files.push({
       path: 'kubernetes/pull-secret.yaml', mode: 0o600, secret: true,
-      content: yaml({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'registry-gateway-pull' }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths })).toString('base64') } }),
+      content: yaml({
+        apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson',
+        metadata: { name: 'registry-gateway-pull' }, data: { '.dockerconfigjson': dockerConfig },
+      }),
     });
   }
   return files;
@@ -142,20 +161,32 @@ export function renderBundle(input: BundleInput): BundleFile[] {
     files.push({ path: `containerd/certs.d/${a.name}/hosts.toml`, content: containerdHosts(a, Boolean(client)), mode: 0o644 });
   }
   // config_path is off by default before containerd 2.2; the table differs between 1.x and 2.x.
-  files.push({ path: 'containerd/config-1.x.toml', mode: 0o644, content: `version = 2\n\n${toToml({ plugins: { 'io.containerd.grpc.v1.cri': { registry: { config_path: '/etc/containerd/certs.d' } } } })}` });
-  files.push({ path: 'containerd/config-2.x.toml', mode: 0o644, content: `version = 3\n\n${toToml({ plugins: { 'io.containerd.cri.v1.images': { registry: { config_path: '/etc/containerd/certs.d' } } } })}` });
+  const registry = { registry: { config_path: '/etc/containerd/certs.d' } };
+  files.push({
+    path: 'containerd/config-1.x.toml', mode: 0o644,
+    content: `version = 2\n\n${toToml({ plugins: { 'io.containerd.grpc.v1.cri': registry } })}`,
+  });
+  files.push({
+    path: 'containerd/config-2.x.toml', mode: 0o644,
+    content: `version = 3\n\n${toToml({ plugins: { 'io.containerd.cri.v1.images': registry } })}`,
+  });
   const registries = registriesYaml(input, K3S_CA_DIR);
-  files.push({ path: 'k3s/registries.yaml', content: registries, mode: input.pullSecret ? 0o600 : 0o644, ...(input.pullSecret ? { secret: true } : {}) });
+  // Credentials make a file secret (mode 0600, left out of SHA256SUMS).
+  const secretMode = input.pullSecret ? { mode: 0o600, secret: true } : { mode: 0o644 };
+  files.push({ path: 'k3s/registries.yaml', content: registries, ...secretMode });
   files.push({
     path: 'kind/cluster.yaml', mode: 0o644,
     content: yaml({
       kind: 'Cluster', apiVersion: 'kind.x-k8s.io/v1alpha4',
       containerdConfigPatches: [`[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"`],
-      nodes: [{ role: 'control-plane', extraMounts: [{ hostPath: `${input.outDir}/containerd/certs.d`, containerPath: '/etc/containerd/certs.d', readOnly: true }] }],
+      nodes: [{
+        role: 'control-plane',
+        extraMounts: [{ hostPath: `${input.outDir}/containerd/certs.d`, containerPath: '/etc/containerd/certs.d', readOnly: true }],
+      }],
     }),
   });
   files.push({
-    path: 'k3d/config.yaml', mode: input.pullSecret ? 0o600 : 0o644, ...(input.pullSecret ? { secret: true } : {}),
+    path: 'k3d/config.yaml', ...secretMode,
     content: yaml({
       apiVersion: 'k3d.io/v1alpha5', kind: 'Simple',
       registries: { config: registries },
@@ -174,13 +205,20 @@ export function renderBundle(input: BundleInput): BundleFile[] {
     }),
   });
   files.push({ path: 'README.txt', mode: 0o644, content: readme(input) });
-  const sums = files.filter((f) => !f.secret).map((f) => `${sha256(f.content)}  ${f.path}`).sort((x, y) => x.slice(66).localeCompare(y.slice(66)));
+  // Sorted by path: a line is the 64-digit hash, two spaces, then the path.
+  const sums = files.filter((f) => !f.secret).map((f) => `${sha256(f.content)}  ${f.path}`)
+    .sort((x, y) => x.slice(66).localeCompare(y.slice(66)));
   files.push({ path: 'SHA256SUMS', mode: 0o644, content: `${sums.join('\n')}\n` });
   return files.sort((a, b) => a.path.localeCompare(b.path));
 }
 
 function readme(input: BundleInput): string {
   const names = input.addresses.map((a) => a.name).join(', ');
+  // Said only when the bundle holds them.
+  const credentials = input.pullSecret
+    ? '\nkubernetes/pull-secret.yaml and k3s/registries.yaml hold credentials (mode 0600): keep them private.\n'
+    : '';
+  const clientKeys = input.client ? '\nclient.key files are private keys for mutual TLS (mode 0600): keep them private.\n' : '';
   return `Trust bundle for the registry at ${names}, made by registry-gateway.
 
 On a node, run as root:  sh install.sh        (--dry-run shows what it would do)
@@ -199,7 +237,7 @@ Clusters: kind/cluster.yaml (kind create cluster --config ...) and k3d/config.ya
 kubernetes/registry-trust.yaml is a ConfigMap and DaemonSet that keep the CA in
 /etc/containerd/certs.d and /etc/docker/certs.d on every node;
 kubernetes/local-registry-hosting.yaml announces the registry (KEP-1755).
-${input.pullSecret ? '\nkubernetes/pull-secret.yaml and k3s/registries.yaml hold credentials (mode 0600): keep them private.\n' : ''}${input.client ? '\nclient.key files are private keys for mutual TLS (mode 0600): keep them private.\n' : ''}
+${credentials}${clientKeys}
 SHA256SUMS lists the public files; check them with: sha256sum -c SHA256SUMS
 `;
 }

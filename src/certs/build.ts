@@ -5,11 +5,7 @@ import { randomSerial } from './serial.js';
 import forge from 'node-forge';
 import { encodeNameConstraints, NAME_CONSTRAINTS_OID, type NameConstraints } from './nameConstraints.js';
 import type { RsaKey } from './keys.js';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
-// Backdated so that a node whose clock runs a little slow still accepts a
-// certificate issued a moment ago.
-const BACKDATE_MS = 5 * 60 * 1000;
+import { BACKDATE_MS, DAY_MS } from './validity.js';
 
 export interface Issuer {
   cert: forge.pki.Certificate;

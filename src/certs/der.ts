@@ -20,7 +20,10 @@ export function extensionValue(certDer: Buffer, oid: string): string | undefined
   return undefined;
 }
 
-export type SubjectAltName = { kind: 'dns'; name: string } | { kind: 'ip'; address: string } | { kind: 'other'; tag: number; value: string };
+export type SubjectAltName =
+  | { kind: 'dns'; name: string }
+  | { kind: 'ip'; address: string }
+  | { kind: 'other'; tag: number; value: string };
 
 
 export function subjectAltNames(certDer: Buffer): SubjectAltName[] {

@@ -27,7 +27,10 @@ function parseIp(value: string, text: string): Host | undefined {
 function rejectPort(value: string): void {
   // "host:port" or "[v6]:port": the port belongs in the registry address, not the certificate.
   const port = /^(\[[^\]]*\]|[^:]+):(\d+)$/.exec(value);
-  if (port) invalid(value, `a certificate name takes no port: write '${port[1]!.replace(/^\[|\]$/g, '')}' (the port stays in the registry address clients use)`);
+  if (port) {
+    invalid(value, `a certificate name takes no port: ` +
+      `write '${port[1]!.replace(/^\[|\]$/g, '')}' (the port stays in the registry address clients use)`);
+  }
 }
 
 function checkDnsName(value: string, name: string): void {

@@ -37,7 +37,8 @@ async function newIssuer(hosts: Host[], opts: InitOptions, ctx: Context, notes: 
   const cert = buildCa(key, { days: opts.caDays, now: ctx.now, creator: ctx.creator, ...(nc ? { nameConstraints: nc } : {}) });
   notes.push(nc
     ? `name constraints: on; this CA can only sign for ${[...nc.permitted].map(describeConstraint).join(', ')}`
-    : 'name constraints: OFF (--no-name-constraints); this CA can sign for any name, so guard ca.key like a password to every node that trusts it');
+    : 'name constraints: OFF (--no-name-constraints); ' +
+      'this CA can sign for any name, so guard ca.key like a password to every node that trusts it');
   return { issuer: { cert, key }, files: pairFiles(certPaths(opts.dir, 'ca'), certToPem(cert), key.pem) };
 }
 
@@ -58,20 +59,31 @@ export async function initCerts(opts: InitOptions, ctx: Context): Promise<InitRe
 
   if (caState === 'cert-only' || caState === 'key-only') {
     const missing = caState === 'cert-only' ? ca.key : ca.cert;
-    if (!(opts.force && opts.newCa)) fail('FILE_MISSING', `${missing} is missing while its pair exists; restore it, or replace the CA with --force --new-ca (every node must then be re-bundled)`);
+    if (!(opts.force && opts.newCa)) {
+      fail('FILE_MISSING', `${missing} is missing while its pair exists; ` +
+        `restore it, or replace the CA with --force --new-ca (every node must then be re-bundled)`);
+    }
   }
   if (caState !== 'none' && opts.newCa && !opts.force) {
     fail('FILE_EXISTS', `a CA already exists in ${opts.dir}; replacing it needs --force --new-ca, and every node must then be re-bundled`);
   }
   if (!opts.force && serverState !== 'none') {
-    if (serverState !== 'both') fail('FILE_MISSING', `${serverState === 'cert-only' ? server.key : server.cert} is missing while its pair exists; re-issue the pair with --force`);
-    if (caState === 'none') fail('FILE_MISSING', `${server.cert} exists but there is no CA in ${opts.dir}; create one with --force --new-ca`);
+    if (serverState !== 'both') {
+      fail('FILE_MISSING', `${serverState === 'cert-only' ? server.key : server.cert} is missing while its pair exists; ` +
+        `re-issue the pair with --force`);
+    }
+    if (caState === 'none') {
+      fail('FILE_MISSING', `${server.cert} exists but there is no CA in ${opts.dir}; create one with --force --new-ca`);
+    }
     const current = await existingServerHosts(opts.dir);
     const asked = hosts.map(hostKey);
     if (opts.hosts.length > 0 && (asked.length !== current.length || asked.some((h) => !current.includes(h)))) {
-      fail('FILE_EXISTS', `${server.cert} is for ${current.join(', ')}, not ${asked.join(', ')}; re-issue it with --force (the CA is kept)`);
+      fail('FILE_EXISTS', `${server.cert} is for ${current.join(', ')}, not ${asked.join(', ')}; ` +
+        `re-issue it with --force (the CA is kept)`);
     }
-    return { changed: false, written: [], notes: [`${opts.dir} already holds a CA and a server certificate for ${current.join(', ')}; nothing changed (use --force to re-issue the server certificate)`] };
+    const note = `${opts.dir} already holds a CA and a server certificate for ${current.join(', ')}; ` +
+      'nothing changed (use --force to re-issue the server certificate)';
+    return { changed: false, written: [], notes: [note] };
   }
 
   const replaceCa = caState === 'none' || (opts.force && opts.newCa);
@@ -81,13 +93,18 @@ export async function initCerts(opts: InitOptions, ctx: Context): Promise<InitRe
     const made = await newIssuer(hosts, opts, ctx, notes);
     issuer = made.issuer;
     files.push(...made.files);
-    if (caState !== 'none') notes.push('a NEW CA replaced the old one: every node must be re-bundled (gateway bundle) before it trusts the gateway again');
+    if (caState !== 'none') {
+      notes.push('a NEW CA replaced the old one: every node must be re-bundled (gateway bundle) before it trusts the gateway again');
+    }
   } else {
     issuer = await loadIssuer(opts.dir);
-    if (!opts.nameConstraints) ctx.warn('--no-name-constraints applies to a new CA only; the existing CA was kept as it is (add --new-ca to replace it)');
+    if (!opts.nameConstraints) {
+      ctx.warn('--no-name-constraints applies to a new CA only; the existing CA was kept as it is (add --new-ca to replace it)');
+    }
     notes.push(`kept the existing CA in ${ca.cert}; nodes that trust it need nothing new`);
   }
-  files.push(...(await issueLeaf(issuer, { usage: 'server', hosts, days: opts.days, keyType: opts.keyType ?? 'rsa' }, ctx, opts.dir, 'server')));
+  const leaf = { usage: 'server' as const, hosts, days: opts.days, keyType: opts.keyType ?? 'rsa' };
+  files.push(...(await issueLeaf(issuer, leaf, ctx, opts.dir, 'server')));
   notes.push(`server certificate for ${hosts.map(hostKey).join(', ')}, valid ${opts.days} days`);
 
   await mkdir(opts.dir, { recursive: true, mode: 0o755 });

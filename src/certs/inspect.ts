@@ -3,8 +3,8 @@
 import { X509Certificate } from 'node:crypto';
 import { subjectAltNames, extensionValue, type SubjectAltName } from './der.js';
 import { decodeNameConstraints, describeConstraint, NAME_CONSTRAINTS_OID, permits, type NameConstraints } from './nameConstraints.js';
+import { DAY_MS } from './validity.js';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 export const EXPIRY_WARNING_DAYS = 30;
 
 const EKU_NAMES: Record<string, string> = {
@@ -55,15 +55,21 @@ export function daysLeft(cert: X509Certificate, now: Date): number {
 
 function validityProblems(cert: X509Certificate, now: Date, label: string): string[] {
   if (now.getTime() > new Date(cert.validTo).getTime()) return [`${label} expired on ${new Date(cert.validTo).toISOString()}`];
-  if (now.getTime() < new Date(cert.validFrom).getTime()) return [`${label} is not valid before ${new Date(cert.validFrom).toISOString()} (check this machine's clock)`];
+  if (now.getTime() < new Date(cert.validFrom).getTime()) {
+    return [`${label} is not valid before ${new Date(cert.validFrom).toISOString()} (check this machine's clock)`];
+  }
   return [];
 }
 
 /** Problems with a leaf as seen from the CA: not signed by it, or outside its constraints. */
 function chainProblems(cert: X509Certificate, ca: X509Certificate, nc: NameConstraints | undefined): string[] {
-  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return ['does not chain to ca.crt: it was signed by another CA; re-issue it with this CA'];
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) {
+    return ['does not chain to ca.crt: it was signed by another CA; re-issue it with this CA'];
+  }
   return subjectAltNames(cert.raw)
-    .filter((san) => san.kind !== 'other' && !permits(nc, san.kind === 'dns' ? { kind: 'dns', name: san.name } : { kind: 'ip', address: san.address, version: san.address.includes(':') ? 6 : 4 }))
+    .filter((san) => san.kind !== 'other' && !permits(nc, san.kind === 'dns'
+      ? { kind: 'dns', name: san.name }
+      : { kind: 'ip', address: san.address, version: san.address.includes(':') ? 6 : 4 }))
     .map((san) => `${describeSan(san)} is outside the CA's name constraints: clients will reject this certificate`);
 }
 

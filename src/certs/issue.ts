@@ -36,12 +36,15 @@ export function checkIssuable(issuer: Issuer, req: LeafRequest, dir: string, now
   const outside = req.hosts.filter((h) => !permits(nc, h));
   if (nc && outside.length > 0) {
     fail('NAME_NOT_PERMITTED',
-      `${outside.map(hostKey).join(', ')} ${outside.length > 1 ? 'are' : 'is'} outside the CA's name constraints (${nc.permitted.map(describeConstraint).join(', ') || 'none permitted'}); ` +
-      `clients would reject the certificate. Re-create the CA with every name: 'gateway certs init --dir ${dir} --force --new-ca --host ...' (nodes must then be re-bundled)`);
+      `${outside.map(hostKey).join(', ')} ${outside.length > 1 ? 'are' : 'is'} outside the CA's name constraints ` +
+      `(${nc.permitted.map(describeConstraint).join(', ') || 'none permitted'}); ` +
+      'clients would reject the certificate. Re-create the CA with every name: ' +
+      `'gateway certs init --dir ${dir} --force --new-ca --host ...' (nodes must then be re-bundled)`);
   }
   const left = daysLeft(ca, now);
   if (req.days > left) {
-    fail('INVALID_ARGUMENT', `--days ${req.days} outlives the CA, which expires in ${left} day(s); use --days ${Math.max(left, 1)} or less, or create a new CA with 'gateway certs init --force --new-ca'`);
+    fail('INVALID_ARGUMENT', `--days ${req.days} outlives the CA, which expires in ${left} day(s); ` +
+      `use --days ${Math.max(left, 1)} or less, or create a new CA with 'gateway certs init --force --new-ca'`);
   }
 }
 
@@ -59,7 +62,9 @@ export async function issueLeaf(issuer: Issuer, req: LeafRequest, ctx: Context, 
     ['OU', ctx.creator],
     ...(commonName ? [['CN', commonName] as [string, string]] : []),
   ];
-  const pem = await buildLeaf(key.publicKey, { certPem: certToPem(issuer.cert), keyPem: issuer.key.pem }, { usage: req.usage, hosts: req.hosts, days: req.days, now: ctx.now, subject });
+  const pem = await buildLeaf(key.publicKey, { certPem: certToPem(issuer.cert), keyPem: issuer.key.pem }, {
+    usage: req.usage, hosts: req.hosts, days: req.days, now: ctx.now, subject,
+  });
   return pairFiles(certPaths(dir, name), pem, key.pem);
 }
 
@@ -77,10 +82,12 @@ export interface IssueOptions {
 
 export async function issueCert(opts: IssueOptions, ctx: Context): Promise<{ written: string[] }> {
   if (!NAME.test(opts.name)) {
-    fail('INVALID_ARGUMENT', `invalid --name '${opts.name}': use lower-case letters, digits, '-' and '_' (it names the files NAME.crt and NAME.key)`);
+    fail('INVALID_ARGUMENT', `invalid --name '${opts.name}': ` +
+      `use lower-case letters, digits, '-' and '_' (it names the files NAME.crt and NAME.key)`);
   }
   if (opts.name === 'ca' || opts.name === 'server') {
-    fail('INVALID_ARGUMENT', `--name ${opts.name} is reserved for the files 'certs init' manages; use 'gateway certs renew' for server.crt, or pick another name`);
+    fail('INVALID_ARGUMENT', `--name ${opts.name} is reserved for the files 'certs init' manages; ` +
+      `use 'gateway certs renew' for server.crt, or pick another name`);
   }
   let hosts = parseHosts(opts.hosts);
   if (!opts.client && hosts.length === 0) {
@@ -108,7 +115,9 @@ export async function issueCert(opts: IssueOptions, ctx: Context): Promise<{ wri
 }
 
 /** Re-issues a certificate with the same names, usage, key type and CA, and a fresh key: nodes need nothing new. */
-export async function renewCert(opts: { dir: string; name: string; days: number }, ctx: Context): Promise<{ written: string[]; hosts: string[] }> {
+export async function renewCert(
+  opts: { dir: string; name: string; days: number }, ctx: Context,
+): Promise<{ written: string[]; hosts: string[] }> {
   const paths = certPaths(opts.dir, opts.name);
   const current = new X509Certificate(await readText(paths.cert, `certificate '${opts.name}'`));
   const hosts = sanHosts(current.raw);

@@ -10,7 +10,8 @@ export function parseCertificate(pem: string, path: string): forge.pki.Certifica
   try {
     return forge.pki.certificateFromPem(pem);
   } catch (err) {
-    return fail('FILE_INVALID', `${path} is not a PEM RSA certificate (${(err as Error).message}); regenerate it with 'gateway certs init --force'`);
+    return fail('FILE_INVALID', `${path} is not a PEM RSA certificate (${(err as Error).message}); ` +
+      `regenerate it with 'gateway certs init --force'`);
   }
 }
 
@@ -25,6 +26,9 @@ export async function loadIssuer(dir: string): Promise<Issuer> {
   } catch (err) {
     fail('FILE_INVALID', `${paths.key} is not a readable private key (${(err as Error).message})`);
   }
-  if (!matches) fail('FILE_INVALID', `${paths.key} does not belong to ${paths.cert}; restore the matching key or start over with 'gateway certs init --force --new-ca'`);
+  if (!matches) {
+    fail('FILE_INVALID', `${paths.key} does not belong to ${paths.cert}; ` +
+      `restore the matching key or start over with 'gateway certs init --force --new-ca'`);
+  }
   return { cert, key: rsaKeyFromPem(keyPem) };
 }

@@ -7,13 +7,9 @@ import * as x509 from '@peculiar/x509';
 import { createPrivateKey, webcrypto, type KeyObject } from 'node:crypto';
 import type { Host } from './hosts.js';
 import { randomSerial } from './serial.js';
+import { BACKDATE_MS, DAY_MS } from './validity.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-
-const DAY_MS = 24 * 60 * 60 * 1000;
-// Backdated so that a node whose clock runs a little slow still accepts a
-// certificate issued a moment ago.
-const BACKDATE_MS = 5 * 60 * 1000;
 
 export interface LeafIssuer {
   certPem: string;
@@ -43,7 +39,9 @@ const importPublic = (key: KeyObject): Promise<CryptoKey> => {
 function usageExtensions(spec: LeafSpec, ec: boolean): x509.Extension[] {
   // keyEncipherment only for RSA: TLS 1.2 RSA key exchange, still offered by
   // old clients; an EC key cannot encipher, and strict clients refuse the bit.
-  const serverOrClient = ec ? x509.KeyUsageFlags.digitalSignature : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment;
+  const serverOrClient = ec
+    ? x509.KeyUsageFlags.digitalSignature
+    : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment;
   if (spec.usage === 'token-signing') {
     // No extKeyUsage (Go then accepts any use) and no names, so the CA's name
     // constraints have nothing to refuse.
@@ -54,7 +52,9 @@ function usageExtensions(spec: LeafSpec, ec: boolean): x509.Extension[] {
     new x509.ExtendedKeyUsageExtension([spec.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
   ];
   if (spec.hosts.length > 0) {
-    extensions.push(new x509.SubjectAlternativeNameExtension(spec.hosts.map((h) => (h.kind === 'dns' ? { type: 'dns' as const, value: h.name } : { type: 'ip' as const, value: h.address }))));
+    extensions.push(new x509.SubjectAlternativeNameExtension(spec.hosts.map((h) => (h.kind === 'dns'
+      ? { type: 'dns' as const, value: h.name }
+      : { type: 'ip' as const, value: h.address }))));
   }
   return extensions;
 }
@@ -62,7 +62,8 @@ function usageExtensions(spec: LeafSpec, ec: boolean): x509.Extension[] {
 /** A certificate (PEM) for `publicKey` (RSA or ECDSA P-256), signed by the CA. */
 export async function buildLeaf(publicKey: KeyObject, issuer: LeafIssuer, spec: LeafSpec): Promise<string> {
   const caCert = new x509.X509Certificate(issuer.certPem);
-  const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(issuer.keyPem).export({ type: 'pkcs8', format: 'der' }), { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
+  const caDer = createPrivateKey(issuer.keyPem).export({ type: 'pkcs8', format: 'der' });
+  const caKey = await webcrypto.subtle.importKey('pkcs8', caDer, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
   const pub = await importPublic(publicKey);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),

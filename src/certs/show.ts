@@ -36,7 +36,9 @@ async function keyProblems(dir: string, name: string, certPem: string): Promise<
 
 export async function showCerts(dir: string, now: Date): Promise<{ reports: CertReport[]; ok: boolean }> {
   const caPath = certPaths(dir, 'ca').cert;
-  if (!(await exists(caPath))) fail('FILE_MISSING', `no CA in ${dir} (${caPath} not found); create one with 'gateway certs init --dir ${dir}'`);
+  if (!(await exists(caPath))) {
+    fail('FILE_MISSING', `no CA in ${dir} (${caPath} not found); create one with 'gateway certs init --dir ${dir}'`);
+  }
   const names = (await readdir(dir))
     .filter((f) => f.endsWith('.crt'))
     .map((f) => f.slice(0, -'.crt'.length))

@@ -44,7 +44,7 @@ export async function readText(path: string, what: string): Promise<string> {
   }
 }
 
-export function pairFiles(paths: CertPaths, certPem: string, keyPem: string): FileSpec[] {
+export function pairFiles(paths: CertPaths, certPem: string, keyPem: string): [key: FileSpec, cert: FileSpec] {
   return [
     { path: paths.key, content: keyPem, mode: KEY_MODE },
     { path: paths.cert, content: certPem, mode: CERT_MODE },

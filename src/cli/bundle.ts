@@ -2,7 +2,6 @@
 import { Command } from 'commander';
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseAddress } from '../bundle/address.js';
 import type { BundleInput } from '../bundle/render.js';
@@ -10,18 +9,23 @@ import { certPaths, readText } from '../certs/store.js';
 import { fail } from '../errors.js';
 import { checkPassword } from '../auth/users.js';
 import { collect } from './options.js';
+import { certContext } from './certs.js';
 import type { Output } from './output.js';
+import { readStdin } from './stdin.js';
 
 async function stdinPassword(): Promise<string> {
-  if (process.stdin.isTTY) fail('INVALID_ARGUMENT', '--pull-secret reads the password from standard input: printf %s "$PW" | gateway bundle ... --pull-secret USER');
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (process.stdin.isTTY) {
+    fail('INVALID_ARGUMENT', '--pull-secret reads the password from standard input: ' +
+      'printf %s "$PW" | gateway bundle ... --pull-secret USER');
+  }
+  const password = await readStdin();
   checkPassword(password);
   return password;
 }
 
-type BundleOptions = { host?: string[]; certs: string; out: string; node?: string; clientCert?: boolean; pullSecret?: string; tar?: boolean };
+type BundleOptions = {
+  host?: string[]; certs: string; out: string; node?: string; clientCert?: boolean; pullSecret?: string; tar?: boolean;
+};
 
 export function bundleCommand(io: Output): Command {
   return new Command('bundle')
@@ -33,15 +37,26 @@ export function bundleCommand(io: Output): Command {
     .option('--client-cert', 'include a client certificate for --node (mutual TLS)')
     .option('--pull-secret <user>', 'include credentials for USER (password on standard input): a Kubernetes pull secret and k3s auth')
     .option('--tar', 'also write a deterministic .tar.gz beside --out')
-    .addHelpText('after', '\nExamples:\n  $ gateway bundle --host registry.example.test:5443 --host localhost:5443\n  $ sudo sh dist/trust/install.sh\n  $ gateway bundle --host registry.example.test:5443 --node worker1 --client-cert --tar')
+    .addHelpText('after', '\nExamples:\n' +
+      '  $ gateway bundle --host registry.example.test:5443 --host localhost:5443\n' +
+      '  $ sudo sh dist/trust/install.sh\n' +
+      '  $ gateway bundle --host registry.example.test:5443 --node worker1 --client-cert --tar')
     .action(async (o: BundleOptions) => {
-      if (!o.host?.length) fail('INVALID_ARGUMENT', 'give at least one --host HOST:PORT, the address nodes pull from (e.g. registry.example.test:5443)');
-      const addresses = o.host!.map(parseAddress);
-      const [{ renderBundle }, { tarball }, { writeBundle }, { sanHosts }, { parseHosts }, { issueLeaf }, { loadIssuer }] = await Promise.all([
-        import('../bundle/render.js'), import('../bundle/tarball.js'), import('../bundle/write.js'), import('../certs/der.js'), import('../certs/hosts.js'), import('../certs/issue.js'), import('../certs/issuer.js'),
-      ]);
-      if (o.clientCert && !o.node) fail('INVALID_ARGUMENT', '--client-cert needs --node NAME (the certificate is issued for that node)');
-      if (o.node && !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(o.node)) fail('INVALID_ARGUMENT', `invalid --node '${o.node}': use lower-case letters, digits, '-' and '_'`);
+      if (!o.host?.length) {
+        fail('INVALID_ARGUMENT', 'give at least one --host HOST:PORT, the address nodes pull from (e.g. registry.example.test:5443)');
+      }
+      const addresses = o.host.map(parseAddress);
+      const [{ renderBundle }, { tarball }, { writeBundle }, { sanHosts }, { parseHosts }, { issueLeaf }, { loadIssuer }] =
+        await Promise.all([
+          import('../bundle/render.js'), import('../bundle/tarball.js'), import('../bundle/write.js'),
+          import('../certs/der.js'), import('../certs/hosts.js'), import('../certs/issue.js'), import('../certs/issuer.js'),
+        ]);
+      const clientNode = o.clientCert
+        ? o.node || fail('INVALID_ARGUMENT', '--client-cert needs --node NAME (the certificate is issued for that node)')
+        : undefined;
+      if (o.node && !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(o.node)) {
+        fail('INVALID_ARGUMENT', `invalid --node '${o.node}': use lower-case letters, digits, '-' and '_'`);
+      }
       const caPem = await readText(certPaths(o.certs, 'ca').cert, 'CA certificate');
       const input: BundleInput = { addresses, caPem, outDir: resolve(o.out) };
       // Names clients will refuse: say so now rather than at the first pull.
@@ -50,17 +65,21 @@ export function bundleCommand(io: Output): Command {
         const sans = sanHosts(new X509Certificate(await readText(serverPath, 'server certificate')).raw);
         for (const a of addresses) {
           const bare = a.host.replace(/^\[|\]$/g, '');
-          if (!sans.some((s) => s === bare || (s.startsWith('*.') && bare.endsWith(s.slice(1)) && !bare.slice(0, -s.length + 1).includes('.')))) {
-            io.warn(`${serverPath} has no name for ${bare}: clients will refuse the gateway there; add it with 'gateway certs init --force --host ${bare} ...'`);
+          // *.example.test covers one label: a.example.test, not a.b.example.test.
+          const wildcard = (s: string) => s.startsWith('*.') && bare.endsWith(s.slice(1)) && !bare.slice(0, -s.length + 1).includes('.');
+          if (!sans.some((s) => s === bare || wildcard(s))) {
+            io.warn(`${serverPath} has no name for ${bare}: clients will refuse the gateway there; ` +
+              `add it with 'gateway certs init --force --host ${bare} ...'`);
           }
         }
       } catch {
         // no server certificate here: the bundle needs only the CA
       }
-      if (o.clientCert) {
-        const ctx = { now: new Date(), creator: `${userInfo().username}@${hostname()}`, warn: io.warn };
-        const [key, cert] = await issueLeaf(await loadIssuer(o.certs), { usage: 'client', hosts: parseHosts([]), days: 365, commonName: o.node! }, ctx, o.certs, o.node!);
-        input.client = { certPem: cert!.content, keyPem: key!.content, node: o.node! };
+      if (clientNode !== undefined) {
+        const ctx = certContext(io);
+        const leaf = { usage: 'client' as const, hosts: parseHosts([]), days: 365, commonName: clientNode };
+        const [key, cert] = await issueLeaf(await loadIssuer(o.certs), leaf, ctx, o.certs, clientNode);
+        input.client = { certPem: cert.content, keyPem: key.content, node: clientNode };
       }
       if (o.pullSecret) input.pullSecret = { user: o.pullSecret, password: await stdinPassword() };
       const files = renderBundle(input);

@@ -11,7 +11,8 @@ import type { Output } from './output.js';
 // Apple platforms refuse TLS certificates valid for more than 825 days, even
 // from a private CA (HT210176); browsers cap public ones at 398.
 const MAX_LEAF_DAYS = 825;
-const leafDays = wholeNumber('--days', 1, MAX_LEAF_DAYS, ' (Apple clients refuse longer-lived TLS certificates; renew with `gateway certs renew`)');
+const leafDays = wholeNumber('--days', 1, MAX_LEAF_DAYS,
+  ' (Apple clients refuse longer-lived TLS certificates; renew with `gateway certs renew`)');
 
 function creator(): string {
   let user = 'unknown';
@@ -23,9 +24,15 @@ function creator(): string {
   return `${user}@${hostname()}`;
 }
 
-function context(io: Output): Context {
+/** Who issues: `gateway bundle --client-cert` issues as `certs` does. */
+export function certContext(io: Output): Context {
   return { now: new Date(), creator: creator(), warn: io.warn };
 }
+
+type InitOptions = {
+  dir: string; host?: string[]; caDays: number; days: number; nameConstraints: boolean; force?: boolean; newCa?: boolean; key: LeafKeyType;
+};
+type IssueOptions = { name: string; host?: string[]; client?: boolean; days: number; dir: string; force?: boolean; key: LeafKeyType };
 
 function printReport(io: Output, r: CertReport): void {
   io.out(r.file);
@@ -39,7 +46,8 @@ function printReport(io: Output, r: CertReport): void {
   io.out(`  sha256:       ${r.sha256}`);
   if (r.isCa) {
     io.out(r.nameConstraints
-      ? `  constraints:  permitted ${r.nameConstraints.permitted.join(', ') || '(none)'}; excluded ${r.nameConstraints.excluded.join(', ') || '(none)'}`
+      ? `  constraints:  permitted ${r.nameConstraints.permitted.join(', ') || '(none)'}; ` +
+        `excluded ${r.nameConstraints.excluded.join(', ') || '(none)'}`
       : '  constraints:  none (this CA can sign for any name)');
   }
   for (const p of r.problems) io.out(`  PROBLEM:      ${p}`);
@@ -47,7 +55,8 @@ function printReport(io: Output, r: CertReport): void {
 
 // The CA stays RSA 3072 whatever this says: it only signs, and every client
 // verifies RSA.
-const keyOption = () => new Option('--key <type>', 'key of the certificate: rsa (RSA 2048) or ecdsa (P-256: several times cheaper TLS handshakes for the gateway)')
+const keyOption = () => new Option('--key <type>',
+  'key of the certificate: rsa (RSA 2048) or ecdsa (P-256: several times cheaper TLS handshakes for the gateway)')
   .choices(['rsa', 'ecdsa'])
   .default('rsa');
 
@@ -59,20 +68,23 @@ export function certsCommand(io: Output): Command {
   certs.command('init')
     .description('create a private CA and a server certificate (ca.crt, ca.key, server.crt, server.key)')
     .option('--dir <dir>', 'where the files go', 'certs')
-    .option('--host <name>', 'a DNS name, IP address or *.wildcard clients use (repeatable); default: localhost, 127.0.0.1, ::1 and this machine\'s hostname', collect)
+    .option('--host <name>', 'a DNS name, IP address or *.wildcard clients use (repeatable); ' +
+      'default: localhost, 127.0.0.1, ::1 and this machine\'s hostname', collect)
     .option('--ca-days <n>', 'CA validity in days', wholeNumber('--ca-days', 1, 36500), 3650)
     .option('--days <n>', `server certificate validity in days (at most ${MAX_LEAF_DAYS})`, leafDays, 365)
     .option('--no-name-constraints', 'let the CA sign for any name (default: only the --host names)')
     .option('--force', 're-issue the server certificate (with the existing CA) even if one exists')
     .option('--new-ca', 'with --force: replace the CA too (every node must be re-bundled)')
     .addOption(keyOption())
-    .addHelpText('after', '\nExamples:\n  $ gateway certs init\n  $ gateway certs init --host registry.example.test --host 10.0.0.5 --host localhost\n  $ gateway certs init --force --host registry.example.test   # new server certificate, same CA')
-    .action(async (o: { dir: string; host?: string[]; caDays: number; days: number; nameConstraints: boolean; force?: boolean; newCa?: boolean; key: LeafKeyType }) => {
+    .addHelpText('after', '\nExamples:\n  $ gateway certs init\n' +
+      '  $ gateway certs init --host registry.example.test --host 10.0.0.5 --host localhost\n' +
+      '  $ gateway certs init --force --host registry.example.test   # new server certificate, same CA')
+    .action(async (o: InitOptions) => {
       const { initCerts } = await import('../certs/init.js');
       const result = await initCerts({
         dir: o.dir, hosts: o.host ?? [], caDays: o.caDays, days: o.days,
         nameConstraints: o.nameConstraints, force: Boolean(o.force), newCa: Boolean(o.newCa), keyType: o.key,
-      }, context(io));
+      }, certContext(io));
       result.notes.forEach((n) => io.out(n));
       result.written.forEach((f) => io.out(`wrote ${f}`));
     });
@@ -86,10 +98,14 @@ export function certsCommand(io: Output): Command {
     .option('--dir <dir>', 'the directory holding ca.crt and ca.key', 'certs')
     .option('--force', 'replace NAME.crt and NAME.key if they exist')
     .addOption(keyOption())
-    .addHelpText('after', '\nExamples:\n  $ gateway certs issue --name mirror --host mirror.registry.test\n  $ gateway certs issue --name node1 --client')
-    .action(async (o: { name: string; host?: string[]; client?: boolean; days: number; dir: string; force?: boolean; key: LeafKeyType }) => {
+    .addHelpText('after', '\nExamples:\n' +
+      '  $ gateway certs issue --name mirror --host mirror.registry.test\n' +
+      '  $ gateway certs issue --name node1 --client')
+    .action(async (o: IssueOptions) => {
       const { issueCert } = await import('../certs/issue.js');
-      const result = await issueCert({ dir: o.dir, name: o.name, hosts: o.host ?? [], client: Boolean(o.client), days: o.days, force: Boolean(o.force), keyType: o.key }, context(io));
+      const result = await issueCert({
+        dir: o.dir, name: o.name, hosts: o.host ?? [], client: Boolean(o.client), days: o.days, force: Boolean(o.force), keyType: o.key,
+      }, certContext(io));
       result.written.forEach((f) => io.out(`wrote ${f}`));
     });
 
@@ -101,7 +117,7 @@ export function certsCommand(io: Output): Command {
     .addHelpText('after', '\nExample:\n  $ gateway certs renew --dir certs')
     .action(async (o: { dir: string; name: string; days: number }) => {
       const { renewCert } = await import('../certs/issue.js');
-      const result = await renewCert(o, context(io));
+      const result = await renewCert(o, certContext(io));
       io.out(`renewed ${o.name}.crt for ${result.hosts.join(', ')}, valid ${o.days} days`);
       result.written.forEach((f) => io.out(`wrote ${f}`));
     });

@@ -8,12 +8,12 @@ import { setUser } from '../auth/users.js';
 import { loadConfig, type Config, type Overrides } from '../config/config.js';
 import { startGateway } from '../server/server.js';
 import { startLocalRegistry, type LocalRegistry } from '../server/localRegistry.js';
-import { createLogger, type Logger } from '../server/log.js';
+import { createLogger, type Logger } from '../util/log.js';
 import { collect, wholeNumber } from './options.js';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { isWorker, runWorkers, workerConfig } from '../server/workers.js';
-import { tokenKeyRing } from '../server/server.js';
+import { tokenKeyRing } from '../token/mode.js';
 import type { Output } from './output.js';
 
 const DEFAULT_CONFIG = 'config/gateway.yaml';
@@ -32,7 +32,8 @@ function withServeOptions(cmd: Command): Command {
     .option('--certs <dir>', 'directory holding server.crt and server.key')
     .option('--htpasswd <file>', 'the htpasswd file')
     .option('--auth <mode>', 'none | htpasswd | token')
-    .option('--workers <n>', `processes sharing the listener: a number (1 to ${availableParallelism() * 2}) or 'auto', one per core (${availableParallelism()} here)`, workerCount, 1);
+    .option('--workers <n>', `processes sharing the listener: a number (1 to ${availableParallelism() * 2}) or 'auto', ` +
+      `one per core (${availableParallelism()} here)`, workerCount, 1);
 }
 
 // Default 1, not one per core: each worker holds its own ~75 MiB and TLS
@@ -46,10 +47,12 @@ function workerCount(value: string): number {
 const configPathOf = (o: ServeOptions) => o.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
 
 /** Runs until a stop signal; `extra` is stopped after the gateway. */
-async function run(config: Config, configPath: string | undefined, log: Logger, version: string, extra?: LocalRegistry, workers = 1): Promise<void> {
+async function run(
+  config: Config, configPath: string | undefined, log: Logger, version: string, extra?: LocalRegistry, workers = 1,
+): Promise<void> {
   if (workers > 1) {
     // Created once here: workers creating it at the same time would each sign with their own.
-    if (config.auth.mode === 'token') await tokenKeyRing(config);
+    if (config.auth.mode === 'token') await tokenKeyRing(config.auth.token);
     try {
       await runWorkers(workers, config, configPath, log);
     } finally {
@@ -57,11 +60,14 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
     }
     return;
   }
-  const gateway = await startGateway(config, log, version);
-  log.info({ listen: `${gateway.address.address}:${gateway.address.port}`, upstream: gateway.upstream, auth: config.auth.mode, config: configPath ?? null }, 'gateway started');
+  const gateway = await startGateway(config, log);
+  const listen = `${gateway.address.address}:${gateway.address.port}`;
+  log.info({ version, listen, upstream: gateway.upstream, auth: config.auth.mode, config: configPath ?? null }, 'gateway started');
   if (gateway.trust && (!isWorker() || cluster.worker?.id === 1)) {
-    log.info({ caSha256: gateway.trust.caSha256, commands: gateway.trust.commands }, 'node setup: run one of these commands as root on each node');
-    process.stderr.write(`To trust this registry on a node, run as root (the CA's SHA-256 is checked before anything is installed):\n  ${gateway.trust.commands[0]}\n`);
+    const { caSha256, commands } = gateway.trust;
+    log.info({ caSha256, commands }, 'node setup: run one of these commands as root on each node');
+    process.stderr.write('To trust this registry on a node, run as root (the CA\'s SHA-256 is checked before anything is installed):\n' +
+      `  ${commands[0]}\n`);
   }
   process.on('SIGHUP', () => void gateway.reload());
   await new Promise<void>((resolve) => {
@@ -81,7 +87,8 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
 
 export function serveCommand(version: string): Command {
   return withServeOptions(new Command('serve').description('run the HTTPS gateway in front of the upstream registry'))
-    .addHelpText('after', '\nExamples:\n  $ gateway serve --config config/gateway.yaml\n  $ gateway serve --listen 127.0.0.1:5443 --upstream http://127.0.0.1:5000 --certs certs --htpasswd config/htpasswd')
+    .addHelpText('after', '\nExamples:\n  $ gateway serve --config config/gateway.yaml\n' +
+      '  $ gateway serve --listen 127.0.0.1:5443 --upstream http://127.0.0.1:5000 --certs certs --htpasswd config/htpasswd')
     .action(async (o: ServeOptions) => {
       const configPath = configPathOf(o);
       await run(await loadConfig(configPath, o), configPath, createLogger(), version, undefined, o.workers);
@@ -89,8 +96,10 @@ export function serveCommand(version: string): Command {
 }
 
 export function upCommand(version: string, io: Output): Command {
-  return withServeOptions(new Command('up').description('set up what is missing (certificates, a first user, a local registry when no upstream is configured) and serve'))
-    .option('--host <name>', 'names and addresses for new certificates (repeatable); default: localhost, 127.0.0.1, ::1 and this machine', collect)
+  const description = 'set up what is missing (certificates, a first user, a local registry when no upstream is configured) and serve';
+  return withServeOptions(new Command('up').description(description))
+    .option('--host <name>',
+      'names and addresses for new certificates (repeatable); default: localhost, 127.0.0.1, ::1 and this machine', collect)
     .option('--data <dir>', 'where the local registry keeps its images', 'data')
     .option('--registry-port <n>', 'port of the local registry on 127.0.0.1', wholeNumber('--registry-port', 1, 65535), LOCAL_REGISTRY_PORT)
     .addHelpText('after', '\nExamples:\n  $ gateway up\n  $ gateway up --host registry.example.test --listen 0.0.0.0:5443')
@@ -101,13 +110,16 @@ export function upCommand(version: string, io: Output): Command {
       const ctx = { now: new Date(), creator: 'gateway up', warn: io.warn };
       // Loaded here only: a gateway that just serves never needs node-forge.
       const { initCerts } = await import('../certs/init.js');
-      const certs = await initCerts({ dir: dirname(config.tls.cert), hosts: o.host ?? [], caDays: 3650, days: 365, nameConstraints: true, force: false, newCa: false }, ctx);
+      const certs = await initCerts({
+        dir: dirname(config.tls.cert), hosts: o.host ?? [], caDays: 3650, days: 365, nameConstraints: true, force: false, newCa: false,
+      }, ctx);
       if (certs.changed) certs.notes.forEach((n) => process.stderr.write(`${n}\n`));
       if (config.auth.mode === 'htpasswd' && !existsSync(config.auth.htpasswd)) {
         const password = randomBytes(18).toString('base64url');
         await setUser(config.auth.htpasswd, 'admin', password, 10, 'add');
         // Shown once, on the terminal only: never in the JSON log.
-        process.stderr.write(`created user 'admin' in ${config.auth.htpasswd} with password: ${password}\n(shown once; change it with 'gateway users passwd admin')\n`);
+        process.stderr.write(`created user 'admin' in ${config.auth.htpasswd} with password: ${password}\n` +
+          "(shown once; change it with 'gateway users passwd admin')\n");
       }
       let local: LocalRegistry | undefined;
       if (config.upstream === undefined) {

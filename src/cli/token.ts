@@ -2,14 +2,14 @@
 // same access rules as the /token endpoint.
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync } from 'node:fs';
-import { policyFor } from '../auth/access.js';
+import { policyFor } from '../auth/policy.js';
 import { readHtpasswd } from '../auth/htpasswd.js';
-import { loadConfig } from '../config/config.js';
+import { inAuthMode, loadConfig } from '../config/config.js';
 import { fail } from '../errors.js';
-import { tokenKeyRing, tokenSettings } from '../server/server.js';
+import { tokenKeyRing, tokenSettings } from '../token/mode.js';
 import { dirname } from 'node:path';
 import { grantFor } from '../token/grant.js';
-import { parseScope } from '../token/scope.js';
+import { parseScope } from '../registry/scope.js';
 import { mintAccessToken } from '../token/tokens.js';
 import { collect } from './options.js';
 import type { Output } from './output.js';
@@ -19,8 +19,21 @@ const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 export function parseDuration(value: string): number {
   const m = /^(\d+)([smhd]?)$/.exec(value.trim());
   const seconds = m ? Number(m[1]) * UNITS[m[2] || 's']! : NaN;
-  if (!Number.isSafeInteger(seconds) || seconds < 60 || seconds > 30 * 86400) throw new InvalidArgumentError('expected a duration from 60s to 30d, e.g. 300, 15m, 1h or 7d.');
+  if (!Number.isSafeInteger(seconds) || seconds < 60 || seconds > 30 * 86400) {
+    throw new InvalidArgumentError('expected a duration from 60s to 30d, e.g. 300, 15m, 1h or 7d.');
+  }
   return seconds;
+}
+
+/**
+ * The config as a gateway in token mode reads it, whatever mode the file
+ * sets: `issue` and `rotate` work on that gateway's keys and rules.
+ */
+async function tokenModeConfig(file: string) {
+  const config = await loadConfig(existsSync(file) ? file : undefined, { auth: 'token' });
+  // Always true (the override sets the mode); the check narrows the type.
+  if (!inAuthMode(config, 'token')) throw new Error(`auth.mode is ${config.auth.mode}, not token`);
+  return config;
 }
 
 export function tokenCommand(io: Output): Command {
@@ -34,12 +47,15 @@ export function tokenCommand(io: Output): Command {
     .option('--config <file>', 'the gateway config', 'config/gateway.yaml')
     .addHelpText('after', '\nExample:\n  $ gateway token issue --user ci --scope repository:app/web:pull,push --ttl 1h')
     .action(async (o: { user: string; scope?: string[]; ttl?: number; config: string }) => {
-      const config = await loadConfig(existsSync(o.config) ? o.config : undefined, { auth: 'token' });
-      const asked = (o.scope ?? []).map((text) => parseScope(text) ?? fail('INVALID_ARGUMENT', `invalid --scope '${text}': expected repository:NAME:pull,push,delete (one repository, no wildcards) or registry:catalog:*`));
-      if (o.user !== '' && !(await readHtpasswd(config.auth.htpasswd)).users.has(o.user)) fail('INVALID_ARGUMENT', `no user '${o.user}' in ${config.auth.htpasswd}`);
-      const granted = grantFor(policyFor(config.access, 'token'), o.user, asked);
-      const settings = tokenSettings(config);
-      const minted = await mintAccessToken(await tokenKeyRing(config), settings, o.user, granted, o.ttl ?? settings.ttl);
+      const { auth, access } = await tokenModeConfig(o.config);
+      const asked = (o.scope ?? []).map((text) => parseScope(text) ?? fail('INVALID_ARGUMENT',
+        `invalid --scope '${text}': expected repository:NAME:pull,push,delete (one repository, no wildcards) or registry:catalog:*`));
+      if (o.user !== '' && !(await readHtpasswd(auth.htpasswd)).users.has(o.user)) {
+        fail('INVALID_ARGUMENT', `no user '${o.user}' in ${auth.htpasswd}`);
+      }
+      const granted = grantFor(policyFor(access, 'token'), o.user, asked);
+      const settings = tokenSettings(auth.token);
+      const minted = await mintAccessToken(await tokenKeyRing(auth.token), settings, o.user, granted, o.ttl ?? settings.ttl);
       const refused = asked.filter((a) => !granted.some((g) => g.name === a.name && g.type === a.type));
       refused.forEach((a) => io.warn(`${a.type}:${a.name}: the access rules grant '${o.user}' nothing here`));
       io.out(minted.token);
@@ -49,12 +65,12 @@ export function tokenCommand(io: Output): Command {
     .option('--config <file>', 'the gateway config', 'config/gateway.yaml')
     .addHelpText('after', '\nExample:\n  $ gateway token rotate && kill -HUP $(pidof gateway)')
     .action(async (o: { config: string }) => {
-      const config = await loadConfig(existsSync(o.config) ? o.config : undefined, { auth: 'token' });
-      const keyPath = config.auth.token.signingKey;
+      const keyPath = (await tokenModeConfig(o.config)).auth.token.signingKey;
       const { rotateSigningKey } = await import('../token/keyring.js');
       const { retiredCert } = await rotateSigningKey(keyPath, dirname(keyPath));
       io.out(`new signing key in ${keyPath}; the retired key's certificate ${retiredCert} keeps verifying the tokens it signed`);
-      io.out('send SIGHUP to a running gateway (or restart it) to sign with the new key; delete the retired files once auth.token.refreshTtl has passed');
+      io.out('send SIGHUP to a running gateway (or restart it) to sign with the new key; ' +
+        'delete the retired files once auth.token.refreshTtl has passed');
     });
   return token;
 }

@@ -6,14 +6,9 @@ import { fail } from '../errors.js';
 import { listUsers, removeUser, setUser } from '../auth/users.js';
 import { wholeNumber } from './options.js';
 import type { Output } from './output.js';
+import { readStdin } from './stdin.js';
 
 const DEFAULT_FILE = 'config/htpasswd';
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
 
 function prompt(question: string): Promise<string> {
   return new Promise((resolve) => {
@@ -34,7 +29,10 @@ async function password(o: { password?: string; passwordStdin?: boolean }): Prom
   if (o.password !== undefined && o.passwordStdin) fail('INVALID_ARGUMENT', 'give the password one way: --password or --password-stdin');
   if (o.password !== undefined) return o.password;
   if (o.passwordStdin) return readStdin();
-  if (!process.stdin.isTTY) fail('INVALID_ARGUMENT', 'no password given: pipe it in with --password-stdin (e.g. printf %s "$PW" | gateway users add NAME --password-stdin)');
+  if (!process.stdin.isTTY) {
+    fail('INVALID_ARGUMENT',
+      'no password given: pipe it in with --password-stdin (e.g. printf %s "$PW" | gateway users add NAME --password-stdin)');
+  }
   const first = await prompt('Password: ');
   const second = await prompt('Repeat password: ');
   if (first !== second) fail('INVALID_ARGUMENT', 'the two passwords differ; nothing was changed');
@@ -48,7 +46,8 @@ function passwordOptions(cmd: Command): Command {
     .option('--file <path>', 'the htpasswd file', DEFAULT_FILE)
     .option('--password-stdin', 'read the password from standard input')
     .option('--password <password>', 'the password itself (visible to other users in ps: prefer --password-stdin)')
-    .option('--cost <n>', 'bcrypt cost', wholeNumber('--cost', 4, 17, ' (10 is the default of htpasswd -B; each step doubles the time)'), 10);
+    .option('--cost <n>', 'bcrypt cost',
+      wholeNumber('--cost', 4, 17, ' (10 is the default of htpasswd -B; each step doubles the time)'), 10);
 }
 
 export function usersCommand(io: Output): Command {
@@ -57,7 +56,8 @@ export function usersCommand(io: Output): Command {
     .addHelpText('after', '\nExample:\n  $ printf %s "$PASSWORD" | gateway users add alice --password-stdin');
 
   passwordOptions(users.command('add <name>').description('add a user'))
-    .addHelpText('after', '\nExamples:\n  $ gateway users add alice                  # asks for the password\n  $ printf %s "$PW" | gateway users add ci --password-stdin --file config/htpasswd')
+    .addHelpText('after', '\nExamples:\n  $ gateway users add alice                  # asks for the password\n' +
+      '  $ printf %s "$PW" | gateway users add ci --password-stdin --file config/htpasswd')
     .action(async (name: string, o: SetOptions) => {
       await setUser(o.file, name, await password(o), o.cost, 'add');
       io.out(`added user '${name}' to ${o.file}`);

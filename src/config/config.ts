@@ -26,7 +26,42 @@ const rule = z.strictObject({
   actions: z.array(z.enum(ACTIONS)).min(1),
 });
 
-export const configSchema = z.strictObject({
+const AUTH_MODE_NAMES = ['none', 'htpasswd', 'token'] as const;
+
+const tokenFields = z.strictObject({
+  // The "service" of challenges and the tokens' audience; default: publicUrl's host:port.
+  service: z.string().regex(/^[^\s"]+$/, 'expected a name without spaces or quotes, e.g. registry.example.test:5443').optional(),
+  issuer: z.string().min(1).default('registry-gateway'),
+  ttl: z.number().int().min(60, 'at least 60: clients treat shorter lifetimes as 60 anyway').max(86_400).default(300),
+  refreshTtl: z.number().int().min(60).default(2_592_000),
+  signingKey: z.string().default('certs/token.key'),
+  // More certificates of keys whose tokens still verify (keys retired by
+  // `gateway token rotate` beside signingKey are found without this).
+  verifyKeys: z.array(z.string()).default([]),
+}).prefault({});
+
+// Accepted in every mode, as before: none reads neither, token mode only htpasswd (its /token logins).
+const authShared = {
+  htpasswd: z.string().default('config/htpasswd'),
+  realm: z.string().default('registry-gateway'),
+};
+// Nothing outside token mode reads auth.token: refused, not silently ignored.
+const noToken = z.never({ error: 'only used with auth.mode token; remove it or set auth.mode: token' }).optional();
+
+// One shape per mode, so that `auth.mode === 'token'` narrows to auth.token.
+// An absent mode is htpasswd (the default literal also matches a missing key).
+const auth = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('htpasswd').default('htpasswd'), ...authShared, token: noToken }),
+  z.strictObject({ mode: z.literal('none'), ...authShared, token: noToken }),
+  z.strictObject({ mode: z.literal('token'), ...authShared, token: tokenFields }),
+], {
+  // The message z.enum gave before the union: the same text for an unknown mode.
+  error: (issue) => (issue.code === 'invalid_union'
+    ? `Invalid option: expected one of ${AUTH_MODE_NAMES.map((m) => `"${m}"`).join('|')}`
+    : undefined),
+}).prefault({});
+
+const fields = z.strictObject({
   listen: hostPort.default('0.0.0.0:5443'),
   publicUrl: url(['https']).optional(),
   // Unset: `gateway serve` uses DEFAULT_UPSTREAM, `gateway up` starts a local registry.
@@ -36,22 +71,7 @@ export const configSchema = z.strictObject({
     key: z.string().default('certs/server.key'),
     clientCA: z.string().optional(),
   }).prefault({}),
-  auth: z.strictObject({
-    mode: z.enum(['none', 'htpasswd', 'token']).default('htpasswd'),
-    htpasswd: z.string().default('config/htpasswd'),
-    realm: z.string().default('registry-gateway'),
-    token: z.strictObject({
-      // The "service" of challenges and the tokens' audience; default: publicUrl's host:port.
-      service: z.string().regex(/^[^\s"]+$/, 'expected a name without spaces or quotes, e.g. registry.example.test:5443').optional(),
-      issuer: z.string().min(1).default('registry-gateway'),
-      ttl: z.number().int().min(60, 'at least 60: clients treat shorter lifetimes as 60 anyway').max(86_400).default(300),
-      refreshTtl: z.number().int().min(60).default(2_592_000),
-      signingKey: z.string().default('certs/token.key'),
-      // More certificates of keys whose tokens still verify (keys retired by
-      // `gateway token rotate` beside signingKey are found without this).
-      verifyKeys: z.array(z.string()).default([]),
-    }).prefault({}),
-  }).prefault({}),
+  auth,
   access: z.array(rule).optional(),
   timeouts: z.strictObject({
     idle: z.number().int().min(1).default(900),
@@ -82,7 +102,36 @@ export const configSchema = z.strictObject({
   }).prefault({}),
 });
 
-export type Config = z.infer<typeof configSchema>;
+type Fields = z.output<typeof fields>;
+type TokenFields = Extract<Fields['auth'], { mode: 'token' }>;
+/** auth.token with its service resolved (from publicUrl when not set). */
+export type TokenConfig = TokenFields['token'] & { service: string };
+export type AuthConfig = Exclude<Fields['auth'], { mode: 'token' }> | (TokenFields & { token: TokenConfig });
+export type Config = Omit<Fields, 'auth'> & { auth: AuthConfig };
+export type AuthModeName = AuthConfig['mode'];
+/** A config in one auth mode: `auth` is that mode's settings. */
+export type ConfigFor<M extends AuthModeName> = Config & { auth: { mode: M } };
+
+/** Narrows a config to one auth mode's, by checking that mode. */
+export function inAuthMode<M extends AuthModeName>(config: Config, mode: M): config is ConfigFor<M> {
+  return config.auth.mode === mode;
+}
+
+const SERVICE_REQUIRED = 'required in token mode (the name clients use, e.g. registry.example.test:5443), or set publicUrl';
+
+// Cross-field rules: token mode needs a service name, its own or publicUrl's
+// host:port; resolving it here leaves users a plain string.
+export const configSchema = fields.transform((config, ctx): Config => {
+  if (config.auth.mode !== 'token') return { ...config, auth: config.auth };
+  const { token } = config.auth;
+  const service = token.service ?? (config.publicUrl === undefined ? undefined : new URL(config.publicUrl).host);
+  if (service === undefined) {
+    ctx.issues.push({ code: 'custom', path: ['auth', 'token', 'service'], message: SERVICE_REQUIRED, input: token.service });
+    return z.NEVER;
+  }
+  return { ...config, auth: { ...config.auth, token: { ...token, service } } };
+});
+
 export type AccessRule = z.infer<typeof rule>;
 
 export interface Overrides {
@@ -96,7 +145,11 @@ export interface Overrides {
 
 function describeIssue(issue: z.core.$ZodIssue, source: string): string {
   const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
-  if (issue.code === 'unrecognized_keys') return `${source}: ${path === '(top level)' ? '' : `${path}: `}unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}; check the spelling against config/gateway.yaml`;
+  if (issue.code === 'unrecognized_keys') {
+    const where = path === '(top level)' ? '' : `${path}: `;
+    const keys = issue.keys.map((k) => `'${k}'`).join(', ');
+    return `${source}: ${where}unknown key(s) ${keys}; check the spelling against config/gateway.yaml`;
+  }
   return `${source}: ${path}: ${issue.message}`;
 }
 
@@ -108,17 +161,23 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
   if (overrides.listen) merged.listen = overrides.listen;
   if (overrides.upstream) merged.upstream = overrides.upstream;
   if (overrides.publicUrl) merged.publicUrl = overrides.publicUrl;
-  if (overrides.certs) merged.tls = { ...(base.tls as object ?? {}), cert: `${overrides.certs}/server.crt`, key: `${overrides.certs}/server.key` };
+  if (overrides.certs) {
+    merged.tls = { ...(base.tls as object ?? {}), cert: `${overrides.certs}/server.crt`, key: `${overrides.certs}/server.key` };
+  }
   if (overrides.htpasswd || overrides.auth) {
-    merged.auth = { ...(base.auth as object ?? {}), ...(overrides.htpasswd ? { htpasswd: overrides.htpasswd } : {}), ...(overrides.auth ? { mode: overrides.auth } : {}) };
+    const fileAuth: Record<string, unknown> = { ...(base.auth as object ?? {}) };
+    // --auth none or htpasswd over a token-mode file: its auth.token was
+    // written for that mode, so the flag sets it aside rather than refuse it.
+    if (overrides.auth && overrides.auth !== 'token' && fileAuth.mode === 'token') delete fileAuth.token;
+    merged.auth = {
+      ...fileAuth,
+      ...(overrides.htpasswd ? { htpasswd: overrides.htpasswd } : {}),
+      ...(overrides.auth ? { mode: overrides.auth } : {}),
+    };
   }
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) fail('INVALID_CONFIG', describeIssue(parsed.error.issues[0]!, source));
-  const config = parsed.data!;
-  if (config.auth.mode === 'token' && !config.auth.token.service && !config.publicUrl) {
-    fail('INVALID_CONFIG', `${source}: auth.token.service: required in token mode (the name clients use, e.g. registry.example.test:5443), or set publicUrl`);
-  }
-  return config;
+  return parsed.data;
 }
 
 /** Reads and validates the config file; a missing file is fine when no --config was given. */

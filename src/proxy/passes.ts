@@ -6,7 +6,9 @@ import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { X509Certificate } from 'node:crypto';
 
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+// A DNS label: letters, digits and inner hyphens, 63 characters at most.
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const HOST = new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*|\\[[0-9A-Fa-f:.]+\\])(?::\\d{1,5})?$`);
 
 /**
  * Host is kept (the registry builds upload URLs from it), so it must be a
@@ -31,7 +33,9 @@ export function hostName(host: string): string {
  */
 export function certifiedHost(host: string, certificate: X509Certificate): boolean {
   const name = hostName(host);
-  return isIP(name) ? certificate.checkIP(name) !== undefined : certificate.checkHost(name, { wildcards: true, partialWildcards: false }) !== undefined;
+  return isIP(name)
+    ? certificate.checkIP(name) !== undefined
+    : certificate.checkHost(name, { wildcards: true, partialWildcards: false }) !== undefined;
 }
 
 /** Clients must not steer the URLs the registry builds, nor the address it logs. */
@@ -88,7 +92,9 @@ const REWRITTEN_STATUS = (status: number) => status === 201 || status === 202 ||
  * A Location that points at the upstream's own address is rewritten to the
  * public one; relative and foreign ones pass through untouched.
  */
-export function rewriteLocation(status: number, headers: NodeJS.Dict<string | string[]>, upstreamOrigin: string, publicOrigin: string): void {
+export function rewriteLocation(
+  status: number, headers: NodeJS.Dict<string | string[]>, upstreamOrigin: string, publicOrigin: string,
+): void {
   const location = headers.location;
   if (typeof location !== 'string' || !REWRITTEN_STATUS(status)) return;
   let url: URL;
@@ -99,4 +105,27 @@ export function rewriteLocation(status: number, headers: NodeJS.Dict<string | st
   }
   if (url.origin !== upstreamOrigin) return;
   headers.location = publicOrigin + url.pathname + url.search + url.hash;
+}
+
+/**
+ * Cuts a request whose body stops arriving: a stalled upload must not hold
+ * an upstream socket for the whole idle limit. Time spent waiting on the
+ * upstream (backpressure) does not count against the client.
+ */
+export function watchBodyStall(req: IncomingMessage, stallMs: number, onStall: () => void): void {
+  if (req.complete) return;
+  let seen = req.socket.bytesRead;
+  const timer = setInterval(() => {
+    if (req.complete || req.destroyed) return clearInterval(timer);
+    const now = req.socket.bytesRead;
+    const waiting = req.readableFlowing === false || req.readableLength > 0;
+    if (now === seen && !waiting) {
+      clearInterval(timer);
+      onStall();
+    }
+    seen = now;
+  }, stallMs);
+  timer.unref();
+  req.once('end', () => clearInterval(timer));
+  req.once('close', () => clearInterval(timer));
 }

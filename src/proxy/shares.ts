@@ -4,7 +4,7 @@
 // are counted per client address, per account, and for all anonymous
 // requests together; over a share the answer is 429 at once, which the
 // registry clients retry, rather than a wait in the pool's queue.
-import { ANONYMOUS } from '../auth/access.js';
+import { ANONYMOUS } from '../registry/access.js';
 
 export interface ShareLimits {
   perAddress: number;

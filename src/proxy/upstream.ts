@@ -11,7 +11,9 @@ export interface Upstream {
   proxy: ProxyServer;
   /** A small request of the gateway's own (catalog, health), body read in full. */
   /** `probe`: over a separate small pool, so that health checks answer even when the main pool is busy. */
-  get(path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number, probe?: boolean): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>;
+  get(
+    path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number, probe?: boolean,
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>;
   close(): void;
 }
 
@@ -37,7 +39,8 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     proxy,
     get(path, headers = {}, timeoutMs = 10_000, probe = false) {
       return new Promise((resolve, reject) => {
-        const req = client.request(new URL(path, url.origin), { method: 'GET', agent: probe ? probeAgent : agent, headers, timeout: timeoutMs }, (res) => {
+        const options = { method: 'GET', agent: probe ? probeAgent : agent, headers, timeout: timeoutMs };
+        const req = client.request(new URL(path, url.origin), options, (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
           res.on('data', (c: Buffer) => {

@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import type { Server } from 'node:tls';
 import type { Config } from '../config/config.js';
 import { addressKey } from '../util/address.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 
 /** Descriptors kept for what is not a socket: logs, watchers, worker threads, the event loop. */
 export const FILE_HEADROOM = 64;

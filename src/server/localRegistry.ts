@@ -24,7 +24,10 @@ function listening(port: number): Promise<boolean> {
 }
 
 export async function startLocalRegistry(dataDir: string, port: number, onOutput: (line: string) => void): Promise<LocalRegistry> {
-  if (await listening(port)) fail('LISTEN_FAILED', `127.0.0.1:${port} is already in use; if a registry runs there, point the gateway at it with --upstream http://127.0.0.1:${port}`);
+  if (await listening(port)) {
+    fail('LISTEN_FAILED', `127.0.0.1:${port} is already in use; ` +
+      `if a registry runs there, point the gateway at it with --upstream http://127.0.0.1:${port}`);
+  }
   const storage = resolve(dataDir, 'registry');
   await mkdir(storage, { recursive: true });
   const configPath = join(resolve(dataDir), 'registry.yml');
@@ -43,7 +46,8 @@ export async function startLocalRegistry(dataDir: string, port: number, onOutput
       child.once('error', ko);
     });
   } catch {
-    return fail('FILE_MISSING', "no upstream is configured and 'docker-registry' is not installed: install it (apt-get install docker-registry) or set --upstream / upstream: to your registry");
+    return fail('FILE_MISSING', "no upstream is configured and 'docker-registry' is not installed: " +
+      "install it (apt-get install docker-registry) or set --upstream / upstream: to your registry");
   }
   const forward = (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach((l) => onOutput(l));
   child.stdout!.on('data', forward);

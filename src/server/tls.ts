@@ -47,7 +47,8 @@ export async function loadTls(paths: TlsPaths): Promise<SecureContextOptions> {
   try {
     createSecureContext(options);
   } catch (err) {
-    fail('FILE_INVALID', `${paths.cert} and ${paths.key} are not a usable certificate and key (${(err as Error).message}); re-issue them with 'gateway certs renew'`);
+    fail('FILE_INVALID', `${paths.cert} and ${paths.key} are not a usable certificate and key (${(err as Error).message}); ` +
+      `re-issue them with 'gateway certs renew'`);
   }
   return options;
 }

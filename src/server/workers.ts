@@ -6,7 +6,7 @@
 // `gateway up` sets things up only once.
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config/config.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 import type { Throttle } from '../auth/throttle.js';
 
 const CONFIG_ENV = 'GATEWAY_WORKER_CONFIG';

@@ -2,13 +2,14 @@
 // oauth.md) and the JWKS. Logins go through the same password check and
 // throttling as Basic auth.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ANONYMOUS, type Policy } from '../auth/access.js';
+import { type Policy } from '../auth/policy.js';
+import { ANONYMOUS } from '../registry/access.js';
 import { parseBasic } from '../auth/basic.js';
 import type { PasswordLogin } from '../auth/passwordLogin.js';
-import { sendJson } from '../proxy/errors.js';
+import { RegistryError, sendJson, sendRegistryError, type RegistryErrorCode } from '../http/responses.js';
 import { grantFor } from './grant.js';
 import type { KeyRing } from './keyring.js';
-import { parseScope } from './scope.js';
+import { formatScope, parseScope } from '../registry/scope.js';
 import { mintAccessToken, mintRefreshToken, passwordStamp, TokenError, verifyRefreshToken, type TokenSettings } from './tokens.js';
 
 export interface TokenEndpointOptions {
@@ -26,24 +27,32 @@ export interface TokenEndpointOptions {
 export const TOKEN_PATHS = new Set(['/token', '/token/jwks.json', '/.well-known/jwks.json']);
 const MAX_FORM = 64 * 1024;
 
-class RequestError extends Error {
-  constructor(readonly status: number, readonly error: string, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
-  }
+// distribution's error codes have no generic bad request: the OAuth `error`
+// is what a client should read; the registry code is the nearest there is.
+function registryCode(status: number): RegistryErrorCode {
+  if (status === 401) return 'UNAUTHORIZED';
+  if (status === 403) return 'DENIED';
+  if (status === 429) return 'TOOMANYREQUESTS';
+  if (status === 413) return 'SIZE_INVALID';
+  return 'UNSUPPORTED';
 }
+
+/** A refusal in both forms: OAuth2's error fields and the registry's errors array. */
+const refuse = (status: number, error: string, message: string, headers: Record<string, string> = {}) =>
+  new RegistryError(status, registryCode(status), message, headers, error);
 
 // Answered with Connection: close: the rest of the body is never read, so
 // the connection cannot carry another request. Node ends the socket once the
 // answer is flushed; destroying it at once would reset the connection and
 // lose the answer.
 const tooLarge = () =>
-  new RequestError(413, 'invalid_request', `form body too large: at most ${MAX_FORM / 1024} KiB`, { Connection: 'close' });
+  refuse(413, 'invalid_request', `form body too large: at most ${MAX_FORM / 1024} KiB`, { Connection: 'close' });
 
 function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new Promise((resolve, reject) => {
     const type = req.headers['content-type'] ?? '';
     if (!type.startsWith('application/x-www-form-urlencoded')) {
-      reject(new RequestError(400, 'invalid_request', 'POST /token takes an application/x-www-form-urlencoded body'));
+      reject(refuse(400, 'invalid_request', 'POST /token takes an application/x-www-form-urlencoded body'));
       return;
     }
     // Refused before reading when the client says how much it will send.
@@ -66,34 +75,26 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   });
 }
 
-// distribution's error codes have no generic bad request: the OAuth `error`
-// is what a client should read; the registry code is the nearest there is.
-function registryCode(err: RequestError): string {
-  if (err.status === 401) return 'UNAUTHORIZED';
-  if (err.status === 403) return 'DENIED';
-  if (err.status === 429) return 'TOOMANYREQUESTS';
-  if (err.status === 413) return 'SIZE_INVALID';
-  return 'UNSUPPORTED';
-}
-
 export function createTokenEndpoint(opts: TokenEndpointOptions) {
   const s = opts.settings;
 
   function checkService(service: string | null): void {
-    if (service !== null && service !== s.service) throw new RequestError(400, 'invalid_request', `unknown service '${service}': this token server issues tokens for '${s.service}'`);
+    if (service !== null && service !== s.service) {
+      throw refuse(400, 'invalid_request', `unknown service '${service}': this token server issues tokens for '${s.service}'`);
+    }
   }
 
   async function login(user: string, password: string, req: IncomingMessage): Promise<string> {
     const result = await opts.login.login(user, password, opts.clientAddress(req));
     if (result.ok) return result.account;
-    if (result.status === 429) throw new RequestError(429, 'slow_down', result.message, { 'Retry-After': String(result.retryAfter ?? 1) });
-    throw new RequestError(401, 'invalid_grant', result.message, { 'WWW-Authenticate': 'Basic realm="registry-gateway token", charset="UTF-8"' });
+    if (result.status === 429) throw refuse(429, 'slow_down', result.message, { 'Retry-After': String(result.retryAfter ?? 1) });
+    throw refuse(401, 'invalid_grant', result.message, { 'WWW-Authenticate': 'Basic realm="registry-gateway token", charset="UTF-8"' });
   }
 
   // Before any login: a refused request costs no bcrypt run and no failed try.
   function checkScopes(scopes: string[]): string[] {
     if (scopes.length <= opts.maxScopes) return scopes;
-    throw new RequestError(400, 'invalid_scope', `${scopes.length} scopes asked; at most ${opts.maxScopes} per token request ` +
+    throw refuse(400, 'invalid_scope', `${scopes.length} scopes asked; at most ${opts.maxScopes} per token request ` +
       '(raise limits.tokenScopes in the gateway config to allow more)');
   }
 
@@ -111,7 +112,7 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
       expires_in: minted.expiresIn,
       issued_at: minted.issuedAt,
     };
-    if (oauth) body.scope = granted.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`).join(' ');
+    if (oauth) body.scope = granted.map(formatScope).join(' ');
     if (refresh && hash !== undefined) body.refresh_token = await mintRefreshToken(opts.ring(), s, account, passwordStamp(hash));
     sendJson(res, 200, body, { 'Cache-Control': 'no-store' });
   }
@@ -120,11 +121,13 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
     checkService(query.get('service'));
     const scopes = checkScopes(query.getAll('scope'));
     const creds = parseBasic(req.headersDistinct.authorization);
-    if (creds === 'malformed') throw new RequestError(400, 'invalid_request', 'malformed Authorization header: expected Basic credentials');
+    if (creds === 'malformed') throw refuse(400, 'invalid_request', 'malformed Authorization header: expected Basic credentials');
     const account = creds ? await login(creds.user, creds.password, req) : ANONYMOUS;
     const named = query.get('account');
     // `account` was dropped from the spec but docker and skopeo still send it.
-    if (named && creds && named !== creds.user) throw new RequestError(400, 'invalid_request', `account '${named}' does not match the user who logged in`);
+    if (named && creds && named !== creds.user) {
+      throw refuse(400, 'invalid_request', `account '${named}' does not match the user who logged in`);
+    }
     await respond(res, account, scopes, query.get('offline_token') === 'true', false);
   }
 
@@ -137,12 +140,12 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
     if (grant === 'password') {
       const user = form.get('username');
       const password = form.get('password');
-      if (!user || password === null) throw new RequestError(400, 'invalid_request', 'grant_type=password needs username and password');
+      if (!user || password === null) throw refuse(400, 'invalid_request', 'grant_type=password needs username and password');
       return respond(res, await login(user, password, req), scopes, offline, true);
     }
     if (grant === 'refresh_token') {
       const token = form.get('refresh_token');
-      if (!token) throw new RequestError(400, 'invalid_request', 'grant_type=refresh_token needs refresh_token');
+      if (!token) throw refuse(400, 'invalid_request', 'grant_type=refresh_token needs refresh_token');
       let subject: string;
       try {
         const claims = await verifyRefreshToken(opts.ring(), s, token);
@@ -152,29 +155,27 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
         if (hash === undefined || passwordStamp(hash) !== claims.stamp) throw new TokenError('user removed or password changed');
         subject = claims.subject;
       } catch (err) {
-        if (err instanceof TokenError) throw new RequestError(401, 'invalid_grant', 'invalid or expired refresh token; log in again');
+        if (err instanceof TokenError) throw refuse(401, 'invalid_grant', 'invalid or expired refresh token; log in again');
         throw err;
       }
       return respond(res, subject, scopes, offline, true);
     }
-    throw new RequestError(400, 'unsupported_grant_type', `grant_type must be password or refresh_token, not '${grant ?? ''}'`);
+    throw refuse(400, 'unsupported_grant_type', `grant_type must be password or refresh_token, not '${grant ?? ''}'`);
   }
 
   return async function handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
     try {
       if (path !== '/token') {
-        if (req.method !== 'GET' && req.method !== 'HEAD') throw new RequestError(405, 'invalid_request', 'the JWKS is read with GET');
+        if (req.method !== 'GET' && req.method !== 'HEAD') throw refuse(405, 'invalid_request', 'the JWKS is read with GET');
         sendJson(res, 200, opts.ring().jwks, { 'Cache-Control': 'max-age=300' });
         return;
       }
       if (req.method === 'GET') await get(req, res, query);
       else if (req.method === 'POST') await post(req, res);
-      else throw new RequestError(405, 'invalid_request', 'use GET or POST on /token');
+      else throw refuse(405, 'invalid_request', 'use GET or POST on /token');
     } catch (err) {
-      if (!(err instanceof RequestError)) throw err;
-      // Both forms: the registry's errors array and OAuth2's error fields.
-      const errors = [{ code: registryCode(err), message: err.message, detail: null }];
-      sendJson(res, err.status, { error: err.error, error_description: err.message, errors }, err.headers);
+      if (!(err instanceof RegistryError)) throw err;
+      sendRegistryError(res, err);
     }
   };
 }

@@ -1,6 +1,7 @@
 // What a token gets: the intersection of what was asked and what the access
 // rules allow. Asking for more is not an error; the answer may be empty.
-import { ALL_ACTIONS, type Access, type Action, type Policy } from '../auth/access.js';
+import { type Policy } from '../auth/policy.js';
+import { ALL_ACTIONS, type Access, type Action } from '../registry/access.js';
 
 export function grantFor(policy: Policy, account: string, requested: readonly Access[]): Access[] {
   const byName = new Map<string, Access>();

@@ -106,12 +106,16 @@ export async function loadKeyRing(keyPath: string, extraCerts: readonly string[]
  * tokens already issued keep verifying until they expire.
  */
 export async function rotateSigningKey(keyPath: string, caDir: string, now = new Date()): Promise<{ retiredCert: string }> {
-  if (!(await exists(keyPath))) fail('FILE_MISSING', `no signing key at ${keyPath} to rotate; one is created at the first start in token mode`);
+  if (!(await exists(keyPath))) {
+    fail('FILE_MISSING', `no signing key at ${keyPath} to rotate; one is created at the first start in token mode`);
+  }
   const stamp = now.toISOString().replace(/[-:]/g, '').slice(0, 15);
   const base = keyPath.replace(/\.key$/, '');
   const retiredKey = `${base}-${stamp}.key`;
   const retiredCert = `${base}-${stamp}.crt`;
-  if ((await exists(retiredKey)) || (await exists(retiredCert))) fail('FILE_EXISTS', `${retiredKey} already exists; wait a second and rotate again`);
+  if ((await exists(retiredKey)) || (await exists(retiredCert))) {
+    fail('FILE_EXISTS', `${retiredKey} already exists; wait a second and rotate again`);
+  }
   await rename(certPathFor(keyPath), retiredCert);
   await rename(keyPath, retiredKey);
   await ensureSigningKey(keyPath, caDir);

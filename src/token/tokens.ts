@@ -3,8 +3,8 @@
 // different audience so that no registry ever takes one for an access token.
 import { createHash, randomBytes } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import type { Access } from '../auth/access.js';
-import type { Claim } from './scope.js';
+import type { Access } from '../registry/access.js';
+import type { Claim } from '../registry/scope.js';
 import type { KeyRing } from './keyring.js';
 
 export interface TokenSettings {
@@ -34,7 +34,9 @@ export interface Minted {
   issuedAt: string;
 }
 
-export async function mintAccessToken(ring: KeyRing, s: TokenSettings, subject: string, access: Access[], ttl = s.ttl, now = Date.now()): Promise<Minted> {
+export async function mintAccessToken(
+  ring: KeyRing, s: TokenSettings, subject: string, access: Access[], ttl = s.ttl, now = Date.now(),
+): Promise<Minted> {
   const iat = Math.floor(now / 1000);
   const claims: Claim[] = access.map((a) => ({ type: a.type, name: a.name, actions: [...a.actions] }));
   const token = await new SignJWT({ access: claims })
@@ -93,12 +95,15 @@ export interface AccessClaims {
 }
 
 function isClaims(value: unknown): value is Claim[] {
-  return Array.isArray(value) && value.every((c) => c && typeof c.type === 'string' && typeof c.name === 'string' && Array.isArray(c.actions) && c.actions.every((a: unknown) => typeof a === 'string'));
+  return Array.isArray(value) && value.every((c) => c && typeof c.type === 'string' && typeof c.name === 'string'
+    && Array.isArray(c.actions) && c.actions.every((a: unknown) => typeof a === 'string'));
 }
 
 export async function verifyAccessToken(ring: KeyRing, s: TokenSettings, token: string): Promise<AccessClaims> {
   const payload = await verify(ring, s, token, s.service);
-  if (!isClaims(payload.access) || typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new TokenError('missing sub, exp or access claims');
+  if (!isClaims(payload.access) || typeof payload.sub !== 'string' || typeof payload.exp !== 'number') {
+    throw new TokenError('missing sub, exp or access claims');
+  }
   return { subject: payload.sub, access: payload.access, expires: payload.exp * 1000 };
 }
 

@@ -2,7 +2,7 @@
 // that removes whatever a test or dockerd adds under /etc/docker.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exec, type ExecResult } from './exec.js';
 import { onExit } from './cleanup.js';
@@ -22,8 +22,33 @@ function listTree(dir: string): Set<string> {
   return out;
 }
 
+/**
+ * A lock between test files (they run two at a time): two guards of one
+ * directory would each remove what the other's test added. Stale when its
+ * holder is gone.
+ */
+async function lockFor(dir: string, cleanups: Cleanups): Promise<void> {
+  const lock = join('/tmp', `gwtest-lock${dir.replace(/\//g, '-')}`);
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      let holder = NaN;
+      try { holder = Number(readFileSync(join(lock, 'pid'), 'utf8')); } catch { /* being written or removed */ }
+      try { if (holder) process.kill(holder, 0); } catch { rmSync(lock, { recursive: true, force: true }); continue; }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const release = () => rmSync(lock, { recursive: true, force: true });
+  cleanups.push(async () => release());
+  onExit(release);
+}
+
 /** Records a directory tree now; undoing removes every path added since (or the directory, if it was not there). */
-export function guardDirectory(dir: string, cleanups: Cleanups): void {
+export async function guardDirectory(dir: string, cleanups: Cleanups): Promise<void> {
+  await lockFor(dir, cleanups);
   const existed = existsSync(dir);
   const before = listTree(dir);
   const restore = () => {

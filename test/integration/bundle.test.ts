@@ -110,7 +110,7 @@ test('skopeo with the bundle\'s containers/certs.d/HOST:PORT pushes and pulls; c
 });
 
 test('docker, with only what install.sh put in /etc/docker/certs.d, logs in, pushes and pulls', async () => {
-  guardDirectory('/etc/docker', cleanups);
+  await guardDirectory('/etc/docker', cleanups);
   const dockerd = await startDockerd(work, cleanups);
   const before = await dockerd.docker(['login', addr, '-u', 'alice', '--password-stdin'], 'alice-pw');
   assert.notEqual(before.code, 0, 'not trusted before install.sh');

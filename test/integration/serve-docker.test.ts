@@ -31,7 +31,7 @@ const tokenGw = await startGateway(work, {
 cleanups.push(() => tokenGw.stop());
 
 // Everything added under /etc/docker (certs.d entries, dockerd's key.json) goes afterwards.
-guardDirectory('/etc/docker', cleanups);
+await guardDirectory('/etc/docker', cleanups);
 const dockerd = await startDockerd(work, cleanups);
 const { docker, configDir } = dockerd;
 const certsD = '/etc/docker/certs.d';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { globToRegex, policyFor, rulesPolicy, type Access } from '../../src/auth/access.js';
+import { globToRegex, policyFor, rulesPolicy } from '../../src/auth/policy.js';
+import { type Access } from '../../src/registry/access.js';
 import type { AccessRule } from '../../src/config/config.js';
 
 const repo = (name: string, ...actions: ('pull' | 'push' | 'delete')[]): Access => ({ type: 'repository', name, actions });

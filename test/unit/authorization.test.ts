@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseBasic } from '../../src/auth/basic.js';
-import { parseBearer, tokenCache } from '../../src/auth/bearer.js';
+import { parseBearer, tokenCache } from '../../src/token/bearer.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const alice = { user: 'alice', password: 'pw:with:colons' };

@@ -118,7 +118,7 @@ test('tarballs are deterministic', async () => {
 });
 
 test('the node setup command pins the CA and prefers an address other machines can reach', async () => {
-  const { createTrust } = await import('../../src/server/trust.js');
+  const { createTrust } = await import('../../src/trust/endpoint.js');
   const dir = await tempDir();
   await writeFile(join(dir, 'ca.crt'), CA);
   const trust = await createTrust(join(dir, 'ca.crt'), [parseAddress('localhost:5443'), parseAddress('127.0.0.1:5443'), parseAddress('registry.example.test:5443')]);

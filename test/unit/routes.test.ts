@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRoute, requiredAccess, splitUrl } from '../../src/proxy/routes.js';
+import { parseRoute, requiredAccess, splitUrl } from '../../src/registry/routes.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 

@@ -5,10 +5,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, UnsecuredJWT, base64url, exportJWK, calculateJwkThumbprint, type JWTHeaderParameters } from 'jose';
 import { initCerts } from '../../src/certs/init.js';
-import { rulesPolicy } from '../../src/auth/access.js';
+import { rulesPolicy } from '../../src/auth/policy.js';
 import { grantFor } from '../../src/token/grant.js';
 import { certPathFor, ensureSigningKey, loadKeyRing } from '../../src/token/keyring.js';
-import { claimsCover, parseScope } from '../../src/token/scope.js';
+import { claimsCover, parseScope } from '../../src/registry/scope.js';
 import { mintAccessToken, mintRefreshToken, TokenError, verifyAccessToken, verifyRefreshToken } from '../../src/token/tokens.js';
 import { tempDir } from '../helpers/tmp.js';
 

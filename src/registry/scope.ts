@@ -1,8 +1,8 @@
 // Token scopes: `type[(class)]:name:action[,action]` (distribution's
 // scope.md). The name may hold a ':' (a registry host's port), so the type
 // ends at the first ':' and the actions begin after the last one.
-import type { Access, Action } from '../auth/access.js';
-import { MAX_NAME_LENGTH, REPOSITORY_NAME } from '../proxy/routes.js';
+import type { Access, Action } from './access.js';
+import { MAX_NAME_LENGTH, REPOSITORY_NAME } from './routes.js';
 
 const ACTIONS = new Set(['pull', 'push', 'delete', '*']);
 

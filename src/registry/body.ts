@@ -4,7 +4,7 @@
 // no body get none: a body there only holds an upstream socket open.
 import type { IncomingMessage } from 'node:http';
 import type { Route } from './routes.js';
-import type { QueryError } from './query.js';
+import { invalid, type Invalid } from '../http/responses.js';
 
 const FORM_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data']);
 
@@ -17,10 +17,10 @@ export function takesBody(method: string, route: Route, path: string, params: Re
   return method === 'PATCH' || method === 'PUT';
 }
 
-const refuse = (message: string): QueryError => ({ kind: 'invalid', status: 400, code: 'UNSUPPORTED', message });
+const refuse = (message: string): Invalid => invalid(400, 'UNSUPPORTED', message);
 
 /** Why this request's body (or its announcement) is refused, or undefined. */
-export function checkBody(req: IncomingMessage, allowed: boolean): QueryError | undefined {
+export function checkBody(req: IncomingMessage, allowed: boolean): Invalid | undefined {
   const types = req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]!.toLowerCase() === 'content-type');
   if (types.length > 1) return refuse('more than one Content-Type header');
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -31,27 +31,4 @@ export function checkBody(req: IncomingMessage, allowed: boolean): QueryError | 
     return refuse(`${req.method} on this path takes no request body`);
   }
   return undefined;
-}
-
-/**
- * Cuts a request whose body stops arriving: a stalled upload must not hold
- * an upstream socket for the whole idle limit. Time spent waiting on the
- * upstream (backpressure) does not count against the client.
- */
-export function watchBodyStall(req: IncomingMessage, stallMs: number, onStall: () => void): void {
-  if (req.complete) return;
-  let seen = req.socket.bytesRead;
-  const timer = setInterval(() => {
-    if (req.complete || req.destroyed) return clearInterval(timer);
-    const now = req.socket.bytesRead;
-    const waiting = req.readableFlowing === false || req.readableLength > 0;
-    if (now === seen && !waiting) {
-      clearInterval(timer);
-      onStall();
-    }
-    seen = now;
-  }, stallMs);
-  timer.unref();
-  req.once('end', () => clearInterval(timer));
-  req.once('close', () => clearInterval(timer));
 }

@@ -1,14 +1,15 @@
 // Strict parsing of Docker Registry HTTP API V2 / OCI distribution paths, and
 // the access each request needs (as distribution maps them). Anything that is
 // not exactly one of these routes never reaches the upstream.
-import type { Access, Action } from '../auth/access.js';
+import type { Access, Action } from './access.js';
+import { invalid, type Invalid } from '../http/responses.js';
 
 export type Route =
   | { kind: 'base' }
   | { kind: 'catalog' }
   | { kind: 'repository'; name: string; resource: 'manifests' | 'blobs' | 'uploads' | 'tags' | 'referrers' };
 
-export type RouteError = { kind: 'invalid'; status: 400 | 404; code: 'NAME_INVALID' | 'NOT_FOUND'; message: string };
+export type RouteError = Invalid;
 
 // distribution/reference: path-component, joined by "/", at most 255 characters.
 const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
@@ -38,21 +39,22 @@ export function splitUrl(rawUrl: string): { path: string; query: URLSearchParams
 export function parseRoute(path: string): Route | RouteError {
   // No percent-encoding at all: registry paths never need it, and decoding is
   // how "%2e%2e" and "%2f" smuggle a different path past a check.
-  if (!/^[A-Za-z0-9._\-/:=]*$/.test(path)) return { kind: 'invalid', status: 400, code: 'NAME_INVALID', message: 'invalid characters in the request path' };
+  if (!/^[A-Za-z0-9._\-/:=]*$/.test(path)) return invalid(400, 'NAME_INVALID', 'invalid characters in the request path');
   if (path === '/v2/' || path === '/v2') return { kind: 'base' };
   if (path === '/v2/_catalog') return { kind: 'catalog' };
   for (const [re, , resource] of PATTERNS) {
     const m = re.exec(path);
     if (!m) continue;
     const name = m[1]!;
-    if (name.length > MAX_NAME_LENGTH) return { kind: 'invalid', status: 400, code: 'NAME_INVALID', message: `repository name longer than ${MAX_NAME_LENGTH} characters` };
+    if (name.length > MAX_NAME_LENGTH) return invalid(400, 'NAME_INVALID', `repository name longer than ${MAX_NAME_LENGTH} characters`);
     return { kind: 'repository', name, resource: resource! };
   }
-  if (path.startsWith('/v2/')) return { kind: 'invalid', status: 404, code: 'NOT_FOUND', message: 'not a registry API path, or an invalid repository name' };
-  return { kind: 'invalid', status: 404, code: 'NOT_FOUND', message: 'not found' };
+  if (path.startsWith('/v2/')) return invalid(404, 'NOT_FOUND', 'not a registry API path, or an invalid repository name');
+  return invalid(404, 'NOT_FOUND', 'not found');
 }
 
-function actionsFor(method: string): Action[] | undefined {
+/** The actions a method needs on a repository, as distribution maps them; the last is the one it is logged as. */
+export function actionsFor(method: string): Action[] | undefined {
   switch (method) {
     case 'GET':
     case 'HEAD':
@@ -71,7 +73,9 @@ function actionsFor(method: string): Action[] | undefined {
 /** The access a request needs; undefined when the method makes no sense for the route. */
 export function requiredAccess(method: string, route: Route, query: URLSearchParams): Access[] | undefined {
   if (route.kind === 'base') return method === 'GET' || method === 'HEAD' ? [] : undefined;
-  if (route.kind === 'catalog') return method === 'GET' || method === 'HEAD' ? [{ type: 'registry', name: 'catalog', actions: ['*'] }] : undefined;
+  if (route.kind === 'catalog') {
+    return method === 'GET' || method === 'HEAD' ? [{ type: 'registry', name: 'catalog', actions: ['*'] }] : undefined;
+  }
   const actions = actionsFor(method);
   if (!actions) return undefined;
   const access: Access[] = [{ type: 'repository', name: route.name, actions }];

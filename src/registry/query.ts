@@ -8,7 +8,7 @@
 import type { Route } from './routes.js';
 import { DIGEST_PATTERN, MAX_NAME_LENGTH, REPOSITORY_NAME, TAG_PATTERN } from './routes.js';
 
-export type QueryError = { kind: 'invalid'; status: 400; code: 'UNSUPPORTED' | 'NAME_INVALID' | 'DIGEST_INVALID' | 'PAGINATION_NUMBER_INVALID'; message: string };
+import { invalid, type Invalid, type RegistryErrorCode } from '../http/responses.js';
 
 /** Every parameter the registry API defines, on any route. */
 const REGISTRY_PARAMETERS = new Set(['n', 'last', 'mount', 'from', 'digest', '_state', 'artifactType']);
@@ -58,7 +58,7 @@ function decode(text: string): string | undefined {
   }
 }
 
-const refuse = (message: string, code: QueryError['code'] = 'UNSUPPORTED'): QueryError => ({ kind: 'invalid', status: 400, code, message });
+const refuse = (message: string, code: RegistryErrorCode = 'UNSUPPORTED'): Invalid => invalid(400, code, message);
 
 /**
  * The query as the route defines it, or why it is refused. Parameters no
@@ -66,7 +66,7 @@ const refuse = (message: string, code: QueryError['code'] = 'UNSUPPORTED'): Quer
  * what it never receives); one the API defines for another route is refused,
  * as the registry might act on it.
  */
-export function parseQuery(raw: string, allowed: ReadonlySet<string>, route: Route): Map<string, string> | QueryError {
+export function parseQuery(raw: string, allowed: ReadonlySet<string>, route: Route): Map<string, string> | Invalid {
   const params = new Map<string, string>();
   if (raw === '') return params;
   if (raw.includes(';')) return refuse("';' in the query: separate parameters with '&'");
@@ -80,7 +80,10 @@ export function parseQuery(raw: string, allowed: ReadonlySet<string>, route: Rou
     if (!allowed.has(key)) return refuse(`query parameter '${key}' is not valid on this request`);
     if (params.has(key)) return refuse(`query parameter '${key}' given more than once`);
     if (!VALID[key]!(value, route)) {
-      const code = key === 'n' ? 'PAGINATION_NUMBER_INVALID' : key === 'from' ? 'NAME_INVALID' : key === 'digest' || key === 'mount' ? 'DIGEST_INVALID' : 'UNSUPPORTED';
+      const code: RegistryErrorCode = key === 'n' ? 'PAGINATION_NUMBER_INVALID'
+        : key === 'from' ? 'NAME_INVALID'
+        : key === 'digest' || key === 'mount' ? 'DIGEST_INVALID'
+        : 'UNSUPPORTED';
       return refuse(`invalid value for query parameter '${key}'`, code);
     }
     params.set(key, value);

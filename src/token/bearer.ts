@@ -3,19 +3,18 @@
 // accesscontroller: 401 with realm, service, the scope needed and, for a bad
 // token or too little access, the error.
 import type { IncomingMessage } from 'node:http';
-import type { Access, Policy } from './access.js';
-import type { AccessController, Decision } from './controller.js';
-import { claimsCover, formatScope } from '../token/scope.js';
-import type { KeyRing } from '../token/keyring.js';
-import { TokenError, verifyAccessToken, type AccessClaims, type TokenSettings } from '../token/tokens.js';
+import type { Access } from '../registry/access.js';
+import type { AccessController, Decision } from '../auth/controller.js';
+import { claimsCover, formatScope } from '../registry/scope.js';
+import type { KeyRing } from './keyring.js';
+import { evictOldest } from '../util/evict.js';
+import { TokenError, verifyAccessToken, type AccessClaims, type TokenSettings } from './tokens.js';
 
 export interface BearerOptions {
   ring: () => KeyRing;
   settings: TokenSettings;
-  policy: Policy;
   /** Absolute URL of /token: clients cannot use a relative realm. */
   realm: (req: IncomingMessage) => string;
-  close: () => Promise<void>;
 }
 
 const quote = (s: string) => `"${s.replace(/["\\]/g, '')}"`;
@@ -47,7 +46,7 @@ export function tokenCache(maxEntries: number, maxBytes: number) {
     set(token: string, claims: AccessClaims) {
       drop(token);
       if (token.length > maxBytes) return;
-      while (entries.size >= maxEntries || bytes + token.length > maxBytes) drop(entries.keys().next().value!);
+      evictOldest(entries, () => entries.size >= maxEntries || bytes + token.length > maxBytes, drop);
       entries.set(token, claims);
       bytes += token.length;
     },
@@ -66,7 +65,9 @@ export function bearerController(opts: BearerOptions): AccessController {
   // check per token is enough.
   const verified = tokenCache(10_000, 8 * 1024 * 1024);
 
-  const challenge = (req: IncomingMessage, access: Access[], error?: 'invalid_token' | 'insufficient_scope', message = 'authentication required'): Decision => {
+  const challenge = (
+    req: IncomingMessage, access: Access[], error?: 'invalid_token' | 'insufficient_scope', message = 'authentication required',
+  ): Decision => {
     const params = [`realm=${quote(opts.realm(req))}`, `service=${quote(opts.settings.service)}`];
     // The optional access too (a mount's source, as distribution names it):
     // clients ask for exactly the challenged scopes, and without it their
@@ -98,11 +99,11 @@ export function bearerController(opts: BearerOptions): AccessController {
       }
       const granted = access.filter((a) => claimsCover(claims.access, a));
       if (access.some((a) => !a.optional && !granted.includes(a))) {
-        return { ...challenge(req, access, 'insufficient_scope', 'the token does not grant the access this request needs'), account: claims.subject } as Decision;
+        const refused = challenge(req, access, 'insufficient_scope', 'the token does not grant the access this request needs');
+        return { ...refused, account: claims.subject } as Decision;
       }
       return { kind: 'grant', account: claims.subject, granted };
     },
-    canPull: (account, name) => opts.policy(account, { type: 'repository', name, actions: ['pull'] }),
-    close: opts.close,
+    forwardsCredentials: false,
   };
 }

@@ -10,10 +10,11 @@ import { parseAddress, type Address } from '../bundle/address.js';
 import { renderBundle } from '../bundle/render.js';
 import { tarball, TAR_ROOT } from '../bundle/tarball.js';
 import { sanHosts } from '../certs/der.js';
-import { API_VERSION, API_VERSION_HEADER } from '../proxy/errors.js';
+import type { Endpoint } from '../http/endpoint.js';
+import { API_VERSION, API_VERSION_HEADER } from '../http/responses.js';
 
-export interface Trust {
-  handle(req: IncomingMessage, res: ServerResponse, path: string): boolean;
+/** /trust/'s files as an endpoint, and what the start-up message needs. */
+export interface Trust extends Endpoint {
   /** The one-line node setup command for each address. */
   commands: string[];
   caSha256: string;
@@ -25,13 +26,16 @@ export const SERVED_BUNDLE_DIR = `/opt/${TAR_ROOT}`;
 /** The addresses clients use: publicUrl's, else every name in the server certificate at the listen port. */
 export function trustAddresses(serverPem: string, port: number, publicUrl?: string): Address[] {
   if (publicUrl) return [parseAddress(new URL(publicUrl).host)];
-  const names = sanHosts(new X509Certificate(serverPem).raw).filter((n) => !n.startsWith('*.')).map((n) => (n.includes(':') ? `[${n}]` : n));
+  const names = sanHosts(new X509Certificate(serverPem).raw)
+    .filter((n) => !n.startsWith('*.'))
+    .map((n) => (n.includes(':') ? `[${n}]` : n));
   return names.map((n) => parseAddress(`${n}:${port}`));
 }
 
 export function pinnedCommand(address: Address, caSha256: string): string {
   const url = `https://${address.name}`;
-  return `f=$(mktemp) && curl -fsSk ${url}/trust/ca.crt -o "$f" && echo "${caSha256}  $f" | sha256sum -c --status && curl -fsS --cacert "$f" ${url}/trust/install.sh | sh -s -- --ca "$f"`;
+  return `f=$(mktemp) && curl -fsSk ${url}/trust/ca.crt -o "$f" && echo "${caSha256}  $f" | sha256sum -c --status && ` +
+    `curl -fsS --cacert "$f" ${url}/trust/install.sh | sh -s -- --ca "$f"`;
 }
 
 export async function createTrust(caPath: string, addresses: Address[]): Promise<Trust> {
@@ -51,17 +55,21 @@ export async function createTrust(caPath: string, addresses: Address[]): Promise
   return {
     caSha256,
     commands: ordered.map((a) => pinnedCommand(a, caSha256)),
-    handle(req, res, path) {
-      const item = bodies[path];
-      if (!item) return false;
+    paths: new Set(Object.keys(bodies)),
+    async handle(req: IncomingMessage, res: ServerResponse, path: string) {
+      const item = bodies[path]!;
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { Allow: 'GET, HEAD', [API_VERSION_HEADER]: API_VERSION });
         res.end();
-        return true;
+        return;
       }
-      res.writeHead(200, { 'Content-Type': item.type, 'Content-Length': Buffer.byteLength(item.body), 'Cache-Control': 'no-cache', [API_VERSION_HEADER]: API_VERSION });
+      res.writeHead(200, {
+        'Content-Type': item.type,
+        'Content-Length': Buffer.byteLength(item.body),
+        'Cache-Control': 'no-cache',
+        [API_VERSION_HEADER]: API_VERSION,
+      });
       res.end(req.method === 'HEAD' ? undefined : item.body);
-      return true;
     },
   };
 }

@@ -2,20 +2,8 @@
 // no match means denied. With no rules at all, every authenticated account may
 // do everything and anonymous nothing (distribution's htpasswd behaviour).
 import type { AccessRule } from '../config/config.js';
+import { ALL_ACTIONS, ANONYMOUS, type Access } from '../registry/access.js';
 
-export type Action = 'pull' | 'push' | 'delete';
-export const ALL_ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
-
-/** One resource and the actions wanted on it, as in a token scope. */
-export interface Access {
-  type: 'repository' | 'registry';
-  name: string;
-  actions: Action[] | ['*'];
-  /** Wanted but not required: a cross-repository mount source. */
-  optional?: boolean;
-}
-
-export const ANONYMOUS = '';
 
 export type Policy = (account: string, access: Access) => boolean;
 
@@ -44,7 +32,9 @@ function ruleActions(rule: AccessRule): Set<string> {
 
 export function rulesPolicy(rules: readonly AccessRule[]): Policy {
   // Patterns without ${account} are compiled once; the others per request.
-  const compiled = rules.map((rule) => ({ rule, regex: rule.name.includes('${account}') ? undefined : globToRegex(rule.name), actions: ruleActions(rule) }));
+  const compiled = rules.map((rule) => ({
+    rule, regex: rule.name.includes('${account}') ? undefined : globToRegex(rule.name), actions: ruleActions(rule),
+  }));
   const actionsFor = (account: string, name: string): Set<string> => {
     for (const { rule, regex, actions } of compiled) {
       if (!accountMatches(rule.account, account)) continue;

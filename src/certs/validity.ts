@@ -1,0 +1,6 @@
+// Certificate lifetimes, for the CA (build.ts), leaves (leaf.ts) and the
+// days left that `certs show` reports (inspect.ts).
+export const DAY_MS = 24 * 60 * 60 * 1000;
+// Backdated so that a node whose clock runs a little slow still accepts a
+// certificate issued a moment ago.
+export const BACKDATE_MS = 5 * 60 * 1000;

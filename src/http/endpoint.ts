@@ -1,0 +1,9 @@
+// A path the gateway answers itself before any registry check: the token
+// server's /token and JWKS, /trust/. Whoever offers one decides inside it
+// who may use it.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export interface Endpoint {
+  paths: ReadonlySet<string>;
+  handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void>;
+}

@@ -1,0 +1,243 @@
+// One request, start to finish, as an ordered list of named steps (after
+// node-http-proxy's passes): each reads and adds to the request's context,
+// and either lets the next one run, answers the request itself, or refuses
+// it with a registry error, which is sent here and nowhere else. Whatever
+// the upstream executes is exactly what the steps authorized.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { AccessController, Decision } from '../auth/controller.js';
+import type { Endpoint } from '../http/endpoint.js';
+import type { Policy } from '../auth/policy.js';
+import { sendJson, sendRegistryError, type RegistryErrorFields } from '../http/responses.js';
+import type { Access } from '../registry/access.js';
+import { checkBody, takesBody } from '../registry/body.js';
+import { formatQuery, parametersFor, parseQuery } from '../registry/query.js';
+import { actionsFor, parseRoute, requiredAccess, type Route } from '../registry/routes.js';
+import { plainAddress, addressKey } from '../util/address.js';
+import type { Logger } from '../util/log.js';
+import { accessLog, type Entry } from './accessLog.js';
+import { listing } from './catalog.js';
+import {
+  dropAuthorization, keepRegistryHeaders, rewriteLocation, setForwarding, stripClientForwarding, validHost, watchBodyStall,
+} from './passes.js';
+import type { Shares } from './shares.js';
+import type { Upstream } from './upstream.js';
+
+export interface HandlerOptions {
+  controller: AccessController;
+  /** What the access rules allow: the catalog shows only what an account may pull. */
+  policy: Policy;
+  upstream: Upstream;
+  log: Logger;
+  /** https://host:port clients use: publicUrl's, or else the Host each client sent. */
+  publicOrigin: (req: IncomingMessage) => string;
+  /** publicUrl's host:port, sent upstream as Host whatever the client sent; undefined without publicUrl. */
+  publicHost?: string | undefined;
+  /** Whether a Host may be reflected into URLs (named by the server certificate). */
+  hostAllowed: (host: string) => boolean;
+  shares: Shares;
+  /** A request body that sends nothing for this long is cut. */
+  bodyStallMs: number;
+  /** Paths answered by the gateway itself before any auth: the auth mode's (/token) and /trust/. */
+  endpoints: Endpoint[];
+}
+
+export function clientAddress(req: IncomingMessage): string {
+  return plainAddress(req.socket.remoteAddress);
+}
+
+/** What the steps know about one request so far. */
+export interface Context {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  path: string;
+  rawQuery: string;
+  entry: Entry;
+  expectContinue: boolean;
+  route?: Exclude<Route, { kind: 'invalid' }>;
+  params?: Map<string, string>;
+  access?: Access[];
+  decision?: Extract<Decision, { kind: 'grant' }>;
+}
+
+/** undefined: go on; 'done': the step answered; a refusal: sent as the registry's JSON error. */
+export type StepResult = undefined | 'done' | RegistryErrorFields;
+export type Step = (ctx: Context, opts: HandlerOptions) => StepResult | Promise<StepResult>;
+
+type Code = RegistryErrorFields['code'];
+const refuse = (status: number, code: Code, message: string, headers: Record<string, string> = {}): RegistryErrorFields =>
+  ({ status, code, message, headers });
+
+/**
+ * Up or not, for probes and anyone else; where the upstream is and why it
+ * failed is for operators, who have it in the log (it helps an attacker
+ * aim past the gateway).
+ */
+export const health: Step = async (ctx, opts) => {
+  if (ctx.path !== '/healthz') return undefined;
+  let reachable = false;
+  try {
+    reachable = (await opts.upstream.get('/v2/', {}, 3000, true)).status < 500;
+  } catch (err) {
+    const error = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    opts.log.warn({ upstream: opts.upstream.origin, error }, 'health check: upstream unreachable');
+  }
+  sendJson(ctx.res, reachable ? 200 : 503, { status: reachable ? 'ok' : 'degraded', upstream: { reachable } });
+  return 'done';
+};
+
+/** The auth mode's own paths (/token) and /trust/: answered before any registry check. */
+export const endpoints: Step = async (ctx, opts) => {
+  const endpoint = opts.endpoints.find((e) => e.paths.has(ctx.path));
+  if (!endpoint) return undefined;
+  await endpoint.handle(ctx.req, ctx.res, ctx.path, new URLSearchParams(ctx.rawQuery));
+  return 'done';
+};
+
+/** Host goes into the URLs the registry builds: a plain host[:port] the certificate names, or publicUrl's. */
+export const host: Step = (ctx, opts) => {
+  if (!validHost(ctx.req)) return refuse(400, 'NAME_INVALID', 'missing or malformed Host header: expected host[:port]');
+  if (opts.publicHost || opts.hostAllowed(ctx.req.headers.host!)) return undefined;
+  const name = ctx.req.headers.host;
+  const fix = 'connect by one of its names, or set publicUrl';
+  return refuse(400, 'UNSUPPORTED', `Host '${name}' is not a name in the gateway's certificate: ${fix}`);
+};
+
+export const route: Step = (ctx) => {
+  const route = parseRoute(ctx.path);
+  if (route.kind === 'invalid') return route;
+  ctx.route = route;
+  if (route.kind === 'repository') ctx.entry.repository = route.name;
+  return undefined;
+};
+
+export const query: Step = (ctx) => {
+  const params = parseQuery(ctx.rawQuery, parametersFor(ctx.method, ctx.route!, ctx.path), ctx.route!);
+  if ('kind' in params) return params;
+  ctx.params = params;
+  return undefined;
+};
+
+export const body: Step = (ctx) => checkBody(ctx.req, takesBody(ctx.method, ctx.route!, ctx.path, ctx.params!));
+
+export const access: Step = (ctx) => {
+  const access = requiredAccess(ctx.method, ctx.route!, new URLSearchParams([...ctx.params!]));
+  if (!access) return refuse(405, 'UNSUPPORTED', `${ctx.method} is not supported on ${ctx.path}`);
+  ctx.access = access;
+  if (ctx.route!.kind === 'repository') ctx.entry.action = actionsFor(ctx.method)!.at(-1)!;
+  return undefined;
+};
+
+export const authorize: Step = async (ctx, opts) => {
+  const decision = await opts.controller.authorized(ctx.req, ctx.access!);
+  ctx.entry.user = decision.account;
+  if (decision.kind === 'challenge') return decision;
+  ctx.decision = decision;
+  return undefined;
+};
+
+/** A mount whose source the account may not pull becomes a plain upload (and answers 202 either way: no oracle). */
+export const mount: Step = (ctx) => {
+  const source = ctx.access!.find((a) => a.optional);
+  if (source && !ctx.decision!.granted.includes(source)) {
+    ctx.params!.delete('mount');
+    ctx.params!.delete('from');
+  }
+  return undefined;
+};
+
+/** The client's share of the upstream, held until its response closes. */
+export const share: Step = (ctx, opts) => {
+  const release = opts.shares.acquire(addressKey(ctx.req.socket.remoteAddress), ctx.decision!.account);
+  if (typeof release === 'function') {
+    ctx.res.once('close', release);
+    return undefined;
+  }
+  const who = { upstreamPerAddress: 'this address', upstreamAnonymous: 'anonymous clients', upstreamPerAccount: 'this account' }[
+    release.limit];
+  const message = `too many requests in flight from ${who} (at most ${release.max}: limits.${release.limit})`;
+  return refuse(429, 'TOOMANYREQUESTS', message, { 'Retry-After': '1' });
+};
+
+/** The catalog and tag lists are paginated by the gateway (catalog.ts says why). */
+export const lists: Step = async (ctx, opts) => {
+  const route = ctx.route!;
+  if (route.kind !== 'catalog' && !(route.kind === 'repository' && route.resource === 'tags')) return undefined;
+  const upstreamHeaders = {
+    host: opts.publicHost ?? ctx.req.headers.host ?? '',
+    'x-forwarded-proto': 'https',
+    ...(ctx.req.headers['user-agent'] ? { 'user-agent': ctx.req.headers['user-agent'] } : {}),
+    ...(opts.controller.forwardsCredentials && ctx.req.headers.authorization ? { authorization: ctx.req.headers.authorization } : {}),
+  };
+  const canPull = (name: string) => opts.policy(ctx.decision!.account, { type: 'repository', name, actions: ['pull'] });
+  await listing(ctx.req, ctx.res, route, ctx.params!, { upstream: opts.upstream, headers: upstreamHeaders, canPull });
+  return 'done';
+};
+
+/** The request the upstream receives: rebuilt from what was parsed, with the headers the registry API reads. */
+export const forward: Step = (ctx, opts) => {
+  const { req, res } = ctx;
+  req.url = ctx.path + formatQuery(ctx.params!);
+  stripClientForwarding(req);
+  keepRegistryHeaders(req);
+  setForwarding(req, clientAddress(req), opts.publicHost);
+  if (!opts.controller.forwardsCredentials) dropAuthorization(req);
+  if (ctx.expectContinue) {
+    // Authorized: now let the client send the body. The upstream is not
+    // asked again, so the header goes no further.
+    res.writeContinue();
+    delete req.headers.expect;
+  }
+  watchBodyStall(req, opts.bodyStallMs, () => {
+    opts.log.warn({ client: clientAddress(req), path: ctx.path }, 'request body stalled; closing the connection');
+    req.destroy();
+  });
+  opts.upstream.proxy.web(req, res, {}, (err) => upstreamFailed(err, res, opts));
+  return 'done';
+};
+
+/** The request path, in order. */
+export const STEPS: readonly [string, Step][] = [
+  ['health', health], ['endpoints', endpoints], ['host', host], ['route', route], ['query', query], ['body', body],
+  ['access', access], ['authorize', authorize], ['mount', mount], ['share', share], ['lists', lists], ['forward', forward],
+];
+
+function upstreamFailed(err: Error, res: ServerResponse | Socket, opts: HandlerOptions): void {
+  if (!('writeHead' in res)) return;
+  const code = (err as NodeJS.ErrnoException).code ?? err.message;
+  opts.log.warn({ upstream: opts.upstream.origin, error: code }, 'upstream request failed');
+  const message = `upstream registry ${opts.upstream.origin} is unavailable (${code})`;
+  sendRegistryError(res, { status: 503, code: 'UNAVAILABLE', message, detail: { upstream: opts.upstream.origin } });
+}
+
+export function createHandler(opts: HandlerOptions, steps: readonly [string, Step][] = STEPS) {
+  opts.upstream.proxy.on('proxyRes', (proxyRes, req) => {
+    rewriteLocation(proxyRes.statusCode ?? 0, proxyRes.headers, opts.upstream.origin, opts.publicOrigin(req));
+  });
+
+  return async function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const ctx: Context = {
+      req, res, expectContinue,
+      method: req.method ?? '',
+      path: q === -1 ? url : url.slice(0, q),
+      rawQuery: q === -1 ? '' : url.slice(q + 1),
+      entry: accessLog(req, res, opts.log),
+    };
+    for (const [name, step] of steps) {
+      let result: StepResult;
+      try {
+        result = await step(ctx, opts);
+      } catch (err) {
+        // The lists read the upstream themselves: a failure there is the upstream's.
+        if (name === 'lists') return upstreamFailed(err as Error, res, opts);
+        opts.log.error({ step: name, error: (err as Error).message }, 'request failed');
+        return sendRegistryError(res, refuse(500, 'UNKNOWN', 'internal gateway error'));
+      }
+      if (result === 'done') return;
+      if (result) return sendRegistryError(res, result);
+    }
+  };
+}

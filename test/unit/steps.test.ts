@@ -1,0 +1,73 @@
+// The request path's steps, each alone: a context in, a verdict out.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { access, host, mount, query, route, share, body, type Context, type HandlerOptions } from '../../src/proxy/handler.js';
+import { createShares } from '../../src/proxy/shares.js';
+
+const D = `sha256:${'a'.repeat(64)}`;
+function context(method: string, url: string, headers: Record<string, string> = { host: 'reg.test' }): Context {
+  const q = url.indexOf('?');
+  const req = { method, url, headers, rawHeaders: Object.entries(headers).flat(), socket: { remoteAddress: '10.0.0.1' }, complete: true } as unknown as IncomingMessage;
+  const res = { once: () => undefined } as unknown as ServerResponse;
+  return { req, res, method, path: q === -1 ? url : url.slice(0, q), rawQuery: q === -1 ? '' : url.slice(q + 1), entry: {}, expectContinue: false };
+}
+const opts = { hostAllowed: (h: string) => h === 'reg.test', shares: createShares({ perAddress: 1, perAccount: 5, anonymous: 5 }) } as unknown as HandlerOptions;
+
+/** Runs the parsing steps up to access, as the handler does. */
+function parsed(method: string, url: string, headers?: Record<string, string>): Context {
+  const ctx = context(method, url, headers);
+  for (const step of [host, route, query, body, access]) assert.equal(step(ctx, opts), undefined, `${method} ${url}`);
+  return ctx;
+}
+
+test('host: only a Host the certificate names', () => {
+  assert.equal(host(context('GET', '/v2/'), opts), undefined);
+  assert.equal((host(context('GET', '/v2/', { host: 'evil.test' }), opts) as { status: number }).status, 400);
+});
+
+test('route, query, access: the mount source is an optional access', () => {
+  const ctx = parsed('POST', `/v2/b/blobs/uploads/?mount=${D}&from=a`);
+  assert.deepEqual(ctx.entry, { repository: 'b', action: 'push' });
+  assert.deepEqual(ctx.access, [{ type: 'repository', name: 'b', actions: ['pull', 'push'] }, { type: 'repository', name: 'a', actions: ['pull'], optional: true }]);
+  assert.deepEqual([...ctx.params!], [['mount', D], ['from', 'a']]);
+});
+
+test('query refuses what Go would read differently', () => {
+  for (const q of [`mount=${D}&from=a&from=b`, 'from=a%zz', `mount=${D};from=a`]) {
+    const ctx = context('POST', `/v2/b/blobs/uploads/?${q}`);
+    route(ctx, opts);
+    assert.equal((query(ctx, opts) as { status: number }).status, 400, q);
+  }
+});
+
+test('mount: a source the grant lacks is dropped; a granted one stays', () => {
+  const refused = parsed('POST', `/v2/b/blobs/uploads/?mount=${D}&from=a`);
+  refused.decision = { kind: 'grant', account: 'u', granted: [refused.access![0]!] };
+  mount(refused, opts);
+  assert.deepEqual([...refused.params!], []);
+  const granted = parsed('POST', `/v2/b/blobs/uploads/?mount=${D}&from=a`);
+  granted.decision = { kind: 'grant', account: 'u', granted: granted.access! };
+  mount(granted, opts);
+  assert.deepEqual([...granted.params!.keys()], ['mount', 'from']);
+});
+
+test('body: a form body or a body on a bodiless route is refused', () => {
+  const form = context('POST', '/v2/b/blobs/uploads/', { host: 'reg.test', 'content-type': 'application/x-www-form-urlencoded', 'content-length': '3' });
+  route(form, opts);
+  query(form, opts);
+  assert.equal((body(form, opts) as { status: number }).status, 400);
+  const get = context('GET', '/v2/b/tags/list', { host: 'reg.test', 'content-length': '10' });
+  route(get, opts);
+  query(get, opts);
+  assert.equal((body(get, opts) as { status: number }).status, 400);
+});
+
+test('share: the second request in flight from one address (limit 1) gets 429', () => {
+  const first = parsed('GET', '/v2/b/tags/list');
+  first.decision = { kind: 'grant', account: 'u', granted: [] };
+  assert.equal(share(first, opts), undefined);
+  const second = parsed('GET', '/v2/b/tags/list');
+  second.decision = { kind: 'grant', account: 'v', granted: [] };
+  assert.equal((share(second, opts) as { status: number }).status, 429);
+});
