@@ -5,16 +5,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
-import { exec, gateway as gatewayCli } from '../helpers/exec.js';
+import { exec } from '../helpers/exec.js';
 import { startGateway } from '../helpers/gateway.js';
 import { request } from '../helpers/https.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
 import { startRegistry } from '../helpers/registry.js';
-import { tempDir } from '../helpers/tmp.js';
+import { stage } from '../helpers/stage.js';
 
 const OPEN_FILES = 1024;
 const IDLE = 1100;
@@ -22,13 +21,7 @@ const SLOW_PER_ADDRESS = 60;
 const SLOW_ADDRESSES = ['127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7'];
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 
-const work = await tempDir();
-const certs = join(work, 'certs');
-const htpasswd = join(work, 'htpasswd');
-assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', 'localhost', '--host', '127.0.0.1'])).code, 0);
-const added = await gatewayCli(['users', 'add', 'alice', '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: 'pw' });
-assert.equal(added.code, 0);
-const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
+const { work, certs, htpasswd, ca, tls } = await stage({ alice: 'pw' });
 const registry = await startRegistry(work, { storage: join(work, 'storage') });
 after(() => registry.stop());
 

@@ -8,22 +8,13 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gateway as gatewayCli } from '../helpers/exec.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { request, type Reply } from '../helpers/https.js';
 import { freePort, startRegistry } from '../helpers/registry.js';
-import { tempDir } from '../helpers/tmp.js';
+import { stage } from '../helpers/stage.js';
 
-const work = await tempDir();
-const certs = join(work, 'certs');
-const htpasswd = join(work, 'htpasswd');
-assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', 'localhost', '--host', '127.0.0.1'])).code, 0);
-for (const [user, pw] of [['alice', 'alice-pw'], ['bob', 'bob-pw'], ['carol', 'carol-pw'], ['dave', 'dave-pw']]) {
-  assert.equal((await gatewayCli(['users', 'add', user!, '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: pw })).code, 0);
-}
-const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
+const { work, certs, htpasswd, ca, tls } = await stage({ alice: 'alice-pw', bob: 'bob-pw', carol: 'carol-pw', dave: 'dave-pw' });
 const registry = await startRegistry(work, { storage: join(work, 'storage') });
 const access = [
   { account: 'alice', name: '**', actions: ['*'] },
@@ -32,7 +23,6 @@ const access = [
   { account: '*', name: '${account}/**', actions: ['pull', 'push'] },
   { account: '', name: 'public/**', actions: ['pull'] },
 ];
-const tls = { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') };
 const basicGw = await startGateway(work, { upstream: registry.url, tls, auth: { mode: 'htpasswd', htpasswd }, access, timeouts: { bodyStall: 2 } });
 const tokenPort = await freePort();
 const service = `127.0.0.1:${tokenPort}`;
