@@ -18,7 +18,7 @@ import type { Logger } from '../util/log.js';
 import { accessLog, type Entry } from './accessLog.js';
 import { listing } from './catalog.js';
 import {
-  dropAuthorization, keepRegistryHeaders, rewriteLocation, setForwarding, stripClientForwarding, validHost, watchBodyStall,
+  dropAuthorization, keepRegistryHeaders, rewriteLocation, setForwarding, validHost, watchBodyStall,
 } from './passes.js';
 import type { Shares } from './shares.js';
 import type { Upstream } from './upstream.js';
@@ -122,7 +122,7 @@ export const query: Step = (ctx) => {
 export const body: Step = (ctx) => checkBody(ctx.req, takesBody(ctx.method, ctx.route!, ctx.path, ctx.params!));
 
 export const access: Step = (ctx) => {
-  const access = requiredAccess(ctx.method, ctx.route!, new URLSearchParams([...ctx.params!]));
+  const access = requiredAccess(ctx.method, ctx.route!, ctx.params!);
   if (!access) return refuse(405, 'UNSUPPORTED', `${ctx.method} is not supported on ${ctx.path}`);
   ctx.access = access;
   if (ctx.route!.kind === 'repository') ctx.entry.action = actionsFor(ctx.method)!.at(-1)!;
@@ -179,7 +179,6 @@ export const lists: Step = async (ctx, opts) => {
 export const forward: Step = (ctx, opts) => {
   const { req, res } = ctx;
   req.url = ctx.path + formatQuery(ctx.params!);
-  stripClientForwarding(req);
   keepRegistryHeaders(req);
   setForwarding(req, clientAddress(req), opts.publicHost);
   if (!opts.controller.forwardsCredentials) dropAuthorization(req);

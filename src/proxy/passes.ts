@@ -38,13 +38,6 @@ export function certifiedHost(host: string, certificate: X509Certificate): boole
     : certificate.checkHost(name, { wildcards: true, partialWildcards: false }) !== undefined;
 }
 
-/** Clients must not steer the URLs the registry builds, nor the address it logs. */
-export function stripClientForwarding(req: IncomingMessage): void {
-  for (const name of Object.keys(req.headers)) {
-    if (name === 'forwarded' || name === 'x-real-ip' || name.startsWith('x-forwarded-')) delete req.headers[name];
-  }
-}
-
 /**
  * The registry builds https upload URLs for the public host (publicUrl's,
  * else the certified Host the client used), and logs the real client.
@@ -58,7 +51,9 @@ export function setForwarding(req: IncomingMessage, clientAddress: string, publi
 
 // The request headers the registry API reads (distribution's handlers and
 // the OCI spec), plus transfer framing. Everything else stops here: a header
-// the gateway never looked at must not reach a server that might act on it.
+// the gateway never looked at must not reach a server that might act on it,
+// and a client's Forwarded, X-Forwarded-* or X-Real-IP cannot steer the URLs
+// the registry builds nor the address it logs.
 export const REGISTRY_REQUEST_HEADERS = new Set([
   'host', 'accept', 'accept-encoding', 'user-agent', 'content-type', 'content-length', 'content-range', 'range',
   'if-none-match', 'if-match', 'if-modified-since', 'transfer-encoding', 'expect', 'authorization', 'connection',
@@ -72,18 +67,6 @@ export function keepRegistryHeaders(req: IncomingMessage): void {
 /** The gateway is the authenticator: the client's credentials stop here. */
 export function dropAuthorization(req: IncomingMessage): void {
   delete req.headers.authorization;
-}
-
-/** A mount whose source the account may not pull becomes a plain upload start. */
-export function stripMount(req: IncomingMessage): void {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  if (q === -1) return;
-  const query = new URLSearchParams(url.slice(q + 1));
-  query.delete('mount');
-  query.delete('from');
-  const rest = query.toString();
-  req.url = url.slice(0, q) + (rest ? `?${rest}` : '');
 }
 
 const REWRITTEN_STATUS = (status: number) => status === 201 || status === 202 || (status >= 300 && status < 400);

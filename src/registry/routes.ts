@@ -31,11 +31,6 @@ const PATTERNS: [RegExp, Route['kind'], Exclude<Route, { kind: 'base' | 'catalog
   [new RegExp(`^/v2/(${NAME})/referrers/${DIGEST}$`), 'repository', 'referrers'],
 ];
 
-export function splitUrl(rawUrl: string): { path: string; query: URLSearchParams } {
-  const q = rawUrl.indexOf('?');
-  return { path: q === -1 ? rawUrl : rawUrl.slice(0, q), query: new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1)) };
-}
-
 export function parseRoute(path: string): Route | RouteError {
   // No percent-encoding at all: registry paths never need it, and decoding is
   // how "%2e%2e" and "%2f" smuggle a different path past a check.
@@ -71,7 +66,13 @@ export function actionsFor(method: string): Action[] | undefined {
 }
 
 /** The access a request needs; undefined when the method makes no sense for the route. */
-export function requiredAccess(method: string, route: Route, query: URLSearchParams): Access[] | undefined {
+/** Parsed query parameters: the gateway's own Map, or URLSearchParams. */
+export interface Parameters {
+  has(key: string): boolean;
+  get(key: string): string | null | undefined;
+}
+
+export function requiredAccess(method: string, route: Route, query: Parameters): Access[] | undefined {
   if (route.kind === 'base') return method === 'GET' || method === 'HEAD' ? [] : undefined;
   if (route.kind === 'catalog') {
     return method === 'GET' || method === 'HEAD' ? [{ type: 'registry', name: 'catalog', actions: ['*'] }] : undefined;

@@ -41,12 +41,10 @@ function registryCode(status: number): RegistryErrorCode {
 const refuse = (status: number, error: string, message: string, headers: Record<string, string> = {}) =>
   new RegistryError(status, registryCode(status), message, headers, error);
 
-// Answered with Connection: close: the rest of the body is never read, so
-// the connection cannot carry another request. Node ends the socket once the
-// answer is flushed; destroying it at once would reset the connection and
-// lose the answer.
-const tooLarge = () =>
-  refuse(413, 'invalid_request', `form body too large: at most ${MAX_FORM / 1024} KiB`, { Connection: 'close' });
+// The rest of the body is never read: sendJson closes the connection after
+// the answer (Node ends the socket once it is flushed; destroying it at once
+// would reset the connection and lose the answer).
+const tooLarge = () => refuse(413, 'invalid_request', `form body too large: at most ${MAX_FORM / 1024} KiB`);
 
 function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new Promise((resolve, reject) => {
