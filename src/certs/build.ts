@@ -62,4 +62,5 @@ export function buildCa(key: RsaKey, opts: CaOptions): forge.pki.Certificate {
   return cert;
 }
 
-export const certToPem = (cert: forge.pki.Certificate): string => forge.pki.certificateToPem(cert);
+// LF: node-forge writes CRLF, which ConfigMaps and shell heredocs carry along as \r.
+export const certToPem = (cert: forge.pki.Certificate): string => forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');

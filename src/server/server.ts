@@ -22,6 +22,7 @@ import type { Logger } from '../util/log.js';
 import { AUTH_MODES } from './authModes.js';
 import { guardConnections } from './connections.js';
 import { loadTls, watchTls } from './tls.js';
+import { readTrustPem } from '../certs/trustSet.js';
 import { sharedThrottle } from './workers.js';
 
 export interface Gateway {
@@ -61,7 +62,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const caPath = join(dirname(config.tls.cert), 'ca.crt');
   let trust: Trust | undefined;
   if (existsSync(caPath)) {
-    trust = await createTrust(caPath, trustAddresses(String(tls.cert), port, config.publicUrl));
+    trust = await createTrust(await readTrustPem(dirname(config.tls.cert)), trustAddresses(String(tls.cert), port, config.publicUrl));
   } else {
     log.warn({ ca: caPath }, 'no ca.crt beside the server certificate: /trust/ is off');
   }

@@ -5,7 +5,6 @@
 // install.sh over TLS verified by that CA.
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readFile } from 'node:fs/promises';
 import { parseAddress, type Address } from '../bundle/address.js';
 import { renderBundle } from '../bundle/render.js';
 import { tarball, TAR_ROOT } from '../bundle/tarball.js';
@@ -38,8 +37,8 @@ export function pinnedCommand(address: Address, caSha256: string): string {
     `curl -fsS --cacert "$f" ${url}/trust/install.sh | sh -s -- --ca "$f"`;
 }
 
-export async function createTrust(caPath: string, addresses: Address[]): Promise<Trust> {
-  const caPem = await readFile(caPath, 'utf8');
+/** caPem: every CA nodes should trust, as one PEM bundle (certs/trustSet.ts). */
+export async function createTrust(caPem: string, addresses: Address[]): Promise<Trust> {
   const caSha256 = createHash('sha256').update(caPem).digest('hex');
   const files = renderBundle({ addresses, caPem, outDir: SERVED_BUNDLE_DIR });
   const install = files.find((f) => f.path === 'install.sh')!.content;

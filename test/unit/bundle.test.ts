@@ -119,9 +119,7 @@ test('tarballs are deterministic', async () => {
 
 test('the node setup command pins the CA and prefers an address other machines can reach', async () => {
   const { createTrust } = await import('../../src/trust/endpoint.js');
-  const dir = await tempDir();
-  await writeFile(join(dir, 'ca.crt'), CA);
-  const trust = await createTrust(join(dir, 'ca.crt'), [parseAddress('localhost:5443'), parseAddress('127.0.0.1:5443'), parseAddress('registry.example.test:5443')]);
+  const trust = await createTrust(CA, [parseAddress('localhost:5443'), parseAddress('127.0.0.1:5443'), parseAddress('registry.example.test:5443')]);
   assert.equal(trust.caSha256, createHash('sha256').update(CA).digest('hex'));
   assert.match(trust.commands[0]!, /^f=\$\(mktemp\) && curl -fsSk https:\/\/registry\.example\.test:5443\/trust\/ca\.crt -o "\$f" && echo "[0-9a-f]{64}  \$f" \| sha256sum -c --status && curl -fsS --cacert "\$f" https:\/\/registry\.example\.test:5443\/trust\/install\.sh \| sh -s -- --ca "\$f"$/);
   assert.equal(trust.commands.length, 3);
