@@ -31,10 +31,22 @@ export function trustAddresses(serverPem: string, port: number, publicUrl?: stri
   return names.map((n) => parseAddress(`${n}:${port}`));
 }
 
+/**
+ * The one-line node setup. Its own `sh -c`, so that the EXIT trap removes the
+ * downloaded copies on every path (success, mismatch, network error) without
+ * touching the caller's shell, and arguments typed after it reach install.sh
+ * (`... setup --dry-run`). Each failure says what happened, because
+ * `sha256sum --status` and `curl -s` say nothing.
+ */
 export function pinnedCommand(address: Address, caSha256: string): string {
   const url = `https://${address.name}`;
-  return `f=$(mktemp) && curl -fsSk ${url}/trust/ca.crt -o "$f" && echo "${caSha256}  $f" | sha256sum -c --status && ` +
-    `curl -fsS --cacert "$f" ${url}/trust/install.sh | sh -s -- --ca "$f"`;
+  const script = 'f=$(mktemp) && s=$(mktemp) || exit 1; trap "rm -f \\"\\$f\\" \\"\\$s\\"" EXIT; ' +
+    `curl -fsSk ${url}/trust/ca.crt -o "$f" || { echo "setup: cannot download ${url}/trust/ca.crt" >&2; exit 1; }; ` +
+    `echo "${caSha256}  $f" | sha256sum -c --status || { echo "setup: the CA at ${url} has SHA-256 $(sha256sum < "$f" | cut -c1-64), ` +
+    `not ${caSha256}: refusing to install it (wrong address, or the CA changed: use the command the gateway prints now)" >&2; exit 1; }; ` +
+    `curl -fsS --cacert "$f" ${url}/trust/install.sh -o "$s" || { echo "setup: cannot download ${url}/trust/install.sh" >&2; exit 1; }; ` +
+    'sh "$s" --ca "$f" "$@"';
+  return `sh -c '${script}' setup`;
 }
 
 /** caPem: every CA nodes should trust, as one PEM bundle (certs/trustSet.ts). */

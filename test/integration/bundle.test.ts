@@ -142,18 +142,23 @@ test('/trust/ serves ca.crt, install.sh and the bundle without auth', async () =
 });
 
 test('the pinned one-liner printed at start installs into a test root, and refuses a wrong fingerprint', async () => {
-  const line = gw.logs().split('\n').find((l) => l.trim().startsWith('f=$(mktemp)'))?.trim();
+  const line = gw.logs().split('\n').find((l) => l.trim().startsWith("sh -c 'f=$(mktemp)"))?.trim();
   assert.ok(line, gw.logs());
-  const env = { ...process.env, TMPDIR: work };
+  const tmp = join(work, 'tmp');
+  await mkdir(tmp);
+  const env = { ...process.env, TMPDIR: tmp };
   const root = join(work, 'pinned');
   const ok = await exec('sh', ['-c', `${line} --root ${root} --runtimes docker,containerd`], { env });
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(await readFile(join(root, 'etc', 'docker', 'certs.d', addr, 'ca.crt'), 'utf8'), caPem);
   assert.ok(existsSync(join(root, 'etc', 'containerd', 'certs.d', addr, 'hosts.toml')));
   const wrongRoot = join(work, 'pinned-wrong');
-  const wrong = line.replace(/echo "[0-9a-f]{64}/, `echo "${'0'.repeat(64)}`);
+  const pinned = /echo "([0-9a-f]{64})/.exec(line)![1]!;
+  const wrong = line.replaceAll(pinned, '0'.repeat(64));
   assert.notEqual(wrong, line);
   const refused = await exec('sh', ['-c', `${wrong} --root ${wrongRoot} --runtimes docker`], { env });
   assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /setup: the CA at https:\/\/\S+ has SHA-256 [0-9a-f]{64}, not 0{64}: refusing to install it/);
   assert.ok(!existsSync(wrongRoot), 'nothing installed');
+  assert.deepEqual(await readdir(tmp), [], 'no downloaded copy left behind, after success or refusal');
 });
