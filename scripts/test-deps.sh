@@ -16,6 +16,8 @@ declare -A packages=(
   [ss]=iproute2
   [tar]=tar
   [curl]=curl
+  [unshare]=util-linux
+  [mount]=mount
 )
 
 missing=()

@@ -1,6 +1,8 @@
-// Registry addresses as nodes name them: HOST[:PORT]. The directory name in
+// Registry addresses as nodes name them: HOST:PORT. The directory name in
 // every certs.d is exactly what image references use, so the port stays
-// unless it is 443 (then Docker and containerd drop it too).
+// unless it is 443 (then Docker and containerd drop it too). The port must be
+// written: a bare host would silently mean 443, while the gateway listens on
+// 5443 by default, and every file in the bundle would name the wrong address.
 import { fail, GatewayError } from '../errors.js';
 import { parseHost, type Host } from '../certs/hosts.js';
 
@@ -13,8 +15,13 @@ export interface Address {
 
 export function parseAddress(value: string): Address {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(value.trim());
-  if (!m) fail('INVALID_ARGUMENT', `invalid --host '${value}': expected HOST or HOST:PORT, e.g. registry.example.test:5443`);
-  const port = m[2] === undefined ? 443 : Number(m[2]);
+  if (!m) fail('INVALID_ARGUMENT', `invalid --host '${value}': expected HOST:PORT, e.g. registry.example.test:5443`);
+  if (m[2] === undefined) {
+    const h = m[1]!;
+    fail('INVALID_ARGUMENT', `invalid --host '${value}': no port. Write ${h}:5443 (the gateway listens on 5443 by default), ` +
+      `or ${h}:443 if it really serves on 443`);
+  }
+  const port = Number(m[2]);
   if (port < 1 || port > 65535) fail('INVALID_ARGUMENT', `invalid --host '${value}': the port must be 1 to 65535`);
   let parsed: Host;
   try {

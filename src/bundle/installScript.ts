@@ -2,7 +2,10 @@
 // the runtimes present, never edits a runtime's own config file (it prints
 // the snippet and whether a restart is needed), and refuses to install a CA
 // whose SHA-256 is not the one it was made for. Standalone when piped with
-// --ca FILE: everything but the CA and client certificates is embedded.
+// --ca FILE: everything but the CA and client certificates is embedded; a
+// piped script finds those with --bundle DIR. Whatever it installs for k3s
+// references only files it installed, and it says what it left out.
+import { containerdCheckSh } from './containerdCheck.js';
 
 export interface InstallScriptInput {
   addresses: string[];
@@ -12,6 +15,8 @@ export interface InstallScriptInput {
   /** registries.yaml without credentials (made by the YAML library). */
   registriesYaml: string;
   k3sCaDir: string;
+  /** The node a client certificate was made for, when the bundle has one. */
+  clientNode?: string;
 }
 
 // Quoted here-documents: the shell expands nothing inside.
@@ -22,12 +27,13 @@ export function installScript(input: InstallScriptInput): string {
   return `#!/bin/sh
 # Trust installer for the registry at: ${input.addresses.join(' ')}
 # Made by registry-gateway. Run as root on every node that pulls.
-#   sh install.sh [--dry-run] [--root DIR] [--runtimes docker,containerd,containers,k3s] [--ca FILE]
+#   sh install.sh [--dry-run] [--root DIR] [--runtimes docker,containerd,containers,k3s] [--ca FILE] [--bundle DIR]
 set -eu
 
 ADDRESSES="${input.addresses.join(' ')}"
 CA_SHA256="${input.caSha256}"
 K3S_CA_DIR="${input.k3sCaDir}"
+CLIENT_NODE="${input.clientNode ?? ''}"
 
 usage() {
   sed -n '2,5p' "$0" 2>/dev/null || true
@@ -35,30 +41,41 @@ usage() {
   echo "  --root DIR    install under DIR instead of / (images, tests)"
   echo "  --runtimes L  only these, comma-separated (default: the ones found here)"
   echo "  --ca FILE     the CA certificate (default: ca.crt from this bundle)"
+  echo "  --bundle DIR  the unpacked bundle, when this script is piped (client certificates, credentials)"
 }
 
 root=""
 dry=0
 runtimes=""
 ca=""
+bundle_opt=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry=1 ;;
     --root) [ $# -ge 2 ] || { echo "install.sh: --root needs a directory" >&2; exit 2; }; root="\${2%/}"; shift ;;
     --runtimes) [ $# -ge 2 ] || { echo "install.sh: --runtimes needs a list, e.g. docker,containerd" >&2; exit 2; }; runtimes="$2"; shift ;;
     --ca) [ $# -ge 2 ] || { echo "install.sh: --ca needs a file" >&2; exit 2; }; ca="$2"; shift ;;
+    --bundle) [ $# -ge 2 ] || { echo "install.sh: --bundle needs the unpacked bundle's directory" >&2; exit 2; }
+      [ -f "$2/install.sh" ] || { echo "install.sh: --bundle $2 has no install.sh: give the directory gateway bundle wrote (or the unpacked registry-trust/)" >&2; exit 2; }
+      bundle_opt=$(cd "$2" && pwd); shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
-bundle=""
-case "$0" in
-  */install.sh|install.sh) bundle=$(cd "$(dirname "$0")" && pwd) ;;
-esac
+# The bundle this script came from: beside it, or --bundle when piped (then $0 is sh).
+bundle="$bundle_opt"
+if [ -z "$bundle" ]; then
+  case "$0" in
+    */install.sh|install.sh) bundle=$(cd "$(dirname "$0")" && pwd) ;;
+  esac
+fi
 first=\${ADDRESSES%% *}
-[ -n "$ca" ] || ca="$bundle/docker/certs.d/$first/ca.crt"
+if [ -z "$ca" ]; then
+  [ -n "$bundle" ] || { echo "install.sh: piped, so there is no bundle to take ca.crt from: pass --ca FILE or --bundle DIR" >&2; exit 2; }
+  ca="$bundle/docker/certs.d/$first/ca.crt"
+fi
 [ -f "$ca" ] || { echo "install.sh: no CA certificate at $ca (pass --ca FILE)" >&2; exit 2; }
 
 sha256() {
@@ -85,14 +102,22 @@ for r in $(echo "$runtimes" | tr ',' ' '); do
   case "$r" in docker|containerd|containers|k3s) ;; *) echo "install.sh: unknown runtime '$r' (docker, containerd, containers, k3s)" >&2; exit 2 ;; esac
 done
 
+${containerdCheckSh.trim()}
+
 changed=0
 notes=""
 note() { notes="$notes
 $1"; }
 
+# Every path put() installed or would install (--dry-run), one a line: what
+# registries.yaml may reference.
+installed=""
+
 # put FILE_OR_- DEST MODE: install atomically (temporary file, then rename), only when different.
 put() {
   src="$1"; dest="$root$2"; mode="$3"
+  installed="$installed
+$2"
   tmp_in=""
   if [ "$src" = "-" ]; then tmp_in=$(mktemp); cat > "$tmp_in"; src="$tmp_in"; fi
   if [ -f "$dest" ] && cmp -s "$src" "$dest"; then
@@ -109,15 +134,19 @@ put() {
   [ -z "$tmp_in" ] || rm -f "$tmp_in"
 }
 
-client_files() { # DIR ADDRESS: client certificate pair from the bundle, when it has one
-  if [ -n "$bundle" ] && [ -f "$bundle/$1/$2/client.cert" ]; then
+missing_client=""
+client_files() { # DIR ADDRESS DEST: client certificate pair from the bundle, when it has one
+  if [ -n "$bundle" ] && [ -f "$bundle/$1/$2/client.cert" ] && [ -f "$bundle/$1/$2/client.key" ]; then
     put "$bundle/$1/$2/client.cert" "$3/client.cert" 644
     put "$bundle/$1/$2/client.key" "$3/client.key" 600
+  elif [ -n "$CLIENT_NODE" ]; then
+    missing_client="$missing_client $3/client.cert $3/client.key"
   fi
 }
 
-hosts_toml() { # the bundle's own (it may name client certificates), else the embedded one
-  if [ -n "$bundle" ] && [ -f "$bundle/containerd/certs.d/$1/hosts.toml" ]; then cat "$bundle/containerd/certs.d/$1/hosts.toml"; return; fi
+hosts_toml() { # the bundle's own when its client certificates are there too (it names them), else the embedded one
+  d="$bundle/containerd/certs.d/$1"
+  if [ -n "$bundle" ] && [ -f "$d/hosts.toml" ] && { [ -f "$d/client.cert" ] || ! grep -q 'client' "$d/hosts.toml"; }; then cat "$d/hosts.toml"; return; fi
   case "$1" in
 ${hostsCases}
   esac
@@ -144,22 +173,32 @@ for addr in $ADDRESSES; do
 done
 
 if wants containerd; then
-  conf="$root/etc/containerd/config.toml"
-  if [ -f "$conf" ] && grep -q 'config_path' "$conf"; then
-    :
-  else
-    if [ -f "$conf" ] && grep -q '^version *= *3' "$conf"; then table='plugins."io.containerd.cri.v1.images".registry'; else table='plugins."io.containerd.grpc.v1.cri".registry'; fi
-    note "containerd: $conf does not set config_path, so Kubernetes pulls ignore /etc/containerd/certs.d (containerd before 2.2)."
-    note "  add this (config.toml was not changed), then restart containerd:"
-    note "    [$table]"
-    note "      config_path = \\"/etc/containerd/certs.d\\""
-  fi
+  # config.toml is read, never changed: the advice says what to change.
+  advice=$(containerd_check "$root/etc/containerd/config.toml" "$(containerd_version)") || true
+  [ -z "$advice" ] || note "$advice"
 fi
+
+# referenced FILE: the paths a registries.yaml names that were not installed.
+referenced_missing() {
+  sed -n -e 's/^ *ca_file: *//p' -e 's/^ *cert_file: *//p' -e 's/^ *key_file: *//p' "$1" | tr -d "\\"'" | while read -r p; do
+    printf '%s\\n' "$installed" | grep -qxF "$p" || [ -f "$root$p" ] || echo "$p"
+  done
+}
 
 if wants k3s; then
   registries=$(mktemp)
-  if [ -n "$bundle" ] && [ -f "$bundle/k3s/registries.yaml" ]; then cp "$bundle/k3s/registries.yaml" "$registries"; else cat > "$registries" ${heredoc(input.registriesYaml, 'REGISTRIES_YAML_END')}
+  embedded() { cat > "$registries" ${heredoc(input.registriesYaml, 'REGISTRIES_YAML_END')}
+  }
+  if [ -n "$bundle" ] && [ -f "$bundle/k3s/registries.yaml" ]; then cp "$bundle/k3s/registries.yaml" "$registries"; else embedded; fi
+  gone=$(referenced_missing "$registries")
+  if [ -n "$gone" ]; then
+    # Reference only what is installed: k3s will not start with a missing cert_file.
+    embedded
+    note "k3s: left out of registries.yaml, because these files were not installed: $(echo $gone)"
+    note "  it trusts the CA only (no client certificate, no credentials); to install all, run install.sh from the unpacked bundle or pass --bundle DIR"
   fi
+  [ -z "$missing_client" ] || note "client certificate for node $CLIENT_NODE not installed (a piped install.sh cannot see the bundle): pass --bundle DIR. Missing:$missing_client"
+  missing_client=
   target="$root/etc/rancher/k3s/registries.yaml"
   if [ -f "$target" ] && ! cmp -s "$registries" "$target"; then
     note "k3s: $target exists and was not changed; merge these entries into it, then restart k3s (or k3s-agent):"
@@ -172,6 +211,7 @@ if wants k3s; then
   rm -f "$registries"
 fi
 
+[ -z "$missing_client" ] || note "client certificate for node $CLIENT_NODE not installed (a piped install.sh cannot see the bundle): pass --bundle DIR. Missing:$missing_client"
 [ -z "$notes" ] || printf '%s\\n' "$notes"
 if [ "$changed" -eq 0 ]; then echo "nothing to change for: $runtimes"; fi
 `;

@@ -6,6 +6,8 @@ import { stringify as toToml } from 'smol-toml';
 import { stringify as toYaml } from 'yaml';
 import type { Address } from './address.js';
 import { installScript } from './installScript.js';
+import { kubernetesFiles, type DaemonSetOptions } from './kubernetes.js';
+import { normalizePem } from '../certs/trustSet.js';
 
 export interface BundleFile {
   path: string;
@@ -22,12 +24,12 @@ export interface BundleInput {
   outDir: string;
   client?: { certPem: string; keyPem: string; node: string };
   pullSecret?: { user: string; password: string };
+  /** The DaemonSet in kubernetes/registry-trust.yaml: only with an image the user names. */
+  daemonset?: DaemonSetOptions;
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const yaml = (doc: unknown) => toYaml(doc, { lineWidth: 0 });
-// ConfigMap keys allow [-._a-zA-Z0-9] only: no ':' (OpenShift's node-ca uses '..').
-const keyOf = (a: Address) => a.name.replace(/:/g, '..').replace(/[[\]]/g, '');
 
 function containerdHosts(a: Address, client: boolean): string {
   return toToml({
@@ -63,91 +65,32 @@ function registriesYaml(input: BundleInput, caDir: string): string {
 // Where k3s nodes keep the CA files registries.yaml points at.
 export const K3S_CA_DIR = '/etc/rancher/k3s/certs.d';
 
-const KEP_1755 =
-  'https://github.com/kubernetes/enhancements/tree/master/keps/sig-cluster-lifecycle/generic/1755-communicating-a-local-registry';
-
-function kubernetes(input: BundleInput): BundleFile[] {
-  const files: BundleFile[] = [];
-  const data: Record<string, string> = {};
-  for (const a of input.addresses) {
-    data[`${keyOf(a)}.ca.crt`] = input.caPem;
-    data[`${keyOf(a)}.hosts.toml`] = containerdHosts(a, false);
-  }
-  const copy = input.addresses.flatMap((a) => [
-    // Temporary file and rename: a runtime never reads a half-written file.
-    'for d in /host/etc/containerd/certs.d /host/etc/docker/certs.d; do ' +
-      `mkdir -p "$d/${a.name}" && cp /trust/${keyOf(a)}.ca.crt "$d/${a.name}/.ca.crt.tmp" && ` +
-      `mv "$d/${a.name}/.ca.crt.tmp" "$d/${a.name}/ca.crt"; done`,
-    `cp /trust/${keyOf(a)}.hosts.toml "/host/etc/containerd/certs.d/${a.name}/.hosts.toml.tmp" && ` +
-      `mv "/host/etc/containerd/certs.d/${a.name}/.hosts.toml.tmp" "/host/etc/containerd/certs.d/${a.name}/hosts.toml"`,
-  ]);
-  files.push({
-    path: 'kubernetes/registry-trust.yaml',
-    mode: 0o644,
-    content: [
-      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'registry-gateway-trust', namespace: 'kube-system' }, data },
-      {
-        apiVersion: 'apps/v1',
-        kind: 'DaemonSet',
-        metadata: { name: 'registry-gateway-trust', namespace: 'kube-system', labels: { app: 'registry-gateway-trust' } },
-        spec: {
-          selector: { matchLabels: { app: 'registry-gateway-trust' } },
-          template: {
-            metadata: { labels: { app: 'registry-gateway-trust' } },
-            spec: {
-              // Every node pulls, control plane and tainted nodes included.
-              tolerations: [{ operator: 'Exists' }],
-              priorityClassName: 'system-node-critical',
-              containers: [{
-                name: 'install',
-                image: 'busybox:1.36',
-                command: ['sh', '-c', `while true; do\n${copy.join('\n')}\nsleep 60; done`],
-                volumeMounts: [
-                  { name: 'trust', mountPath: '/trust', readOnly: true },
-                  { name: 'etc-containerd', mountPath: '/host/etc/containerd/certs.d' },
-                  { name: 'etc-docker', mountPath: '/host/etc/docker/certs.d' },
-                ],
-                resources: { requests: { cpu: '1m', memory: '8Mi' }, limits: { memory: '32Mi' } },
-              }],
-              volumes: [
-                { name: 'trust', configMap: { name: 'registry-gateway-trust' } },
-                { name: 'etc-containerd', hostPath: { path: '/etc/containerd/certs.d', type: 'DirectoryOrCreate' } },
-                { name: 'etc-docker', hostPath: { path: '/etc/docker/certs.d', type: 'DirectoryOrCreate' } },
-              ],
-            },
-          },
-        },
-      },
-    ].map(yaml).join('---\n'),
-  });
-  const first = input.addresses[0]!;
-  files.push({
-    path: 'kubernetes/local-registry-hosting.yaml',
-    mode: 0o644,
-    content: yaml({
-      apiVersion: 'v1', kind: 'ConfigMap',
-      // KEP-1755: fixed name and namespace, read by tools that push for the cluster.
-      metadata: { name: 'local-registry-hosting', namespace: 'kube-public' },
-      data: { 'localRegistryHosting.v1': yaml({ host: first.name, help: KEP_1755 }) },
-    }),
-  });
-  if (input.pullSecret) {
-    const { user, password } = input.pullSecret;
-    const auth = Buffer.from(`${user}:${password}`).toString('base64');
-    const auths = Object.fromEntries(input.addresses.map((a) => [a.name, { username: user, password, auth }]));
-    const dockerConfig = Buffer.from(JSON.stringify({ auths })).toString('base64');
-    files.push({
-      path: 'kubernetes/pull-secret.yaml', mode: 0o600, secret: true,
-      content: yaml({
-        apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson',
-        metadata: { name: 'registry-gateway-pull' }, data: { '.dockerconfigjson': dockerConfig },
-      }),
-    });
-  }
-  return files;
+// kind: each node mounts each address's directory, read-only, so that
+// /etc/containerd/certs.d stays writable for kind's own registry recipe and
+// the DaemonSet. One list, shared by every node of the config (a YAML anchor).
+function kindConfig(input: BundleInput): string {
+  const mounts = input.addresses.map((a) => ({
+    hostPath: `${input.outDir}/containerd/certs.d/${a.name}`, containerPath: `/etc/containerd/certs.d/${a.name}`, readOnly: true,
+  }));
+  const header = `# kind create cluster --config cluster.yaml
+# Every node mounts containerd/certs.d/ADDR of this bundle at
+# /etc/containerd/certs.d/ADDR. hostPath is where the bundle is on the machine
+# that runs kind (kind mounts from there into its node containers): made for
+# ${input.outDir}. Moved or unpacked elsewhere? Change the hostPath lines.
+# A node you add needs the same mounts: give it "extraMounts: *mounts".
+`;
+  const doc = {
+    kind: 'Cluster', apiVersion: 'kind.x-k8s.io/v1alpha4',
+    containerdConfigPatches: [`[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"`],
+    nodes: [{ role: 'control-plane', extraMounts: mounts }, { role: 'worker', extraMounts: mounts }],
+  };
+  // The yaml library names the shared list a1: name it for what it is.
+  return header + toYaml(doc, { lineWidth: 0 }).replace(/&a1\b/, '&mounts').replace(/\*a1\b/g, '*mounts');
 }
 
-export function renderBundle(input: BundleInput): BundleFile[] {
+export function renderBundle(raw: BundleInput): BundleFile[] {
+  // LF only: the CA reaches shells, ConfigMaps and hashes as it is here.
+  const input = { ...raw, caPem: normalizePem(raw.caPem) };
   const files: BundleFile[] = [];
   const client = input.client;
   for (const a of input.addresses) {
@@ -174,17 +117,7 @@ export function renderBundle(input: BundleInput): BundleFile[] {
   // Credentials make a file secret (mode 0600, left out of SHA256SUMS).
   const secretMode = input.pullSecret ? { mode: 0o600, secret: true } : { mode: 0o644 };
   files.push({ path: 'k3s/registries.yaml', content: registries, ...secretMode });
-  files.push({
-    path: 'kind/cluster.yaml', mode: 0o644,
-    content: yaml({
-      kind: 'Cluster', apiVersion: 'kind.x-k8s.io/v1alpha4',
-      containerdConfigPatches: [`[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"`],
-      nodes: [{
-        role: 'control-plane',
-        extraMounts: [{ hostPath: `${input.outDir}/containerd/certs.d`, containerPath: '/etc/containerd/certs.d', readOnly: true }],
-      }],
-    }),
-  });
+  files.push({ path: 'kind/cluster.yaml', mode: 0o644, content: kindConfig(input) });
   files.push({
     path: 'k3d/config.yaml', ...secretMode,
     content: yaml({
@@ -193,15 +126,21 @@ export function renderBundle(input: BundleInput): BundleFile[] {
       volumes: [{ volume: `${input.outDir}/k3s/certs.d:${K3S_CA_DIR}`, nodeFilters: ['all'] }],
     }),
   });
-  files.push(...kubernetes(input));
+  for (const f of kubernetesFiles({ ...input, hostsToml: (a) => containerdHosts(a, false) })) {
+    files.push({ path: f.path, content: f.content, ...(f.secret ? { mode: 0o600, secret: true } : { mode: 0o644 }) });
+  }
   files.push({
     path: 'install.sh', mode: 0o755,
     content: installScript({
       addresses: input.addresses.map((a) => a.name),
       caSha256: sha256(input.caPem),
       hostsToml: Object.fromEntries(input.addresses.map((a) => [a.name, containerdHosts(a, false)])),
-      registriesYaml: registriesYaml({ ...input, pullSecret: undefined }, K3S_CA_DIR),
+      // Embedded for a piped run: no credentials, and no client certificate
+      // (a piped run may not have it); the bundle's own file is used when
+      // everything it names is installed.
+      registriesYaml: registriesYaml({ ...input, pullSecret: undefined, client: undefined }, K3S_CA_DIR),
       k3sCaDir: K3S_CA_DIR,
+      ...(client ? { clientNode: client.node } : {}),
     }),
   });
   files.push({ path: 'README.txt', mode: 0o644, content: readme(input) });
@@ -232,10 +171,21 @@ It installs the CA for each runtime it finds, and tells you what to restart:
   k3s         k3s/registries.yaml             -> /etc/rancher/k3s/registries.yaml   restart k3s (or k3s-agent)
               k3s/certs.d/ADDR/               -> ${K3S_CA_DIR}/ADDR/
 
-Clusters: kind/cluster.yaml (kind create cluster --config ...) and k3d/config.yaml
-(k3d cluster create --config ...) mount this bundle's CA files into the nodes;
-kubernetes/registry-trust.yaml is a ConfigMap and DaemonSet that keep the CA in
-/etc/containerd/certs.d and /etc/docker/certs.d on every node;
+Piped (curl ... | sh -s -- ...), install.sh finds client certificates and
+credentials only with --bundle DIR; without them it installs the CA alone and
+says what it left out.
+
+Clusters: kind/cluster.yaml (kind create cluster --config ...) mounts each
+containerd/certs.d/ADDR of this bundle into every node (hostPath: this bundle
+at ${input.outDir}; change it if you move the bundle); k3d/config.yaml
+(k3d cluster create --config ...) mounts k3s/certs.d and sets registries.yaml.
+kubernetes/registry-trust.yaml is a ConfigMap with the CA${input.daemonset
+  ? `, and a DaemonSet (${input.daemonset.image})
+that keeps it in ${input.daemonset.targets.join(', ')} certs.d on every node; it needs a namespace
+whose Pod Security level is privileged (hostPath volumes), and is Ready only
+where containerd's config_path includes /etc/containerd/certs.d`
+  : `; with gateway bundle
+--daemonset-image IMAGE it also holds a DaemonSet that copies it onto every node`}.
 kubernetes/local-registry-hosting.yaml announces the registry (KEP-1755).
 ${credentials}${clientKeys}
 SHA256SUMS lists the public files; check them with: sha256sum -c SHA256SUMS

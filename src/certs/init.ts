@@ -1,6 +1,8 @@
 // `gateway certs init`: a private CA and the gateway's server certificate.
 // Idempotent: it fills in what is missing, and replaces nothing without --force.
 import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { fail } from '../errors.js';
 import { writeFilesAtomically, type FileSpec } from '../util/atomicFiles.js';
@@ -9,7 +11,7 @@ import { sanHosts } from './der.js';
 import { defaultHosts, hostKey, parseHosts, wildcardWarnings, type Host } from './hosts.js';
 import { issueLeaf, type Context } from './issue.js';
 import { generateRsaKey, type LeafKeyType } from './keys.js';
-import { constraintsFor, describeConstraint } from './nameConstraints.js';
+import { constraintsFor, describeConstraint, parseConstraint, type NameConstraints } from './nameConstraints.js';
 import { loadIssuer } from './issuer.js';
 import { certPaths, pairFiles, pairState, readText } from './store.js';
 
@@ -19,6 +21,10 @@ export interface InitOptions {
   caDays: number;
   days: number;
   nameConstraints: boolean;
+  /** Constrain the CA to the --host names only (no private names or addresses beyond them). */
+  exactNames?: boolean;
+  /** More domains or address ranges the CA may sign for (--permit). */
+  permit?: string[];
   force: boolean;
   newCa: boolean;
   /** The server key; default RSA 2048. */
@@ -32,14 +38,27 @@ export interface InitResult {
 }
 
 async function newIssuer(hosts: Host[], opts: InitOptions, ctx: Context, notes: string[]): Promise<{ issuer: Issuer; files: FileSpec[] }> {
-  const nc = opts.nameConstraints ? constraintsFor(hosts) : undefined;
+  const policy = opts.exactNames ? 'exact' : 'private';
+  const nc = opts.nameConstraints ? constraintsFor(hosts, policy, (opts.permit ?? []).map(parseConstraint)) : undefined;
   const key = await generateRsaKey(3072);
   const cert = buildCa(key, { days: opts.caDays, now: ctx.now, creator: ctx.creator, ...(nc ? { nameConstraints: nc } : {}) });
-  notes.push(nc
-    ? `name constraints: on; this CA can only sign for ${[...nc.permitted].map(describeConstraint).join(', ')}`
-    : 'name constraints: OFF (--no-name-constraints); ' +
-      'this CA can sign for any name, so guard ca.key like a password to every node that trusts it');
+  notes.push(constraintNote(nc, policy));
   return { issuer: { cert, key }, files: pairFiles(certPaths(opts.dir, 'ca'), certToPem(cert), key.pem) };
+}
+
+// Said at every CA creation: what a leaked ca.key could sign, and so whether
+// a name added later keeps the CA.
+function constraintNote(nc: NameConstraints | undefined, policy: 'private' | 'exact'): string {
+  if (!nc) {
+    return 'name constraints: OFF (--no-name-constraints); ' +
+      'this CA can sign for any name, so guard ca.key like a password to every node that trusts it';
+  }
+  const list = nc.permitted.map(describeConstraint).join(', ');
+  return policy === 'exact'
+    ? `name constraints: exact; this CA can only sign for ${list}. A name outside these needs a new CA (gateway certs rollover)`
+    : `name constraints: private; this CA can sign only for private names and addresses and the names given: ${list}. ` +
+      'Even with ca.key a public site cannot be impersonated, and names like these can be added later ' +
+      'with the same CA (gateway certs add-host), so nodes need nothing new';
 }
 
 async function existingServerHosts(dir: string): Promise<string[]> {
@@ -64,6 +83,11 @@ export async function initCerts(opts: InitOptions, ctx: Context): Promise<InitRe
         `restore it, or replace the CA with --force --new-ca (every node must then be re-bundled)`);
     }
   }
+  const rolling = ['ca-next.crt', 'ca-previous.crt'].filter((f) => existsSync(join(opts.dir, f)));
+  if (opts.newCa && rolling.length > 0) {
+    fail('FILE_EXISTS', `a CA rollover is in progress in ${opts.dir} (${rolling.join(', ')}); ` +
+      "replacing the CA now would break nodes that took part: see 'gateway certs rollover status'");
+  }
   if (caState !== 'none' && opts.newCa && !opts.force) {
     fail('FILE_EXISTS', `a CA already exists in ${opts.dir}; replacing it needs --force --new-ca, and every node must then be re-bundled`);
   }
@@ -79,7 +103,7 @@ export async function initCerts(opts: InitOptions, ctx: Context): Promise<InitRe
     const asked = hosts.map(hostKey);
     if (opts.hosts.length > 0 && (asked.length !== current.length || asked.some((h) => !current.includes(h)))) {
       fail('FILE_EXISTS', `${server.cert} is for ${current.join(', ')}, not ${asked.join(', ')}; ` +
-        `re-issue it with --force (the CA is kept)`);
+        `add names with 'gateway certs add-host --dir ${opts.dir} --host NAME', or re-issue it for exactly these with --force (the CA is kept)`);
     }
     const note = `${opts.dir} already holds a CA and a server certificate for ${current.join(', ')}; ` +
       'nothing changed (use --force to re-issue the server certificate)';
@@ -98,8 +122,11 @@ export async function initCerts(opts: InitOptions, ctx: Context): Promise<InitRe
     }
   } else {
     issuer = await loadIssuer(opts.dir);
-    if (!opts.nameConstraints) {
-      ctx.warn('--no-name-constraints applies to a new CA only; the existing CA was kept as it is (add --new-ca to replace it)');
+    const caOnly = [!opts.nameConstraints && '--no-name-constraints', opts.exactNames && '--exact-names', opts.permit?.length && '--permit']
+      .filter(Boolean);
+    if (caOnly.length > 0) {
+      ctx.warn(`${caOnly.join(', ')} ${caOnly.length > 1 ? 'apply' : 'applies'} to a new CA only; ` +
+        'the existing CA was kept as it is (gateway certs rollover replaces it without breaking nodes)');
     }
     notes.push(`kept the existing CA in ${ca.cert}; nodes that trust it need nothing new`);
   }

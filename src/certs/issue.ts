@@ -38,8 +38,8 @@ export function checkIssuable(issuer: Issuer, req: LeafRequest, dir: string, now
     fail('NAME_NOT_PERMITTED',
       `${outside.map(hostKey).join(', ')} ${outside.length > 1 ? 'are' : 'is'} outside the CA's name constraints ` +
       `(${nc.permitted.map(describeConstraint).join(', ') || 'none permitted'}); ` +
-      'clients would reject the certificate. Re-create the CA with every name: ' +
-      `'gateway certs init --dir ${dir} --force --new-ca --host ...' (nodes must then be re-bundled)`);
+      'clients would reject the certificate. Move to a CA that permits it without breaking nodes: ' +
+      `'gateway certs rollover start --dir ${dir} --permit ${hostKey(outside[0]!)}' (README: CA rollover)`);
   }
   const left = daysLeft(ca, now);
   if (req.days > left) {

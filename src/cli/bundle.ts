@@ -3,9 +3,11 @@ import { Command } from 'commander';
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parseAddress } from '../bundle/address.js';
+import { parseAddress, type Address } from '../bundle/address.js';
+import { DEFAULT_TARGETS, NODE_TARGETS, type NodeTarget } from '../bundle/kubernetes.js';
 import type { BundleInput } from '../bundle/render.js';
 import { certPaths, readText } from '../certs/store.js';
+import { readTrustPem } from '../certs/trustSet.js';
 import { fail } from '../errors.js';
 import { checkPassword } from '../auth/users.js';
 import { collect } from './options.js';
@@ -25,7 +27,39 @@ async function stdinPassword(): Promise<string> {
 
 type BundleOptions = {
   host?: string[]; certs: string; out: string; node?: string; clientCert?: boolean; pullSecret?: string; tar?: boolean;
+  daemonsetImage?: string; daemonsetFor?: string;
 };
+
+// An image reference: [registry[:port]/]path[:tag][@digest], as Kubernetes takes it.
+const IMAGE_REF = /^(?:(?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::\d{1,5})?\/|\[[0-9a-fA-F:]+\](?::\d{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
+
+/** The DaemonSet's image, checked, with what to know about where it comes from. */
+function daemonsetImage(image: string, addresses: Address[], io: Output): string {
+  if (!IMAGE_REF.test(image)) {
+    fail('INVALID_ARGUMENT', `invalid --daemonset-image '${image}': expected an image reference, e.g. registry.internal:5443/library/busybox:1.36`);
+  }
+  const first = image.split('/')[0]!;
+  const registry = image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+  if (registry === 'docker.io') {
+    io.warn(`--daemonset-image ${image} comes from Docker Hub: air-gapped nodes cannot pull it; name one in a registry the nodes reach`);
+  }
+  if (addresses.some((a) => a.name === registry || a.name === registry.replace(/:443$/, ''))) {
+    io.warn(`--daemonset-image ${image} is in this registry: nodes pull it only once they trust it ` +
+      '(kind and k3d mounts, install.sh) and, with auth, with a pull secret; elsewhere preload it or use one from a registry they already trust');
+  }
+  return image;
+}
+
+function daemonsetTargets(list: string | undefined): NodeTarget[] {
+  if (list === undefined) return DEFAULT_TARGETS;
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const known = Object.keys(NODE_TARGETS);
+  for (const n of names) {
+    if (!known.includes(n)) fail('INVALID_ARGUMENT', `invalid --daemonset-for '${n}': choose from ${known.join(', ')} (k3s also covers k3d)`);
+  }
+  if (names.length === 0) fail('INVALID_ARGUMENT', `--daemonset-for needs at least one of ${known.join(', ')}`);
+  return [...new Set(names)] as NodeTarget[];
+}
 
 export function bundleCommand(io: Output): Command {
   return new Command('bundle')
@@ -37,10 +71,13 @@ export function bundleCommand(io: Output): Command {
     .option('--client-cert', 'include a client certificate for --node (mutual TLS)')
     .option('--pull-secret <user>', 'include credentials for USER (password on standard input): a Kubernetes pull secret and k3s auth')
     .option('--tar', 'also write a deterministic .tar.gz beside --out')
+    .option('--daemonset-image <image>', 'write a DaemonSet that copies the CA onto every node, running this image (busybox; one nodes can already pull)')
+    .option('--daemonset-for <list>', `where the DaemonSet writes on each node: ${Object.keys(NODE_TARGETS).join(', ')} (default ${DEFAULT_TARGETS.join(',')})`)
     .addHelpText('after', '\nExamples:\n' +
       '  $ gateway bundle --host registry.example.test:5443 --host localhost:5443\n' +
       '  $ sudo sh dist/trust/install.sh\n' +
-      '  $ gateway bundle --host registry.example.test:5443 --node worker1 --client-cert --tar')
+      '  $ gateway bundle --host registry.example.test:5443 --node worker1 --client-cert --tar\n' +
+      '  $ gateway bundle --host registry.example.test:5443 --daemonset-image mirror.internal/library/busybox:1.36 --daemonset-for containerd,k3s')
     .action(async (o: BundleOptions) => {
       if (!o.host?.length) {
         fail('INVALID_ARGUMENT', 'give at least one --host HOST:PORT, the address nodes pull from (e.g. registry.example.test:5443)');
@@ -57,8 +94,14 @@ export function bundleCommand(io: Output): Command {
       if (o.node && !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(o.node)) {
         fail('INVALID_ARGUMENT', `invalid --node '${o.node}': use lower-case letters, digits, '-' and '_'`);
       }
-      const caPem = await readText(certPaths(o.certs, 'ca').cert, 'CA certificate');
+      if (o.daemonsetFor !== undefined && o.daemonsetImage === undefined) {
+        fail('INVALID_ARGUMENT', '--daemonset-for needs --daemonset-image IMAGE: without an image there is no DaemonSet');
+      }
+      const caPem = await readTrustPem(o.certs);
       const input: BundleInput = { addresses, caPem, outDir: resolve(o.out) };
+      if (o.daemonsetImage !== undefined) {
+        input.daemonset = { image: daemonsetImage(o.daemonsetImage, addresses, io), targets: daemonsetTargets(o.daemonsetFor) };
+      }
       // Names clients will refuse: say so now rather than at the first pull.
       const serverPath = certPaths(o.certs, 'server').cert;
       try {

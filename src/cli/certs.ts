@@ -30,7 +30,8 @@ export function certContext(io: Output): Context {
 }
 
 type InitOptions = {
-  dir: string; host?: string[]; caDays: number; days: number; nameConstraints: boolean; force?: boolean; newCa?: boolean; key: LeafKeyType;
+  dir: string; host?: string[]; caDays: number; days: number; nameConstraints: boolean; exactNames?: boolean; permit?: string[];
+  force?: boolean; newCa?: boolean; key: LeafKeyType;
 };
 type IssueOptions = { name: string; host?: string[]; client?: boolean; days: number; dir: string; force?: boolean; key: LeafKeyType };
 
@@ -72,7 +73,10 @@ export function certsCommand(io: Output): Command {
       'default: localhost, 127.0.0.1, ::1 and this machine\'s hostname', collect)
     .option('--ca-days <n>', 'CA validity in days', wholeNumber('--ca-days', 1, 36500), 3650)
     .option('--days <n>', `server certificate validity in days (at most ${MAX_LEAF_DAYS})`, leafDays, 365)
-    .option('--no-name-constraints', 'let the CA sign for any name (default: only the --host names)')
+    .option('--no-name-constraints', 'let the CA sign for any name (default: private names and addresses, and the --host names)')
+    .option('--exact-names', 'let the CA sign only for the --host names (and names below them): a later name needs a new CA')
+    .option('--permit <domain|cidr>', 'another domain or address range the CA may sign for later, e.g. corp.example.com or ' +
+      '203.0.113.0/24 (repeatable)', collect)
     .option('--force', 're-issue the server certificate (with the existing CA) even if one exists')
     .option('--new-ca', 'with --force: replace the CA too (every node must be re-bundled)')
     .addOption(keyOption())
@@ -83,9 +87,28 @@ export function certsCommand(io: Output): Command {
       const { initCerts } = await import('../certs/init.js');
       const result = await initCerts({
         dir: o.dir, hosts: o.host ?? [], caDays: o.caDays, days: o.days,
-        nameConstraints: o.nameConstraints, force: Boolean(o.force), newCa: Boolean(o.newCa), keyType: o.key,
+        nameConstraints: o.nameConstraints, exactNames: Boolean(o.exactNames), permit: o.permit ?? [],
+        force: Boolean(o.force), newCa: Boolean(o.newCa), keyType: o.key,
       }, certContext(io));
       result.notes.forEach((n) => io.out(n));
+      result.written.forEach((f) => io.out(`wrote ${f}`));
+    });
+
+  certs.command('add-host')
+    .description('add names or addresses to the server certificate, keeping the CA: nodes need nothing new')
+    .requiredOption('--host <name>', 'a DNS name or IP address clients will use (repeatable)', collect)
+    .option('--dir <dir>', 'the certificate directory', 'certs')
+    .option('--days <n>', `validity of the new server certificate in days (at most ${MAX_LEAF_DAYS})`, leafDays, 365)
+    .addHelpText('after', '\nExample:\n  $ gateway certs add-host --host registry.lan --host 192.168.1.20\n' +
+      'A running gateway picks the new certificate up within seconds.')
+    .action(async (o: { dir: string; host: string[]; days: number }) => {
+      const { addHosts } = await import('../certs/addHost.js');
+      const result = await addHosts({ dir: o.dir, hosts: o.host, days: o.days }, certContext(io));
+      if (result.added.length === 0) {
+        io.out(`${o.dir}/server.crt already names ${o.host.join(', ')}; nothing changed`);
+        return;
+      }
+      io.out(`added ${result.added.join(', ')}: server.crt now names ${result.hosts.join(', ')} (same CA: nodes need nothing new)`);
       result.written.forEach((f) => io.out(`wrote ${f}`));
     });
 
@@ -136,5 +159,56 @@ export function certsCommand(io: Output): Command {
       if (!ok) fail('CHECK_FAILED', `${reports.flatMap((r) => r.problems).length} problem(s) found in ${o.dir}`);
     });
 
+  certs.addCommand(rolloverCommand(io));
   return certs;
+}
+
+/** `certs rollover start|switch|finish|status`: a new CA without a flag day (src/certs/rollover.ts). */
+function rolloverCommand(io: Output): Command {
+  const rollover = new Command('rollover')
+    .description('replace the CA in three steps, none of which breaks a node that re-ran its setup once after the first')
+    .addHelpText('after', '\nSteps:\n' +
+      '  $ gateway certs rollover start    # new CA beside the old one; nodes are given both: re-run the node setup everywhere\n' +
+      '  $ gateway certs rollover switch   # the new CA signs server.crt; the old one is still given to nodes\n' +
+      '  $ gateway certs rollover finish   # nodes are given the new CA only\n' +
+      'A running `gateway serve` picks up each step by itself (no restart).');
+  const report = (r: import('../certs/rollover.js').RolloverResult) => {
+    r.notes.forEach((n) => io.out(n));
+    r.written.forEach((f) => io.out(`wrote ${f}`));
+    r.removed.forEach((f) => io.out(`removed ${f}`));
+  };
+  rollover.command('start')
+    .description('create ca-next.crt/ca-next.key, a new CA permitting what the current one does (and --permit); nodes are given both CAs')
+    .option('--dir <dir>', 'the certificate directory', 'certs')
+    .option('--ca-days <n>', 'new CA validity in days', wholeNumber('--ca-days', 1, 36500), 3650)
+    .option('--permit <domain|cidr>', 'a domain or address range the new CA may sign for too (repeatable); ' +
+      'it also permits what the current CA permits and private names and addresses', collect)
+    .option('--exact-names', 'the new CA permits only what the current one does and --permit (no private names beyond them)')
+    .action(async (o: { dir: string; caDays: number; permit?: string[]; exactNames?: boolean }) => {
+      const { startRollover } = await import('../certs/rollover.js');
+      report(await startRollover(o, certContext(io)));
+    });
+  rollover.command('switch')
+    .description('make the new CA ca.crt and re-issue server.crt (and token.crt) from it; the old CA becomes ca-previous.crt')
+    .option('--dir <dir>', 'the certificate directory', 'certs')
+    .option('--days <n>', `validity of the re-issued server certificate in days (at most ${MAX_LEAF_DAYS})`, leafDays, 365)
+    .action(async (o: { dir: string; days: number }) => {
+      const { switchRollover } = await import('../certs/rollover.js');
+      report(await switchRollover(o, certContext(io)));
+    });
+  rollover.command('finish')
+    .description('remove ca-previous.crt: nodes are given the new CA only')
+    .option('--dir <dir>', 'the certificate directory', 'certs')
+    .action(async (o: { dir: string }) => {
+      const { finishRollover } = await import('../certs/rollover.js');
+      report(await finishRollover(o));
+    });
+  rollover.command('status')
+    .description('which phase the rollover is in, and what to do next')
+    .option('--dir <dir>', 'the certificate directory', 'certs')
+    .action(async (o: { dir: string }) => {
+      const { rolloverStatus } = await import('../certs/rollover.js');
+      (await rolloverStatus(o.dir)).lines.forEach((l) => io.out(l));
+    });
+  return rollover;
 }

@@ -52,6 +52,11 @@ export async function run(argv: string[], io: Output = consoleOutput): Promise<n
   }
 }
 
+// `pidof gateway` and `pkill -HUP gateway` find it, as `token rotate` and the
+// README say; otherwise it is one `node` among others. Exactly 'gateway':
+// pidof compares the whole process name.
+process.title = 'gateway';
+
 if (isWorker()) {
   // A `serve --workers` worker: started by the primary, not by a user.
   try {

@@ -3,7 +3,8 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import type { Context } from '../certs/issue.js';
 import { setUser } from '../auth/users.js';
 import { loadConfig, type Config, type Overrides } from '../config/config.js';
 import { startGateway } from '../server/server.js';
@@ -14,19 +15,23 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { isWorker, runWorkers, workerConfig } from '../server/workers.js';
 import { tokenKeyRing } from '../token/mode.js';
+import { certificateState, startRenewal, type RenewalSettings } from '../server/renewal.js';
 import type { Output } from './output.js';
 
 const DEFAULT_CONFIG = 'config/gateway.yaml';
 // In-flight transfers get this long to finish on shutdown.
 const SHUTDOWN_GRACE_MS = 10_000;
 const LOCAL_REGISTRY_PORT = 5000;
+// Set by scripts/start.sh: the pid of the process that ran it.
+const PARENT_ENV = 'GATEWAY_PARENT_PID';
+const PARENT_CHECK_MS = 1_000;
 
 type ServeOptions = Overrides & { config?: string; workers: number };
 
 function withServeOptions(cmd: Command): Command {
   return cmd
     .option('--config <file>', `YAML config (default: ${DEFAULT_CONFIG} when it exists)`)
-    .option('--listen <host:port>', 'listen address, e.g. 0.0.0.0:5443')
+    .option('--listen <host:port>', 'listen address (default [::]:5443: every address, IPv6 and IPv4), e.g. 0.0.0.0:5443 for IPv4 only')
     .option('--upstream <url>', 'the registry behind the gateway, e.g. http://127.0.0.1:5000')
     .option('--public-url <url>', 'how clients reach the gateway, e.g. https://registry.example.test:5443')
     .option('--certs <dir>', 'directory holding server.crt and server.key')
@@ -46,10 +51,38 @@ function workerCount(value: string): number {
 
 const configPathOf = (o: ServeOptions) => o.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
 
+const renewalSettings = (config: Config): RenewalSettings => ({
+  cert: config.tls.cert, key: config.tls.key, before: config.tls.renew.before, days: config.tls.renew.days,
+  everyMs: config.tls.renew.every * 1000,
+});
+
+/**
+ * scripts/start.sh names the process that started it (npm or npm's shell): when that
+ * one dies, this process is re-parented, and stops as on Ctrl-C. The same
+ * SIGINT the kernel sends under setpriv --pdeathsig; this is the fallback where
+ * setpriv is missing. Read once and removed: neither workers nor the local
+ * registry have that parent.
+ */
+function stopWithParent(log: Logger): void {
+  const parent = Number(process.env[PARENT_ENV]);
+  delete process.env[PARENT_ENV];
+  if (!Number.isInteger(parent) || parent <= 1) return;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    log.warn({ parent }, 'the process that started the gateway is gone: stopping');
+    process.kill(process.pid, 'SIGINT');
+  }, PARENT_CHECK_MS);
+  timer.unref();
+}
+
 /** Runs until a stop signal; `extra` is stopped after the gateway. */
 async function run(
   config: Config, configPath: string | undefined, log: Logger, version: string, extra?: LocalRegistry, workers = 1,
 ): Promise<void> {
+  if (!isWorker()) stopWithParent(log);
+  // One process renews (the primary); workers only reload what it wrote.
+  if (!isWorker()) await startRenewal(renewalSettings(config), log);
   if (workers > 1) {
     // Created once here: workers creating it at the same time would each sign with their own.
     if (config.auth.mode === 'token') await tokenKeyRing(config.auth.token);
@@ -62,7 +95,9 @@ async function run(
   }
   const gateway = await startGateway(config, log);
   const listen = `${gateway.address.address}:${gateway.address.port}`;
-  log.info({ version, listen, upstream: gateway.upstream, auth: config.auth.mode, config: configPath ?? null }, 'gateway started');
+  const certificate = await certificateState(config.tls.cert);
+  log.info({ version, listen, upstream: gateway.upstream, auth: config.auth.mode, config: configPath ?? null, certificate },
+    'gateway started');
   if (gateway.trust && (!isWorker() || cluster.worker?.id === 1)) {
     const { caSha256, commands } = gateway.trust;
     log.info({ caSha256, commands }, 'node setup: run one of these commands as root on each node');
@@ -80,8 +115,9 @@ async function run(
       setTimeout(() => gateway.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
       void gateway.close().then(() => extra?.stop()).then(resolve);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // `on`, not `once`: a second signal (the group's and the parent-death one) must not end the process mid-drain.
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
 }
 
@@ -95,25 +131,43 @@ export function serveCommand(version: string): Command {
     });
 }
 
+/**
+ * `up`'s certificates: created at the first start for the default names and
+ * --host; afterwards --host only adds names, with the same CA, so nodes that
+ * trust it need nothing new (names outside the CA's constraints fail with the
+ * way out before anything changes).
+ */
+async function prepareCerts(dir: string, hosts: string[], ctx: Context): Promise<void> {
+  // Loaded here only: a gateway that just serves never needs node-forge.
+  const [{ initCerts }, { addHosts }, { defaultHosts, hostKey }] =
+    await Promise.all([import('../certs/init.js'), import('../certs/addHost.js'), import('../certs/hosts.js')]);
+  const first = !existsSync(join(dir, 'server.crt'));
+  const initial = first && hosts.length > 0 ? [...defaultHosts(ctx.warn).map(hostKey), ...hosts] : [];
+  const certs = await initCerts({
+    dir, hosts: initial, caDays: 3650, days: 365, nameConstraints: true, force: false, newCa: false,
+  }, ctx);
+  if (certs.changed) certs.notes.forEach((n) => process.stderr.write(`${n}\n`));
+  if (first || hosts.length === 0) return;
+  const added = await addHosts({ dir, hosts, days: 365 }, ctx);
+  if (added.added.length > 0) {
+    process.stderr.write(`added ${added.added.join(', ')} to ${dir}/server.crt (same CA: nodes need nothing new)\n`);
+  }
+}
+
 export function upCommand(version: string, io: Output): Command {
   const description = 'set up what is missing (certificates, a first user, a local registry when no upstream is configured) and serve';
   return withServeOptions(new Command('up').description(description))
-    .option('--host <name>',
-      'names and addresses for new certificates (repeatable); default: localhost, 127.0.0.1, ::1 and this machine', collect)
+    .option('--host <name>', 'a name or address clients use (repeatable), added to the server certificate: ' +
+      'at the first start beside localhost, 127.0.0.1, ::1 and this machine\'s name, later to the names it has (same CA)', collect)
     .option('--data <dir>', 'where the local registry keeps its images', 'data')
     .option('--registry-port <n>', 'port of the local registry on 127.0.0.1', wholeNumber('--registry-port', 1, 65535), LOCAL_REGISTRY_PORT)
-    .addHelpText('after', '\nExamples:\n  $ gateway up\n  $ gateway up --host registry.example.test --listen 0.0.0.0:5443')
+    .addHelpText('after', '\nExamples:\n  $ gateway up\n  $ gateway up --host registry.example.test --host 192.168.1.20')
     .action(async (o: ServeOptions & { host?: string[]; data: string; registryPort: number }) => {
       const configPath = configPathOf(o);
       const config = await loadConfig(configPath, o);
       const log = createLogger();
       const ctx = { now: new Date(), creator: 'gateway up', warn: io.warn };
-      // Loaded here only: a gateway that just serves never needs node-forge.
-      const { initCerts } = await import('../certs/init.js');
-      const certs = await initCerts({
-        dir: dirname(config.tls.cert), hosts: o.host ?? [], caDays: 3650, days: 365, nameConstraints: true, force: false, newCa: false,
-      }, ctx);
-      if (certs.changed) certs.notes.forEach((n) => process.stderr.write(`${n}\n`));
+      await prepareCerts(dirname(config.tls.cert), o.host ?? [], ctx);
       if (config.auth.mode === 'htpasswd' && !existsSync(config.auth.htpasswd)) {
         const password = randomBytes(18).toString('base64url');
         await setUser(config.auth.htpasswd, 'admin', password, 10, 'add');

@@ -26,13 +26,20 @@ export function parseDuration(value: string): number {
 }
 
 /**
- * The config as a gateway in token mode reads it, whatever mode the file
- * sets: `issue` and `rotate` work on that gateway's keys and rules.
+ * The config of a gateway in token mode: `issue` and `rotate` work on its keys
+ * and rules. A config in another mode is refused: that gateway would not
+ * accept the token, and the file's token settings would be guesses.
  */
 async function tokenModeConfig(file: string) {
-  const config = await loadConfig(existsSync(file) ? file : undefined, { auth: 'token' });
-  // Always true (the override sets the mode); the check narrows the type.
-  if (!inAuthMode(config, 'token')) throw new Error(`auth.mode is ${config.auth.mode}, not token`);
+  const present = existsSync(file);
+  const config = await loadConfig(present ? file : undefined, {});
+  if (!inAuthMode(config, 'token')) {
+    fail('INVALID_CONFIG', present
+      ? `${file} sets auth.mode ${config.auth.mode}: a gateway in that mode accepts no bearer tokens; ` +
+        'set auth.mode: token (with auth.token.service or publicUrl), or pass the token-mode config with --config'
+      : `no config at ${file}: tokens are signed with a token-mode gateway's keys; ` +
+        'pass its config with --config (auth.mode: token)');
+  }
   return config;
 }
 
@@ -63,7 +70,7 @@ export function tokenCommand(io: Output): Command {
   token.command('rotate')
     .description('retire the signing key and make a new one; tokens already issued keep verifying')
     .option('--config <file>', 'the gateway config', 'config/gateway.yaml')
-    .addHelpText('after', '\nExample:\n  $ gateway token rotate && kill -HUP $(pidof gateway)')
+    .addHelpText('after', '\nExample:\n  $ gateway token rotate && kill -HUP $(pidof gateway)   # or: systemctl reload, kill -HUP PID')
     .action(async (o: { config: string }) => {
       const keyPath = (await tokenModeConfig(o.config)).auth.token.signingKey;
       const { rotateSigningKey } = await import('../token/keyring.js');

@@ -14,7 +14,7 @@ const url = (schemes: string[]) => z.string().refine((v) => {
   } catch {
     return false;
   }
-}, `expected a ${schemes.join(' or ')} URL with no path, e.g. ${schemes[0]}://registry.example.test:5443`);
+}, `expected an ${schemes.join(' or ')} URL with no path, e.g. ${schemes[0]}://registry.example.test:5443`);
 
 export const DEFAULT_UPSTREAM = 'http://127.0.0.1:5000';
 
@@ -62,7 +62,8 @@ const auth = z.discriminatedUnion('mode', [
 }).prefault({});
 
 const fields = z.strictObject({
-  listen: hostPort.default('0.0.0.0:5443'),
+  // Every address: dual-stack where the kernel has IPv6, else IPv4 (server.ts falls back).
+  listen: hostPort.default('[::]:5443'),
   publicUrl: url(['https']).optional(),
   // Unset: `gateway serve` uses DEFAULT_UPSTREAM, `gateway up` starts a local registry.
   upstream: url(['http', 'https']).optional(),
@@ -70,6 +71,16 @@ const fields = z.strictObject({
     cert: z.string().default('certs/server.crt'),
     key: z.string().default('certs/server.key'),
     clientCA: z.string().optional(),
+    // `serve` renews the server certificate by itself (when ca.key is beside
+    // it) once fewer than `before` days are left, for `days` more; checked at
+    // start and every `every` seconds. before: 0 turns it off.
+    renew: z.strictObject({
+      before: z.number().int().min(0).max(365).default(30),
+      days: z.number().int().min(2).max(825, 'at most 825: Apple clients refuse longer-lived TLS certificates').default(365),
+      every: z.number().int().min(1).default(3600),
+    }).prefault({}).refine((r) => r.before === 0 || r.days > r.before, {
+      message: 'renew.days must be more than renew.before, or every check would renew again',
+    }),
   }).prefault({}),
   auth,
   access: z.array(rule).optional(),
@@ -153,6 +164,23 @@ function describeIssue(issue: z.core.$ZodIssue, source: string): string {
   return `${source}: ${path}: ${issue.message}`;
 }
 
+// A value that came from a flag is blamed on the flag, not on the file.
+const FLAG_OF: Record<string, { name: string; key: keyof Overrides }> = {
+  listen: { name: '--listen', key: 'listen' },
+  upstream: { name: '--upstream', key: 'upstream' },
+  publicUrl: { name: '--public-url', key: 'publicUrl' },
+  'auth.mode': { name: '--auth', key: 'auth' },
+  'auth.htpasswd': { name: '--htpasswd', key: 'htpasswd' },
+  'tls.cert': { name: '--certs', key: 'certs' },
+  'tls.key': { name: '--certs', key: 'certs' },
+};
+
+function flagFor(path: readonly PropertyKey[], overrides: Overrides): { name: string; value: string } | undefined {
+  const flag = FLAG_OF[path.map(String).join('.')];
+  const value = flag ? overrides[flag.key] : undefined;
+  return flag && value ? { name: flag.name, value } : undefined;
+}
+
 /** Validates a plain object (from YAML, plus overrides) into a Config. */
 export function validateConfig(raw: unknown, overrides: Overrides, source: string): Config {
   const base = (raw ?? {}) as Record<string, unknown>;
@@ -176,7 +204,12 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
     };
   }
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) fail('INVALID_CONFIG', describeIssue(parsed.error.issues[0]!, source));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const flag = flagFor(issue.path, overrides);
+    if (flag) fail('INVALID_ARGUMENT', `invalid ${flag.name} '${flag.value}': ${issue.message}`);
+    fail('INVALID_CONFIG', describeIssue(issue, source));
+  }
   return parsed.data;
 }
 

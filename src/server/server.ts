@@ -22,7 +22,10 @@ import type { Logger } from '../util/log.js';
 import { AUTH_MODES } from './authModes.js';
 import { guardConnections } from './connections.js';
 import { loadTls, watchTls } from './tls.js';
-import { readTrustPem } from '../certs/trustSet.js';
+import { listenAddress, reachableFrom } from './listen.js';
+import { swappableTrust } from './swappableTrust.js';
+import { watchFiles } from '../util/watchFiles.js';
+import { readTrustPem, trustPaths } from '../certs/trustSet.js';
 import { sharedThrottle } from './workers.js';
 
 export interface Gateway {
@@ -36,11 +39,6 @@ export interface Gateway {
 }
 
 export const HEADER_LIMIT = 16 * 1024;
-
-function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  return { host: listen.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(listen.slice(i + 1)) };
-}
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const tlsPaths = { cert: config.tls.cert, key: config.tls.key, clientCA: config.tls.clientCA };
@@ -58,11 +56,14 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
   const idleMs = config.timeouts.idle * 1000;
   const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs, config.limits.upstreamSockets);
-  const { host, port } = splitListen(config.listen);
-  const caPath = join(dirname(config.tls.cert), 'ca.crt');
-  let trust: Trust | undefined;
+  const { host, port } = await listenAddress(config.listen);
+  const certDir = dirname(config.tls.cert);
+  const caPath = join(certDir, 'ca.crt');
+  const makeTrust = async (serverPem: string) =>
+    createTrust(await readTrustPem(certDir), reachableFrom(host, trustAddresses(serverPem, port, config.publicUrl)));
+  let trust: ReturnType<typeof swappableTrust> | undefined;
   if (existsSync(caPath)) {
-    trust = await createTrust(await readTrustPem(dirname(config.tls.cert)), trustAddresses(String(tls.cert), port, config.publicUrl));
+    trust = swappableTrust(await makeTrust(String(tls.cert)));
   } else {
     log.warn({ ca: caPath }, 'no ca.crt beside the server certificate: /trust/ is off');
   }
@@ -115,13 +116,45 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     } catch (err) {
       log.error({ error: (err as Error).message }, 'TLS reload failed; keeping the current certificate');
     }
+    await reloadTrust(); // the certificate's names are the addresses in the setup commands
   };
-  const stopTlsWatch = watchTls(tlsPaths, () => void reloadTls());
+  // /trust/ follows the CA files (each rollover phase changes them) and the
+  // server certificate. Runs one at a time, so the last change is the one served.
+  let trustQueue = Promise.resolve();
+  const reloadTrust = () => (trustQueue = trustQueue.then(async () => {
+    if (!trust) return;
+    try {
+      const next = await makeTrust(certificate.toString());
+      if (next.caSha256 === trust.caSha256 && next.commands.join('\n') === trust.commands.join('\n')) return;
+      const caChanged = next.caSha256 !== trust.caSha256;
+      trust.swap(next);
+      log.info({ caSha256: next.caSha256, commands: next.commands },
+        'node setup changed (the CAs nodes are given, or the addresses): run one of these commands as root on each node');
+      // A rollover switch re-issues token.crt from the new CA too.
+      if (caChanged) await auth.reload().catch((err: Error) => log.error({ error: err.message }, 'token key reload failed; keeping the current keys'));
+    } catch (err) {
+      log.error({ error: (err as Error).message }, 'trust reload failed; /trust/ keeps serving the current CAs');
+    }
+  }));
+  // A rollover step writes several files in a row: one rebuild for them all.
+  let trustTimer: NodeJS.Timeout | undefined;
+  const trustSoon = () => {
+    clearTimeout(trustTimer);
+    trustTimer = setTimeout(() => void reloadTrust(), 300).unref();
+  };
+  const stopTlsOnly = watchTls(tlsPaths, () => void reloadTls());
+  const stopTrustWatch = trust ? watchFiles(trustPaths(certDir), trustSoon) : () => {};
+  const stopTlsWatch = () => {
+    stopTlsOnly();
+    stopTrustWatch();
+    clearTimeout(trustTimer);
+  };
 
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      // ipv6Only false: on [::], IPv4 clients arrive as ::ffff:a.b.c.d on the same socket, whatever net.ipv6.bindv6only says.
+      server.listen({ port, host, ipv6Only: false }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -2,7 +2,7 @@
 // optional client certificates, and reloading without dropping connections.
 import { constants } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { watchFile, unwatchFile } from 'node:fs';
+import { watchFiles } from '../util/watchFiles.js';
 import type { SecureContextOptions } from 'node:tls';
 import { createSecureContext } from 'node:tls';
 import { fail } from '../errors.js';
@@ -55,10 +55,5 @@ export async function loadTls(paths: TlsPaths): Promise<SecureContextOptions> {
 
 /** Calls onChange when any of the files changes (polled: renames replace them). */
 export function watchTls(paths: TlsPaths, onChange: () => void, intervalMs = 2000): () => void {
-  const files = [paths.cert, paths.key, ...(paths.clientCA ? [paths.clientCA] : [])];
-  const listener = (cur: { mtimeMs: number; ino: number }, prev: { mtimeMs: number; ino: number }) => {
-    if (cur.mtimeMs !== prev.mtimeMs || cur.ino !== prev.ino) onChange();
-  };
-  files.forEach((f) => watchFile(f, { interval: intervalMs, persistent: false }, listener));
-  return () => files.forEach((f) => unwatchFile(f, listener));
+  return watchFiles([paths.cert, paths.key, ...(paths.clientCA ? [paths.clientCA] : [])], onChange, intervalMs);
 }

@@ -1,5 +1,6 @@
 // /trust/: what a node needs before it trusts the gateway, public material
-// only and no auth: ca.crt, install.sh and the bundle as a tarball, made once
+// only and no auth: an index page with the setup steps (what KEP-1755's
+// `help` points at), ca.crt, install.sh and the bundle as a tarball, made once
 // at start for the addresses clients use. The pinned one-liner checks the
 // CA's fingerprint before anything is installed, and only then fetches
 // install.sh over TLS verified by that CA.
@@ -7,6 +8,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseAddress, type Address } from '../bundle/address.js';
 import { renderBundle } from '../bundle/render.js';
+import { normalizePem } from '../certs/trustSet.js';
 import { tarball, TAR_ROOT } from '../bundle/tarball.js';
 import { sanHosts } from '../certs/der.js';
 import type { Endpoint } from '../http/endpoint.js';
@@ -24,7 +26,11 @@ export const SERVED_BUNDLE_DIR = `/opt/${TAR_ROOT}`;
 
 /** The addresses clients use: publicUrl's, else every name in the server certificate at the listen port. */
 export function trustAddresses(serverPem: string, port: number, publicUrl?: string): Address[] {
-  if (publicUrl) return [parseAddress(new URL(publicUrl).host)];
+  if (publicUrl) {
+    // URL drops the scheme's default port; an address always names one.
+    const url = new URL(publicUrl);
+    return [parseAddress(`${url.hostname}:${url.port || (url.protocol === 'http:' ? '80' : '443')}`)];
+  }
   const names = sanHosts(new X509Certificate(serverPem).raw)
     .filter((n) => !n.startsWith('*.'))
     .map((n) => (n.includes(':') ? `[${n}]` : n));
@@ -49,23 +55,58 @@ export function pinnedCommand(address: Address, caSha256: string): string {
   return `sh -c '${script}' setup`;
 }
 
+/** The /trust/ index: the files, and the steps for each kind of node. */
+function indexPage(addresses: Address[], commands: string[], caSha256: string): string {
+  // addresses come ordered: one other machines can reach first.
+  const url = `https://${addresses[0]!.name}`;
+  return `Trust for the registry at ${addresses.map((a) => a.name).join(', ')}
+
+The CA's SHA-256: ${caSha256}
+
+Files (public, no login):
+  ${url}/trust/ca.crt          the CA certificate(s) nodes trust (PEM)
+  ${url}/trust/install.sh      installs it for Docker, containerd, podman/CRI-O and k3s
+  ${url}/trust/bundle.tar.gz   every file of the bundle (unpack in /opt for the kind and k3d configs)
+
+On a node, as root (checks the CA's SHA-256 before installing anything):
+${commands.map((c) => `  ${c}`).join('\n')}
+  Append --dry-run to the command to see what it would change first.
+
+Then:
+  Docker, podman, skopeo, CRI-O   nothing more: certs.d is read at each pull.
+  containerd (Kubernetes pulls)   install.sh prints the config_path change
+                                  config.toml needs, if any; restart containerd after it.
+  k3s, k3d, RKE2                  restart k3s (or k3s-agent, rke2-server, rke2-agent)
+                                  to read registries.yaml.
+  kind                            kind/cluster.yaml in the bundle mounts the CA on every node.
+  a whole cluster                 kubernetes/registry-trust.yaml in the bundle (a DaemonSet
+                                  when the bundle is made with gateway bundle --daemonset-image).
+`;
+}
+
 /** caPem: every CA nodes should trust, as one PEM bundle (certs/trustSet.ts). */
-export async function createTrust(caPem: string, addresses: Address[]): Promise<Trust> {
+export async function createTrust(rawCaPem: string, addresses: Address[]): Promise<Trust> {
+  // LF only, as the bundle's copies are: the pinned SHA-256 covers these bytes.
+  const caPem = normalizePem(rawCaPem);
   const caSha256 = createHash('sha256').update(caPem).digest('hex');
   const files = renderBundle({ addresses, caPem, outDir: SERVED_BUNDLE_DIR });
   const install = files.find((f) => f.path === 'install.sh')!.content;
   const tar = await tarball(files);
+  // Other machines cannot use a loopback address: those commands go last.
+  const loopback = (a: Address) => a.host === 'localhost' || a.host.startsWith('127.') || a.host === '[::1]';
+  const ordered = [...addresses.filter((a) => !loopback(a)), ...addresses.filter(loopback)];
+  const commands = ordered.map((a) => pinnedCommand(a, caSha256));
+  const index = { type: 'text/plain; charset=utf-8', body: indexPage(ordered, commands, caSha256) };
   const bodies: Record<string, { type: string; body: string | Buffer }> = {
+    '/trust/': index,
+    '/trust': index,
     '/trust/ca.crt': { type: 'application/x-pem-file', body: caPem },
     '/trust/install.sh': { type: 'text/x-shellscript; charset=utf-8', body: install },
     '/trust/bundle.tar.gz': { type: 'application/gzip', body: tar },
   };
-  // Other machines cannot use a loopback address: those commands go last.
-  const loopback = (a: Address) => a.host === 'localhost' || a.host.startsWith('127.') || a.host === '[::1]';
-  const ordered = [...addresses.filter((a) => !loopback(a)), ...addresses.filter(loopback)];
   return {
     caSha256,
-    commands: ordered.map((a) => pinnedCommand(a, caSha256)),
+    commands,
     paths: new Set(Object.keys(bodies)),
     async handle(req: IncomingMessage, res: ServerResponse, path: string) {
       const item = bodies[path]!;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { gateway as gatewayCli } from './exec.js';
 import { createTestHost, type TestHost } from './netns.js';
 import { startRegistry, type Registry } from './registry.js';
+import { startGateway, type GatewayProcess } from './gateway.js';
 import { tempDir } from './tmp.js';
 
 export interface Stage {
@@ -28,4 +29,18 @@ export async function namespacedStage(cleanups: (() => Promise<unknown>)[]): Pro
   const registry = await startRegistry(work, { storage: join(work, 'storage'), port: 5000, prefix: host.prefix });
   cleanups.push(() => registry.stop());
   return { work, host, certs, htpasswd, registry };
+}
+
+/** The stage plus a gateway (htpasswd mode) serving it on the namespace's address, port 5443. */
+export async function namespacedGateway(cleanups: (() => Promise<unknown>)[]): Promise<Stage & { address: string; gw: GatewayProcess }> {
+  const stage = await namespacedStage(cleanups);
+  const address = `${stage.host.address}:5443`;
+  const gw = await startGateway(stage.work, {
+    listen: address,
+    upstream: 'http://127.0.0.1:5000',
+    tls: { cert: join(stage.certs, 'server.crt'), key: join(stage.certs, 'server.key') },
+    auth: { mode: 'htpasswd', htpasswd: stage.htpasswd },
+  }, { prefix: stage.host.prefix, host: stage.host.address });
+  cleanups.push(() => gw.stop());
+  return { ...stage, address, gw };
 }

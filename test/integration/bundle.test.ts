@@ -10,20 +10,11 @@ import { exec, gateway as gatewayCli } from '../helpers/exec.js';
 import { cleanupList } from '../helpers/cleanup.js';
 import { startContainerd } from '../helpers/containerd.js';
 import { guardDirectory, importImage, startDockerd, type Cleanups } from '../helpers/docker.js';
-import { startGateway } from '../helpers/gateway.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
-import { namespacedStage } from '../helpers/testHost.js';
+import { namespacedGateway } from '../helpers/testHost.js';
 
 const cleanups = cleanupList();
-const { work, host: testHost, certs, htpasswd } = await namespacedStage(cleanups);
-const addr = `${testHost.address}:5443`;
-const gw = await startGateway(work, {
-  listen: addr,
-  upstream: 'http://127.0.0.1:5000',
-  tls: { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') },
-  auth: { mode: 'htpasswd', htpasswd },
-}, { prefix: testHost.prefix, host: testHost.address });
-cleanups.push(() => gw.stop());
+const { work, host: testHost, certs, address: addr, gw } = await namespacedGateway(cleanups);
 
 const bundle = join(work, 'bundle');
 const made = await gatewayCli(['bundle', '--host', addr, '--certs', certs, '--out', bundle, '--tar']);
@@ -35,7 +26,12 @@ const install = (args: string[]) => exec('sh', [join(bundle, 'install.sh'), ...a
 
 test('gateway bundle: bad input is refused with exit 2 and writes nothing', async () => {
   const out = join(work, 'never');
-  for (const [args, message] of [[[], /at least one --host/], [['--host', 'a..b:1'], /invalid --host 'a\.\.b:1'/], [['--host', addr, '--client-cert'], /--client-cert needs --node/], [['--host', addr, '--certs', join(work, 'nowhere')], /CA certificate not found/]] as const) {
+  for (const [args, message] of [[[], /at least one --host/], [['--host', 'a..b:1'], /invalid --host 'a\.\.b:1'/], [['--host', addr, '--client-cert'], /--client-cert needs --node/], [['--host', addr, '--certs', join(work, 'nowhere')], /CA certificate not found/],
+    // No port would silently have meant 443, while the gateway listens on 5443.
+    [['--host', testHost.address], new RegExp(`invalid --host '${testHost.address}': no port\\. Write ${testHost.address}:5443 \\(the gateway listens on 5443 by default\\), or ${testHost.address}:443 if it really serves on 443`)],
+    [['--host', addr, '--daemonset-image', 'Not An Image'], /invalid --daemonset-image 'Not An Image': expected an image reference/],
+    [['--host', addr, '--daemonset-image', 'busybox:1.36', '--daemonset-for', 'containerd,cri-o'], /invalid --daemonset-for 'cri-o': choose from containerd, docker, k3s, rke2/],
+    [['--host', addr, '--daemonset-for', 'k3s'], /--daemonset-for needs --daemonset-image IMAGE/]] as const) {
     const r = await gatewayCli(['bundle', '--out', out, '--certs', certs, ...args]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, message);
@@ -43,6 +39,20 @@ test('gateway bundle: bad input is refused with exit 2 and writes nothing', asyn
   assert.ok(!existsSync(out));
   assert.ok(existsSync(join(work, 'bundle.tar.gz')), '--tar wrote the tarball beside --out');
   assert.match(made.stdout, /sh .*install\.sh/);
+});
+
+test('gateway bundle: LF only in every file, and a DaemonSet only with the image named (warned about when it is on Docker Hub)', async () => {
+  const paths = (await readdir(bundle, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  assert.ok(paths.length >= 15, `${paths.length} files`);
+  for (const p of paths) assert.ok(!(await readFile(p, 'utf8')).includes('\r'), `${p} has a \\r`);
+  assert.doesNotMatch(await readFile(join(bundle, 'kubernetes', 'registry-trust.yaml'), 'utf8'), /kind: DaemonSet/);
+  const out = join(work, 'with-ds');
+  const r = await gatewayCli(['bundle', '--host', addr, '--certs', certs, '--out', out, '--daemonset-image', 'busybox:1.36', '--daemonset-for', 'k3s']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /comes from Docker Hub: air-gapped nodes cannot pull it/);
+  const trust = await readFile(join(out, 'kubernetes', 'registry-trust.yaml'), 'utf8');
+  assert.match(trust, /image: busybox:1\.36/);
+  assert.match(trust, /path: \/var\/lib\/rancher\/k3s\/agent\/etc\/containerd\/certs\.d/);
 });
 
 test('install.sh --root: installs per runtime, is idempotent, --dry-run changes nothing, never edits config.toml', async () => {
@@ -132,6 +142,11 @@ test('/trust/ serves ca.crt, install.sh and the bundle without auth', async () =
   const get = (path: string) => exec('curl', ['-fsS', '--cacert', join(certs, 'ca.crt'), `https://${addr}${path}`]);
   assert.equal((await get('/trust/ca.crt')).stdout, caPem);
   assert.match((await get('/trust/install.sh')).stdout, /^#!\/bin\/sh/);
+  // The page KEP-1755's help points at: the files and the steps, with the pinned command.
+  const index = (await get('/trust/')).stdout;
+  assert.match(index, new RegExp(`https://${addr.replace(/\./g, '\\.')}/trust/ca\\.crt`));
+  assert.ok(index.includes("sh -c 'f=$(mktemp)"), index);
+  assert.match(index, /restart containerd/);
   const dir = join(work, 'served');
   await mkdir(dir);
   const tgz = await exec('curl', ['-fsS', '--cacert', join(certs, 'ca.crt'), '-o', join(dir, 'b.tar.gz'), `https://${addr}/trust/bundle.tar.gz`]);

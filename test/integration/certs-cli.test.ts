@@ -25,7 +25,8 @@ test('init writes the set with 0600 keys and 0644 certificates and reports the c
   const dir = join(await tempDir(), 'certs');
   const r = await gateway(['certs', 'init', '--dir', dir, ...H]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /name constraints: on; this CA can only sign for DNS:registry\.test, IP:127\.0\.0\.1\/32/);
+  // Private names and addresses (registry.test is under .test, 127.0.0.1 in 127/8), nothing public.
+  assert.match(r.stdout, /name constraints: private; this CA can sign only for private names and addresses and the names given: DNS:internal, .*DNS:test, .*IP:127\.0\.0\.0\/8, IP:10\.0\.0\.0\/8, .*IP:fc00::\/7.*certs add-host/);
   assert.deepEqual((await readdir(dir)).sort(), ['ca.crt', 'ca.key', 'server.crt', 'server.key']);
   assert.equal(await mode(join(dir, 'ca.key')), 0o600);
   assert.equal(await mode(join(dir, 'server.key')), 0o600);
@@ -44,7 +45,7 @@ test('re-running init without --force changes nothing and says so', async () => 
   assert.equal(plain.code, 0, 'no --host means "keep what is there"');
   const other = await gateway(['certs', 'init', '--dir', dir, '--host', 'other.test']);
   assert.equal(other.code, 2);
-  assert.match(other.stderr, /server\.crt is for registry\.test, 127\.0\.0\.1, not other\.test; re-issue it with --force/);
+  assert.match(other.stderr, /server\.crt is for registry\.test, 127\.0\.0\.1, not other\.test; add names with 'gateway certs add-host --dir .* --host NAME', or re-issue it for exactly these with --force/);
   assert.deepEqual(await snapshot(dir), before);
 });
 
@@ -94,15 +95,15 @@ test('--force re-issues the server certificate with the same CA; --new-ca replac
   assert.match(server2.subjectAltName ?? '', /extra\.registry\.test/);
   assert.ok(server2.verify(new X509Certificate(ca1).publicKey));
 
-  const outside = await gateway(['certs', 'init', '--dir', dir, '--force', '--host', 'elsewhere.test']);
+  const outside = await gateway(['certs', 'init', '--dir', dir, '--force', '--host', 'elsewhere.example.com']);
   assert.equal(outside.code, 2);
-  assert.match(outside.stderr, /elsewhere\.test is outside the CA's name constraints.*--force --new-ca/);
+  assert.match(outside.stderr, /elsewhere\.example\.com is outside the CA's name constraints.*gateway certs rollover start --dir .* --permit elsewhere\.example\.com/);
 
   const refused = await gateway(['certs', 'init', '--dir', dir, '--new-ca']);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /needs --force --new-ca/);
 
-  const replaced = await gateway(['certs', 'init', '--dir', dir, '--force', '--new-ca', '--host', 'elsewhere.test']);
+  const replaced = await gateway(['certs', 'init', '--dir', dir, '--force', '--new-ca', '--host', 'elsewhere.example.com']);
   assert.equal(replaced.code, 0, replaced.stderr);
   assert.match(replaced.stdout, /NEW CA.*every node must be re-bundled/);
   assert.notEqual(await readFile(join(dir, 'ca.crt'), 'utf8'), ca1);
@@ -123,7 +124,7 @@ test('issue: refuses names outside the constraints, writes client certificates',
   const before = await snapshot(dir);
   const outside = await gateway(['certs', 'issue', '--dir', dir, '--name', 'evil', '--host', 'evil.example.com']);
   assert.equal(outside.code, 2);
-  assert.match(outside.stderr, /evil\.example\.com is outside the CA's name constraints \(DNS:registry\.test, IP:127\.0\.0\.1\/32\).*gateway certs init --dir .* --force --new-ca/);
+  assert.match(outside.stderr, /evil\.example\.com is outside the CA's name constraints \(DNS:internal, .*\).*gateway certs rollover start/);
   assert.deepEqual(await snapshot(dir), before);
   for (const [args, message] of [[['--name', 'Bad Name'], /invalid --name 'Bad Name'/], [['--name', 'server'], /reserved/], [['--name', 'x', '--host', 'a..b'], /empty label/]] as const) {
     const r = await gateway(['certs', 'issue', '--dir', dir, ...args]);
@@ -175,7 +176,7 @@ test('show reports expiry for --days 1 and warns under 30 days', async () => {
   assert.match(r.stderr, /server\.crt expires in 0 day\(s\): run 'gateway certs renew'/);
   const text = await gateway(['certs', 'show', '--dir', dir]);
   assert.match(text.stdout, /names \(SAN\): +DNS:registry\.test, IP:127\.0\.0\.1/);
-  assert.match(text.stdout, /constraints: +permitted DNS:registry\.test, IP:127\.0\.0\.1\/32; excluded \(none\)/);
+  assert.match(text.stdout, /constraints: +permitted DNS:internal, .*IP:198\.18\.0\.0\/15, .*; excluded \(none\)/);
 });
 
 test('show exits 1 for an expired certificate and for one from another CA', async () => {

@@ -21,8 +21,11 @@ const file = (files: BundleFile[], path: string) => files.find((f) => f.path ===
 
 test('addresses: port kept, 443 dropped, bad ones refused', () => {
   assert.equal(parseAddress('Registry.Test:5443').name, 'registry.test:5443');
-  assert.equal(parseAddress('registry.test').name, 'registry.test');
+  assert.equal(parseAddress('registry.test:443').name, 'registry.test');
   assert.equal(parseAddress('[::1]:5443').name, '[::1]:5443');
+  // No port: an error naming both fixes, never a silent 443.
+  assert.throws(() => parseAddress('198.18.99.214'), /invalid --host '198\.18\.99\.214': no port\. Write 198\.18\.99\.214:5443 \(the gateway listens on 5443 by default\), or 198\.18\.99\.214:443 if it really serves on 443/);
+  assert.throws(() => parseAddress('[::1]'), /no port\. Write \[::1\]:5443/);
   for (const bad of ['a..b:1', 'x:99999', '*.a.test:1', 'http://x:1', 'x:1:2']) assert.throws(() => parseAddress(bad), /invalid --host/, bad);
 });
 
@@ -62,25 +65,37 @@ test('k3s, kind and k3d configs parse back and point at the installed CA', () =>
   const kind = parseYaml(file(publicFiles, 'kind/cluster.yaml').content);
   assert.equal(kind.apiVersion, 'kind.x-k8s.io/v1alpha4');
   assert.match(kind.containerdConfigPatches[0], /config_path = "\/etc\/containerd\/certs.d"/);
-  assert.deepEqual(kind.nodes[0].extraMounts[0], { hostPath: '/srv/trust/containerd/certs.d', containerPath: '/etc/containerd/certs.d', readOnly: true });
+  // One mount per address directory, on every node: /etc/containerd/certs.d itself stays writable.
+  const mounts = addresses.map((a) => ({ hostPath: `/srv/trust/containerd/certs.d/${a.name}`, containerPath: `/etc/containerd/certs.d/${a.name}`, readOnly: true }));
+  assert.deepEqual(kind.nodes.map((n: any) => n.role), ['control-plane', 'worker']);
+  for (const node of kind.nodes) assert.deepEqual(node.extraMounts, mounts);
+  assert.match(file(publicFiles, 'kind/cluster.yaml').content, /hostPath is where the bundle is on the machine\n# that runs kind[^]*made for\n# \/srv\/trust\./);
+  assert.match(file(publicFiles, 'kind/cluster.yaml').content, /extraMounts: \*mounts/);
   const k3d = parseYaml(file(publicFiles, 'k3d/config.yaml').content);
   assert.deepEqual([k3d.apiVersion, k3d.kind], ['k3d.io/v1alpha5', 'Simple']);
   assert.deepEqual(parseYaml(k3d.registries.config), reg);
   assert.equal(k3d.volumes[0].volume, '/srv/trust/k3s/certs.d:/etc/rancher/k3s/certs.d');
 });
 
-test('Kubernetes: ConfigMap + DaemonSet tolerating every taint, KEP-1755 ConfigMap, pull secret on request', () => {
+test('Kubernetes: ConfigMap, no DaemonSet unless an image is named, KEP-1755 ConfigMap, pull secret on request', () => {
   const docs = parseAllDocuments(file(publicFiles, 'kubernetes/registry-trust.yaml').content).map((d) => d.toJS());
-  const [cm, ds] = docs;
-  assert.equal(cm.kind, 'ConfigMap');
+  assert.deepEqual(docs.map((d) => d.kind), ['ConfigMap'], 'no image named: no DaemonSet, so nothing pulled from outside');
+  const [cm] = docs;
   assert.ok(Object.keys(cm.data).every((k) => /^[-._a-zA-Z0-9]+$/.test(k)), 'ConfigMap keys are valid');
   assert.equal(cm.data['localhost..5443.ca.crt'], CA);
-  assert.equal(ds.kind, 'DaemonSet');
-  assert.deepEqual(ds.spec.template.spec.tolerations, [{ operator: 'Exists' }]);
-  assert.match(ds.spec.template.spec.containers[0].command[2], /\.ca\.crt\.tmp" && mv /);
+  assert.match(file(publicFiles, 'kubernetes/registry-trust.yaml').content, /^# [^]*--daemonset-image IMAGE/);
   const lrh = parseYaml(file(publicFiles, 'kubernetes/local-registry-hosting.yaml').content);
   assert.deepEqual([lrh.metadata.name, lrh.metadata.namespace], ['local-registry-hosting', 'kube-public']);
-  assert.equal(parseYaml(lrh.data['localRegistryHosting.v1']).host, 'registry.example.test:5443');
+  assert.deepEqual(parseYaml(lrh.data['localRegistryHosting.v1']), {
+    host: 'registry.example.test:5443',
+    hostFromContainerRuntime: 'registry.example.test:5443',
+    hostFromClusterNetwork: 'registry.example.test:5443',
+    help: 'https://registry.example.test:5443/trust/',
+  });
+  // A loopback first address is the user's; nodes and pods get one they can reach.
+  const local = renderBundle({ addresses: [addresses[1]!, addresses[0]!], caPem: CA, outDir: '/srv/trust' });
+  const hosting = parseYaml(parseYaml(file(local, 'kubernetes/local-registry-hosting.yaml').content).data['localRegistryHosting.v1']);
+  assert.deepEqual([hosting.host, hosting.hostFromClusterNetwork], ['localhost:5443', 'registry.example.test:5443']);
   const secret = file(withSecrets, 'kubernetes/pull-secret.yaml');
   assert.equal(secret.mode, 0o600);
   const s = parseYaml(secret.content);
@@ -105,6 +120,13 @@ test('install.sh is valid POSIX sh and pins the CA', async () => {
   const syntax = await exec('sh', ['-n', join(dir, 'install.sh')]);
   assert.equal(syntax.code, 0, syntax.stderr);
   assert.ok(script.includes(`CA_SHA256="${createHash('sha256').update(CA).digest('hex')}"`));
+});
+
+test('LF only: a CA read with CRLF line endings reaches no bundle file with a \\r, and install.sh pins the LF bytes', () => {
+  const files = renderBundle({ addresses, caPem: CA.replace(/\n/g, '\r\n'), outDir: '/srv/trust', daemonset: { image: 'registry.example.test:5443/library/busybox:1.36', targets: ['containerd', 'k3s'] } });
+  for (const f of files) assert.ok(!f.content.includes('\r'), `${f.path} has a \\r`);
+  assert.equal(file(files, 'containerd/certs.d/localhost:5443/ca.crt').content, CA);
+  assert.ok(file(files, 'install.sh').content.includes(`CA_SHA256="${createHash('sha256').update(CA).digest('hex')}"`));
 });
 
 test('tarballs are deterministic', async () => {

@@ -11,7 +11,8 @@ const refuses = (raw: unknown, message: RegExp, overrides = {}) =>
 
 test('defaults fill a minimal config', () => {
   const c = validateConfig({}, {}, 'gw.yaml');
-  assert.equal(c.listen, '0.0.0.0:5443');
+  assert.equal(c.listen, '[::]:5443', 'both address families where the kernel has IPv6');
+  assert.deepEqual(c.tls.renew, { before: 30, days: 365, every: 3600 });
   assert.equal(c.upstream, undefined, 'unset: serve uses the default, up starts a local registry');
   assert.equal(c.auth.mode, 'htpasswd');
   assert.equal(c.timeouts.idle, 900);
@@ -23,8 +24,8 @@ test('errors name the field path and what was expected', () => {
   refuses({ tls: { cert: 'a', keyy: 'b' } }, /^gw\.yaml: tls: unknown key\(s\) 'keyy'/);
   refuses({ listen: 5443 }, /^gw\.yaml: listen: /);
   refuses({ listen: 'localhost' }, /listen: expected host:port/);
-  refuses({ upstream: 'ftp://x' }, /upstream: expected a http or https URL/);
-  refuses({ publicUrl: 'http://x:1' }, /publicUrl: expected a https URL/);
+  refuses({ upstream: 'ftp://x' }, /upstream: expected an http or https URL/);
+  refuses({ publicUrl: 'http://x:1' }, /publicUrl: expected an https URL/);
   refuses({ auth: { mode: 'ldap' } }, /auth\.mode: /);
   refuses({ access: [{ account: 'a', name: 'x', actions: ['pull', 'fly'] }] }, /access\.0\.actions\.1: /);
   refuses({ access: [{ account: 'a', name: 'X Y', actions: ['pull'] }] }, /access\.0\.name: expected a repository glob/);
@@ -35,10 +36,21 @@ test('errors name the field path and what was expected', () => {
 test('flags override the file', () => {
   const c = validateConfig({ listen: '0.0.0.0:5443', tls: { clientCA: 'ca.crt' }, auth: { mode: 'none' } }, { listen: '127.0.0.1:1', certs: 'c', htpasswd: 'h', auth: 'htpasswd', upstream: 'http://u:1' }, 'gw.yaml');
   assert.equal(c.listen, '127.0.0.1:1');
-  assert.deepEqual(c.tls, { cert: 'c/server.crt', key: 'c/server.key', clientCA: 'ca.crt' });
+  assert.deepEqual(c.tls, { cert: 'c/server.crt', key: 'c/server.key', clientCA: 'ca.crt', renew: { before: 30, days: 365, every: 3600 } });
   assert.deepEqual([c.auth.mode, c.auth.htpasswd], ['htpasswd', 'h']);
   assert.equal(c.upstream, 'http://u:1');
-  refuses({}, /auth\.mode/, { auth: 'kerberos' });
+});
+
+test('a bad flag value is blamed on the flag, not on the file', () => {
+  const flag = (overrides: Record<string, string>, message: RegExp) =>
+    assert.throws(() => validateConfig({}, overrides, 'config/gateway.yaml'),
+      (e: unknown) => e instanceof GatewayError && e.code === 'INVALID_ARGUMENT' && message.test(e.message) && !e.message.includes('gateway.yaml'));
+  flag({ upstream: 'ftp://x' }, /^invalid --upstream 'ftp:\/\/x': expected an http or https URL/);
+  flag({ listen: 'nope' }, /^invalid --listen 'nope': expected host:port/);
+  flag({ auth: 'kerberos' }, /^invalid --auth 'kerberos': .*"none"\|"htpasswd"\|"token"/);
+  flag({ publicUrl: 'http://x' }, /^invalid --public-url 'http:\/\/x': expected an https URL/);
+  // The same value from the file is the file's.
+  refuses({ upstream: 'ftp://x' }, /^gw\.yaml: upstream: /);
 });
 
 test('YAML errors and duplicate keys are reported with the file name', async () => {

@@ -1,0 +1,38 @@
+// `gateway certs add-host` and `gateway up --host`: a name or address the
+// registry gains after its first start goes into a new server certificate
+// from the same CA. Nodes trust the CA, not the certificate, so they need
+// nothing new; the running gateway picks the file up by itself.
+import { X509Certificate } from 'node:crypto';
+import { writeFilesAtomically } from '../util/atomicFiles.js';
+import { sanHosts } from './der.js';
+import { hostKey, parseHosts } from './hosts.js';
+import { issueLeaf, type Context } from './issue.js';
+import { loadIssuer } from './issuer.js';
+import { certPaths, readText } from './store.js';
+
+export interface AddHostResult {
+  /** The names that were not in server.crt before. */
+  added: string[];
+  /** Every name of server.crt now. */
+  hosts: string[];
+  written: string[];
+}
+
+export async function addHosts(opts: { dir: string; hosts: string[]; days: number }, ctx: Context): Promise<AddHostResult> {
+  const server = certPaths(opts.dir, 'server');
+  const current = new X509Certificate(await readText(server.cert, 'server certificate'));
+  const names = sanHosts(current.raw);
+  const asked = parseHosts(opts.hosts);
+  const added = asked.filter((h) => !names.includes(hostKey(h))).map(hostKey);
+  if (added.length === 0) return { added, hosts: names, written: [] };
+  // The CA's constraints are checked before anything is generated: a name
+  // outside them fails with the way out, and server.crt stays as it was.
+  const files = await issueLeaf(await loadIssuer(opts.dir), {
+    usage: 'server',
+    hosts: parseHosts([...names, ...added]),
+    days: opts.days,
+    keyType: current.publicKey.asymmetricKeyType === 'ec' ? 'ecdsa' : 'rsa',
+  }, ctx, opts.dir, 'server');
+  await writeFilesAtomically(files);
+  return { added, hosts: [...names, ...added], written: files.map((f) => f.path) };
+}
