@@ -24,8 +24,10 @@ export async function namespacedStage(cleanups: (() => Promise<unknown>)[]): Pro
   cleanups.push(() => host.remove());
   const certs = join(work, 'certs');
   const htpasswd = join(work, 'htpasswd');
-  assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', host.address])).code, 0);
-  assert.equal((await gatewayCli(['users', 'add', 'alice', '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: 'alice-pw' })).code, 0);
+  const init = await gatewayCli(['certs', 'init', '--dir', certs, '--host', host.address]);
+  assert.equal(init.code, 0, init.stderr);
+  const user = await gatewayCli(['users', 'add', 'alice', '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: 'alice-pw' });
+  assert.equal(user.code, 0, user.stderr);
   const registry = await startRegistry(work, { storage: join(work, 'storage'), port: 5000, prefix: host.prefix });
   cleanups.push(() => registry.stop());
   return { work, host, certs, htpasswd, registry };
