@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { writeFilesAtomically } from '../util/atomicFiles.js';
 import { sanHosts } from './der.js';
 import { hostKey, parseHosts } from './hosts.js';
-import { issueLeaf, type Context } from './issue.js';
+import { reissueFiles, type Context } from './issue.js';
 import { loadIssuer } from './issuer.js';
 import { certPaths, readText } from './store.js';
 
@@ -19,20 +19,12 @@ export interface AddHostResult {
 }
 
 export async function addHosts(opts: { dir: string; hosts: string[]; days: number }, ctx: Context): Promise<AddHostResult> {
-  const server = certPaths(opts.dir, 'server');
-  const current = new X509Certificate(await readText(server.cert, 'server certificate'));
-  const names = sanHosts(current.raw);
-  const asked = parseHosts(opts.hosts);
-  const added = asked.filter((h) => !names.includes(hostKey(h))).map(hostKey);
+  const names = sanHosts(new X509Certificate(await readText(certPaths(opts.dir, 'server').cert, 'server certificate')).raw);
+  const added = parseHosts(opts.hosts).map(hostKey).filter((h) => !names.includes(h));
   if (added.length === 0) return { added, hosts: names, written: [] };
   // The CA's constraints are checked before anything is generated: a name
   // outside them fails with the way out, and server.crt stays as it was.
-  const files = await issueLeaf(await loadIssuer(opts.dir), {
-    usage: 'server',
-    hosts: parseHosts([...names, ...added]),
-    days: opts.days,
-    keyType: current.publicKey.asymmetricKeyType === 'ec' ? 'ecdsa' : 'rsa',
-  }, ctx, opts.dir, 'server');
+  const { files, hosts } = await reissueFiles(await loadIssuer(opts.dir), opts.dir, 'server', opts.days, ctx, added);
   await writeFilesAtomically(files);
-  return { added, hosts: [...names, ...added], written: files.map((f) => f.path) };
+  return { added, hosts, written: files.map((f) => f.path) };
 }

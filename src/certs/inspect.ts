@@ -3,7 +3,9 @@
 import { X509Certificate } from 'node:crypto';
 import { subjectAltNames, extensionValue, type SubjectAltName } from './der.js';
 import { decodeNameConstraints, describeConstraint, NAME_CONSTRAINTS_OID, permits, type NameConstraints } from './nameConstraints.js';
-import { DAY_MS } from './validity.js';
+import { daysLeft } from './validity.js';
+
+export { daysLeft };
 
 export const EXPIRY_WARNING_DAYS = 30;
 
@@ -49,9 +51,6 @@ export function readNameConstraints(cert: X509Certificate): NameConstraints | un
   return value === undefined ? undefined : decodeNameConstraints(value);
 }
 
-export function daysLeft(cert: X509Certificate, now: Date): number {
-  return Math.floor((new Date(cert.validTo).getTime() - now.getTime()) / DAY_MS);
-}
 
 function validityProblems(cert: X509Certificate, now: Date, label: string): string[] {
   if (now.getTime() > new Date(cert.validTo).getTime()) return [`${label} expired on ${new Date(cert.validTo).toISOString()}`];

@@ -2,7 +2,7 @@
 // init and renew) and extra server or client certificates (by `certs issue`).
 import { X509Certificate } from 'node:crypto';
 import { fail } from '../errors.js';
-import { writeFilesAtomically } from '../util/atomicFiles.js';
+import { writeFilesAtomically, type FileSpec } from '../util/atomicFiles.js';
 import { certToPem, type Issuer } from './build.js';
 import { buildLeaf } from './leaf.js';
 import { sanHosts } from './der.js';
@@ -114,23 +114,34 @@ export async function issueCert(opts: IssueOptions, ctx: Context): Promise<{ wri
   return { written: files.map((f) => f.path) };
 }
 
+/**
+ * The files of NAME.crt re-issued by `issuer` with a fresh key and the same
+ * usage, CN and key type, for its names plus `extraHosts`: renewal, added
+ * names and a CA rollover's switch all keep what clients already rely on.
+ */
+export async function reissueFiles(
+  issuer: Issuer, dir: string, name: string, days: number, ctx: Context, extraHosts: readonly string[] = [],
+): Promise<{ files: FileSpec[]; hosts: string[] }> {
+  const current = new X509Certificate(await readText(certPaths(dir, name).cert, `certificate '${name}'`));
+  const usages = current.keyUsage ?? [];
+  const client = usages.includes('1.3.6.1.5.5.7.3.2') && !usages.includes('1.3.6.1.5.5.7.3.1');
+  const cn = /^CN=(.*)$/m.exec(current.subject)?.[1];
+  const hosts = parseHosts([...sanHosts(current.raw), ...extraHosts]);
+  const files = await issueLeaf(issuer, {
+    usage: client ? 'client' : 'server',
+    hosts,
+    days,
+    keyType: current.publicKey.asymmetricKeyType === 'ec' ? 'ecdsa' : 'rsa',
+    ...(client && cn ? { commonName: cn } : {}),
+  }, ctx, dir, name);
+  return { files, hosts: hosts.map(hostKey) };
+}
+
 /** Re-issues a certificate with the same names, usage, key type and CA, and a fresh key: nodes need nothing new. */
 export async function renewCert(
   opts: { dir: string; name: string; days: number }, ctx: Context,
 ): Promise<{ written: string[]; hosts: string[] }> {
-  const paths = certPaths(opts.dir, opts.name);
-  const current = new X509Certificate(await readText(paths.cert, `certificate '${opts.name}'`));
-  const hosts = sanHosts(current.raw);
-  const client = (current.keyUsage ?? []).includes('1.3.6.1.5.5.7.3.2') && !(current.keyUsage ?? []).includes('1.3.6.1.5.5.7.3.1');
-  const cn = /^CN=(.*)$/m.exec(current.subject)?.[1];
-  const issuer = await loadIssuer(opts.dir);
-  const files = await issueLeaf(issuer, {
-    usage: client ? 'client' : 'server',
-    hosts: parseHosts(hosts),
-    days: opts.days,
-    keyType: current.publicKey.asymmetricKeyType === 'ec' ? 'ecdsa' : 'rsa',
-    ...(client && cn ? { commonName: cn } : {}),
-  }, ctx, opts.dir, opts.name);
+  const { files, hosts } = await reissueFiles(await loadIssuer(opts.dir), opts.dir, opts.name, opts.days, ctx);
   await writeFilesAtomically(files);
   return { written: files.map((f) => f.path), hosts };
 }

@@ -22,10 +22,8 @@ import { join } from 'node:path';
 import { fail } from '../errors.js';
 import { writeFilesAtomically, type FileSpec } from '../util/atomicFiles.js';
 import { buildCa, certToPem, type Issuer } from './build.js';
-import { sanHosts } from './der.js';
-import { parseHosts } from './hosts.js';
 import { readNameConstraints } from './inspect.js';
-import { issueLeaf, type Context } from './issue.js';
+import { reissueFiles, type Context } from './issue.js';
 import { parseCertificate } from './issuer.js';
 import { generateRsaKey, keyMatchesCertificate, rsaKeyFromPem } from './keys.js';
 import { buildLeaf } from './leaf.js';
@@ -155,21 +153,6 @@ export async function startRollover(
   };
 }
 
-/** A leaf re-issued with the same names, usage and key type, as renewCert does, but returned to be written with the rest. */
-async function reissueLeaf(issuer: Issuer, dir: string, name: string, days: number, ctx: Context): Promise<FileSpec[]> {
-  const current = new X509Certificate(await readText(certPaths(dir, name).cert, `certificate '${name}'`));
-  const usages = current.keyUsage ?? [];
-  const client = usages.includes('1.3.6.1.5.5.7.3.2') && !usages.includes('1.3.6.1.5.5.7.3.1');
-  const cn = /^CN=(.*)$/m.exec(current.subject)?.[1];
-  return issueLeaf(issuer, {
-    usage: client ? 'client' : 'server',
-    hosts: parseHosts(sanHosts(current.raw)),
-    days,
-    keyType: current.publicKey.asymmetricKeyType === 'ec' ? 'ecdsa' : 'rsa',
-    ...(client && cn ? { commonName: cn } : {}),
-  }, ctx, dir, name);
-}
-
 /**
  * token.crt for the same token.key, from the new CA: the key (and so every
  * token's kid) stays, only its chain changes. As ensureSigningKey makes it.
@@ -225,7 +208,7 @@ export async function switchRollover(opts: { dir: string; days: number }, ctx: C
   // Resuming after ca.crt was already replaced: the old CA is the one kept as ca-previous.crt.
   const oldPem = sameCert(caPem, next.certPem) ? await readText(p.previous.cert, 'previous CA') : caPem;
   const leaves = [
-    ...(serverState === 'both' ? await reissueLeaf(next, opts.dir, 'server', opts.days, ctx) : []),
+    ...(serverState === 'both' ? (await reissueFiles(next, opts.dir, 'server', opts.days, ctx)).files : []),
     ...(await reissueTokenCert(next, opts.dir, ctx.now)),
   ];
   // Order matters to a running gateway that polls these files: the leaves

@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import type { Logger } from '../util/log.js';
-import { DAY_MS } from '../certs/validity.js';
+import { daysLeft } from '../certs/validity.js';
 
 export interface RenewalSettings {
   cert: string;
@@ -26,8 +26,7 @@ export interface CertificateState {
 
 export async function certificateState(path: string, now = new Date()): Promise<CertificateState> {
   const cert = new X509Certificate(await readFile(path));
-  const notAfter = new Date(cert.validTo);
-  return { notAfter: notAfter.toISOString(), daysLeft: Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS) };
+  return { notAfter: new Date(cert.validTo).toISOString(), daysLeft: daysLeft(cert, now) };
 }
 
 /**
