@@ -61,6 +61,13 @@ export function rows(r: Results): Row[] {
   const p99 = m('floodP99Ms', 'gateway-basic');
   const failedDuringFlood = Math.max(0, ...(r.scenarios.floodNon2xx?.['gateway-basic'] ?? [0]));
   out.push({ target: '7. p99 of authenticated requests under 20 wrong passwords/s', measured: `${fmt(p99, 1)} ms (${fmt(m('manifestP99Ms', 'gateway-basic'), 1)} ms without the flood, direct ${fmt(m('manifestP99Ms', 'direct'), 1)} ms; ${failedDuringFlood} failed)`, ratio: p99, goal: 50, pass: p99 < 50 && failedDuringFlood === 0 });
+  // Shared failed-login counters (README, Scaling out): the same requests with Redis on and off.
+  if (r.scenarios.manifestGet?.['gateway-basic-redis']) {
+    for (const [label, off] of [['Basic', 'gateway-basic'], ['bearer token', 'gateway-token']] as const) {
+      const on = m('manifestGet', `${off}-redis`);
+      ratio(`8. manifest GET, ${label}, Redis on vs off`, `${fmt(on)} vs ${fmt(m('manifestGet', off))} req/s`, on, m('manifestGet', off), 0.9);
+    }
+  }
   return out;
 }
 

@@ -12,16 +12,24 @@ import { join } from 'node:path';
 import { curl, ensureTools, median, memory, parallel, peakDuring, rssDuring, transfer, wrk } from './measure.js';
 import { performance } from 'node:perf_hooks';
 import { startDirect, startDistribution, startGatewaySystem, startNginx, type Stage, type System } from './systems.js';
-import { report, type Results } from './report.js';
+import { report, rows, type Results } from './report.js';
+import { startRedis, type RedisServer } from '../test/helpers/redis.js';
 import { opensslSign } from '../test/helpers/openssl.js';
 
 const quick = process.argv.includes('--quick');
+// --only redis: just the cost of shared counters (manifest GETs with Redis on and off), 3 repetitions; writes no results.
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+if (ONLY !== undefined && ONLY !== 'redis') {
+  process.stderr.write(`bench: --only ${ONLY}: expected --only redis\n`);
+  process.exit(2);
+}
 // --workers N: the gateway with N processes (serve --workers), for scaling.
 const WORKERS = Number(process.argv[process.argv.indexOf('--workers') + 1] ?? 1) || 1;
 const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/cli/main.js');
-const BLOB = quick ? 64 * 1024 * 1024 : 1024 * 1024 * 1024;
-const REPS = quick ? 1 : 3;
+// --only redis moves no layers: a small one is enough for its manifest.
+const BLOB = quick || ONLY ? 64 * 1024 * 1024 : 1024 * 1024 * 1024;
+const REPS = quick && !ONLY ? 1 : 3;
 const SECONDS = quick ? 3 : 10;
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 
@@ -70,6 +78,7 @@ async function main(): Promise<void> {
   if (!existsSync(CLI)) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
   const work = mkdtempSync(join(tmpdir(), 'gw-bench-'));
   const systems: System[] = [];
+  let redis: RedisServer | undefined;
   let failed = true;
   try {
     const stage: Stage = { work, certs: join(work, 'certs'), htpasswd: join(work, 'htpasswd'), user: 'bench', password: 'bench-password', storage: join(work, 'storage') };
@@ -97,13 +106,19 @@ async function main(): Promise<void> {
 
     const basic = await startGatewaySystem(stage, direct.url, 'htpasswd', WORKERS);
     const token = await startGatewaySystem(stage, direct.url, 'token', WORKERS);
-    if (WORKERS > 1) await basic.gw.waitFor((e) => e.msg === 'all workers listening');
-    if (WORKERS > 1) await token.gw.waitFor((e) => e.msg === 'all workers listening');
-    const nginx = await startNginx(stage, direct.url);
-    const distribution = await startDistribution(stage);
-    systems.push(basic, token, nginx, distribution);
-    const tokenReply = await requestJson('GET', `${token.url}/token?service=${encodeURIComponent(new URL(token.url).host)}&scope=repository:bench/app:pull,push`, { authorization: token.auth! }, undefined, ca);
-    token.auth = `Bearer ${JSON.parse(tokenReply.body).token}`;
+    // The same two with failed-login counters shared through a local redis-server.
+    redis = await startRedis(work);
+    const basicRedis = await startGatewaySystem(stage, direct.url, 'htpasswd', WORKERS, undefined, redis.url);
+    const tokenRedis = await startGatewaySystem(stage, direct.url, 'token', WORKERS, undefined, redis.url);
+    for (const s of [basic, token, basicRedis, tokenRedis]) if (WORKERS > 1) await s.gw.waitFor((e) => e.msg === 'all workers listening');
+    systems.push(basic, token, basicRedis, tokenRedis);
+    const nginx = ONLY ? undefined : await startNginx(stage, direct.url);
+    const distribution = ONLY ? undefined : await startDistribution(stage);
+    if (nginx && distribution) systems.push(nginx, distribution);
+    for (const t of [token, tokenRedis]) {
+      const tokenReply = await requestJson('GET', `${t.url}/token?service=${encodeURIComponent(new URL(t.url).host)}&scope=repository:bench/app:pull,push`, { authorization: t.auth! }, undefined, ca);
+      t.auth = `Bearer ${JSON.parse(tokenReply.body).token}`;
+    }
 
     const order = (list: System[], rep: number) => list.map((_, i) => list[(i + rep) % list.length]!);
     const results: Results = { date: new Date().toISOString(), quick, workers: WORKERS, cores: cpus().length, cpu: cpus()[0]?.model ?? '', versions: versions(), blobMiB: BLOB / 1024 / 1024, seconds: SECONDS, reps: REPS, scenarios: {} };
@@ -117,7 +132,7 @@ async function main(): Promise<void> {
 
     const gwMemIdle = await memory(basic.pid!);
     for (let rep = 0; rep < REPS; rep++) {
-      for (const s of order([direct, basic, token, nginx, distribution], rep)) {
+      for (const s of order(nginx && distribution ? [direct, basic, basicRedis, token, tokenRedis, nginx, distribution] : [direct, basic, basicRedis, token, tokenRedis], rep)) {
         log(`manifest GET, 16 connections: ${s.name}`);
         const r = await wrk(manifestUrl(s), { connections: 16, seconds: SECONDS, headers: headersOf(s) });
         if (r.errors > 0) log(`  ${s.name}: ${r.errors} errors`);
@@ -126,6 +141,13 @@ async function main(): Promise<void> {
         // the upstream's own tail latency under this load.
         record('manifestP99Ms', s.name, r.p99Ms);
       }
+    }
+    if (!nginx || !distribution) {
+      // --only redis: the rows of target 8 and the rates they compare; nothing written.
+      for (const x of rows(results).filter((r) => r.target.startsWith('8.'))) process.stdout.write(`${x.target}: ${x.measured}, ratio ${x.ratio.toFixed(2)} (goal >= ${x.goal}, ${x.pass ? 'met' : 'not met'})\n`);
+      process.stdout.write(`${JSON.stringify(results.scenarios.manifestGet)}\n`);
+      failed = false;
+      return;
     }
     // Target 5, growth: the gateway's resident memory under the same load
     // at the start and after 100,000 more requests, under continuous load.
@@ -243,6 +265,7 @@ async function main(): Promise<void> {
     failed = false;
   } finally {
     for (const s of systems.reverse()) await s.stop().catch(() => {});
+    await redis?.stop();
     // Kept after a failure for its logs (nginx-*/logs), unless asked not to.
     if (failed && !process.env.BENCH_CLEAN) log(`kept ${work} for its logs; remove it when done`);
     else rmSync(work, { recursive: true, force: true });

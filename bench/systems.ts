@@ -9,7 +9,7 @@ import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
 import { freePort, startRegistry, waitForPort, type Registry } from '../test/helpers/registry.js';
 
 export interface System {
-  name: 'direct' | 'gateway-basic' | 'gateway-token' | 'nginx' | 'distribution' | 'gateway-ecdsa' | 'nginx-ecdsa';
+  name: 'direct' | 'gateway-basic' | 'gateway-token' | 'nginx' | 'distribution' | 'gateway-ecdsa' | 'nginx-ecdsa' | 'gateway-basic-redis' | 'gateway-token-redis';
   url: string;
   /** Authorization header value, if any. */
   auth?: string;
@@ -33,15 +33,17 @@ export async function startDirect(s: Stage): Promise<{ system: System; registry:
   return { registry, system: { name: 'direct', url: registry.url, stop: registry.stop } };
 }
 
-export async function startGatewaySystem(s: Stage, upstream: string, mode: 'htpasswd' | 'token', workers?: number, name?: System['name']): Promise<System & { gw: GatewayProcess }> {
+/** `redis`: a URL for shared failed-login counters (README, Scaling out), named -redis. */
+export async function startGatewaySystem(s: Stage, upstream: string, mode: 'htpasswd' | 'token', workers?: number, name?: System['name'], redis?: string): Promise<System & { gw: GatewayProcess }> {
   const port = await freePort();
   const gw = await startGateway(s.work, {
     listen: `127.0.0.1:${port}`,
     upstream,
     tls: { cert: join(s.certs, 'server.crt'), key: join(s.certs, 'server.key') },
     auth: { mode, htpasswd: s.htpasswd, ...(mode === 'token' ? { token: { service: `127.0.0.1:${port}`, signingKey: join(s.certs, 'token.key'), ttl: 3600 } } : {}) },
+    ...(redis ? { redis: { url: redis, prefix: `bench-${port}:` } } : {}),
   }, { args: ['--workers', String(workers ?? 1)] });
-  return { name: name ?? (mode === 'token' ? 'gateway-token' : 'gateway-basic'), url: gw.url, auth: basic(s), pid: gw.pid, gw, stop: async () => void (await gw.stop()) };
+  return { name: name ?? (`${mode === 'token' ? 'gateway-token' : 'gateway-basic'}${redis ? '-redis' : ''}` as System['name']), url: gw.url, auth: basic(s), pid: gw.pid, gw, stop: async () => void (await gw.stop()) };
 }
 
 /** distribution's nginx recipe (docs/content/recipes/nginx.md), TLS 1.2/1.3 with the same certificate. */

@@ -18,6 +18,13 @@ declare -A packages=(
   [curl]=curl
   [unshare]=util-linux
   [mount]=mount
+  [redis-server]=redis-server
+  [prometheus]=prometheus
+  [podman]=podman
+  [buildah]=buildah
+  [crun]=crun
+  [runc]=runc
+  [setpriv]=util-linux
 )
 
 missing=()

@@ -7,6 +7,7 @@ import { decide, type AccessController, type Decision } from './controller.js';
 import type { ModeFactory } from './mode.js';
 import type { PasswordLogin } from './passwordLogin.js';
 import { createPasswords } from './passwords.js';
+import { metrics } from '../metrics/metrics.js';
 
 /**
  * Basic credentials from the Authorization header(s) (req.headersDistinct):
@@ -41,17 +42,26 @@ export function basicController(opts: BasicOptions): AccessController {
   const unauthorized = (message: string, account?: string): Decision => ({
     kind: 'challenge', status: 401, code: 'UNAUTHORIZED', message, headers: challenge, ...(account !== undefined ? { account } : {}),
   });
+  const missing = (): Decision => {
+    metrics.authFailure('missing');
+    return unauthorized('authentication required');
+  };
 
   async function authenticate(req: IncomingMessage): Promise<{ account: string } | Decision> {
     const creds = parseBasic(req.headersDistinct.authorization);
     if (creds === undefined) return { account: ANONYMOUS };
-    if (creds === 'malformed') return unauthorized('malformed Authorization header: expected Basic credentials');
+    if (creds === 'malformed') {
+      metrics.authFailure('malformed');
+      return unauthorized('malformed Authorization header: expected Basic credentials');
+    }
     const result = await opts.login.login(creds.user, creds.password, opts.clientAddress(req));
     if (result.ok) return { account: result.account };
     if (result.status === 429) {
+      metrics.throttled('logins');
       const headers = { 'Retry-After': String(result.retryAfter ?? 1) };
       return { kind: 'challenge', status: 429, code: 'TOOMANYREQUESTS', message: result.message, headers, account: creds.user };
     }
+    metrics.authFailure('bad_password');
     return unauthorized(result.message, creds.user);
   }
 
@@ -61,10 +71,11 @@ export function basicController(opts: BasicOptions): AccessController {
       if ('kind' in who) return who;
       const { account } = who;
       // /v2/ (no access asked) needs an authenticated user, so `docker login` really checks.
-      if (access.length === 0 && account === ANONYMOUS) return unauthorized('authentication required');
+      if (access.length === 0 && account === ANONYMOUS) return missing();
       const { granted, refused } = decide(access, (a) => opts.policy(account, a));
       if (!refused) return { kind: 'grant', account, granted };
-      if (account === ANONYMOUS) return unauthorized('authentication required');
+      if (account === ANONYMOUS) return missing();
+      metrics.authFailure('denied');
       return { kind: 'challenge', status: 403, code: 'DENIED', message: DENIED, headers: {}, account };
     },
     forwardsCredentials: false,
@@ -76,6 +87,7 @@ export function noneController(policy: Policy): AccessController {
   return {
     async authorized(_req, access) {
       const { granted, refused } = decide(access, (a) => policy(ANONYMOUS, a));
+      if (refused) metrics.authFailure('denied');
       return refused
         ? { kind: 'challenge', status: 403, code: 'DENIED', message: DENIED, headers: {}, account: ANONYMOUS }
         : { kind: 'grant', account: ANONYMOUS, granted };

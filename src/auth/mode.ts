@@ -29,7 +29,7 @@ export interface ModeContext<M extends AuthModeName = AuthModeName> {
   /** https://host:port clients use, for absolute URLs in challenges. */
   publicOrigin(req: IncomingMessage): string;
   clientAddress(req: IncomingMessage): string;
-  /** A failed-login throttle, shared with the other workers under --workers. */
+  /** A failed-login throttle: counted in Redis when `redis:` is set (every replica), else per process, relayed between --workers. */
   throttle(name: string, limit: number, windowMs: number): Throttle;
 }
 

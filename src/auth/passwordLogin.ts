@@ -20,7 +20,9 @@
 // user's NAT can with any design.
 // Checks still running count as failures for every key, or parallel guesses
 // (from one address, or from untainted ones at a locked user) would each get
-// a try before the first failure is recorded.
+// a try before the first failure is recorded: each check holds a try at its
+// three keys until it ends (throttle.ts). The throttles may count in Redis,
+// shared by replicas; credentials verified moments ago never reach them.
 import { BusyError } from './bcryptPool.js';
 import type { Throttle } from './throttle.js';
 import type { Verifier } from './verifier.js';
@@ -45,68 +47,67 @@ export interface LoginThrottles {
 
 export function createPasswordLogin(verifier: Verifier, throttles: LoginThrottles): PasswordLogin {
   const { byAddress, byUser, byUserSource } = throttles;
-  // Per throttle key: the credentials being checked now, and how many
-  // requests wait on each. Distinct credentials count against the limit;
-  // the same ones sent in parallel (a client's concurrent layer uploads)
-  // share one bcrypt run and count once.
-  const pending = new Map<string, Map<string, number>>();
-  const track = (key: string, cred: string, by: number) => {
-    const waiting = pending.get(key) ?? new Map<string, number>();
-    const n = (waiting.get(cred) ?? 0) + by;
-    if (n === 0) waiting.delete(cred);
-    else waiting.set(cred, n);
-    if (waiting.size === 0) pending.delete(key);
-    else pending.set(key, waiting);
-  };
-  const others = (key: string, cred: string) => {
-    const waiting = pending.get(key);
-    return waiting ? waiting.size - (waiting.has(cred) ? 1 : 0) : 0;
-  };
+  // The same credentials from the same address, sent in parallel (a client's
+  // concurrent layer uploads), are one attempt: one set of tries, one bcrypt
+  // run, one answer for all. Distinct credentials are distinct attempts.
+  const running = new Map<string, Promise<LoginResult>>();
+
+  async function attempt(user: string, password: string, where: string): Promise<LoginResult> {
+    const address = `addr:${where}`;
+    const userKey = `user:${user}`;
+    // addressKey writes a /64 as its four groups: the first three are its /48.
+    const source = where.endsWith('::/64') ? `${where.split(':').slice(0, 3).join(':')}::/48` : where;
+    // The source first: it holds no NUL, so no two (user, source) pairs share a key.
+    const pairKey = `pair:${source}\0${user}`;
+    // Taken together (one round trip when they count in Redis). Over the
+    // user's limit only a tainted pair waits, until the user's or the pair's
+    // window ends, whichever comes first.
+    const tries = await Promise.all([byAddress.take(address), byUser.take(userKey), byUserSource.take(pairKey)]);
+    const [a, u, p] = tries;
+    const end = (failed: boolean) => Promise.all(tries.map((t) => t.end(failed)));
+    const wait = Math.max(a.wait, Math.min(u.wait, p.wait));
+    if (wait > 0) {
+      void end(false);
+      return { ok: false, status: 429, message: `too many failed logins; retry in ${wait} s`, retryAfter: wait };
+    }
+    let ok: boolean;
+    try {
+      ok = await verifier.verify(user, password);
+    } catch (err) {
+      void end(false);
+      if (err instanceof BusyError) {
+        return { ok: false, status: 429, message: 'too many logins being checked; retry shortly', retryAfter: 1 };
+      }
+      throw err;
+    }
+    if (!ok) {
+      // Recorded before the answer: the client's next try, wherever it lands, sees it.
+      await end(true);
+      return { ok: false, status: 401, message: 'invalid username or password' };
+    }
+    // The pair is cleared; the user's and the address's counts stay: clearing
+    // either would hand a guesser a fresh allowance (at the address, by
+    // logging in to an account of its own between guesses at others).
+    void end(false);
+    void byUserSource.success(pairKey);
+    return { ok: true, account: user };
+  }
+
   return {
     async login(user, password, clientAddress) {
       // Credentials verified moments ago pass without the throttles: a guesser
       // flooding from elsewhere (even at this user) cannot lock out a client
-      // that already logged in, and this costs no bcrypt.
+      // that already logged in, and this costs no bcrypt and no Redis.
       if (verifier.known(user, password)) return { ok: true, account: user };
       const where = addressKey(clientAddress);
-      const address = `addr:${where}`;
-      const userKey = `user:${user}`;
-      // addressKey writes a /64 as its four groups: the first three are its /48.
-      const source = where.endsWith('::/64') ? `${where.split(':').slice(0, 3).join(':')}::/48` : where;
-      // The source first: it holds no NUL, so no two (user, source) pairs share a key.
-      const pairKey = `pair:${source}\0${user}`;
-      const cred = `${user}\0${password}`;
-      const keys = [address, userKey, pairKey];
-      const addressWait = byAddress.retryAfter(address, others(address, cred));
-      const userWait = byUser.retryAfter(userKey, others(userKey, cred));
-      // Over the user's limit only a tainted pair waits, until the user's or
-      // the pair's window ends, whichever comes first.
-      const pairWait = userWait > 0 ? byUserSource.retryAfter(pairKey, others(pairKey, cred)) : 0;
-      const wait = Math.max(addressWait, Math.min(userWait, pairWait));
-      if (wait > 0) return { ok: false, status: 429, message: `too many failed logins; retry in ${wait} s`, retryAfter: wait };
-      let ok: boolean;
-      keys.forEach((k) => track(k, cred, 1));
-      try {
-        ok = await verifier.verify(user, password);
-      } catch (err) {
-        if (err instanceof BusyError) {
-          return { ok: false, status: 429, message: 'too many logins being checked; retry shortly', retryAfter: 1 };
-        }
-        throw err;
-      } finally {
-        keys.forEach((k) => track(k, cred, -1));
+      // Unambiguous whatever the name holds (a NUL, a quote): another user's result is never shared.
+      const key = JSON.stringify([where, user, password]);
+      let result = running.get(key);
+      if (!result) {
+        result = attempt(user, password, where).finally(() => running.delete(key));
+        running.set(key, result);
       }
-      if (!ok) {
-        byAddress.failure(address);
-        byUser.failure(userKey);
-        byUserSource.failure(pairKey);
-        return { ok: false, status: 401, message: 'invalid username or password' };
-      }
-      // The user's and the address's counts stay: clearing either would hand a
-      // guesser a fresh allowance (at the address, by logging in to an account
-      // of its own between guesses at others).
-      byUserSource.success(pairKey);
-      return { ok: true, account: user };
+      return result;
     },
   };
 }

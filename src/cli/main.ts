@@ -11,6 +11,7 @@ import { isWorker } from '../server/workers.js';
 import { usersCommand } from './users.js';
 import { tokenCommand } from './token.js';
 import { bundleCommand } from './bundle.js';
+import { deployCommand } from './deploy.js';
 import { consoleOutput, type Output } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -27,6 +28,7 @@ export function buildProgram(io: Output): Command {
   program.addCommand(usersCommand(io));
   program.addCommand(tokenCommand(io));
   program.addCommand(bundleCommand(io));
+  program.addCommand(deployCommand(pkg.version, io));
   // Subcommands inherit this when added through .command(); addCommand needs it explicitly.
   const inherit = (cmd: Command) => {
     cmd.exitOverride();

@@ -7,7 +7,12 @@ import { dirname, join } from 'node:path';
 import type { Context } from '../certs/issue.js';
 import { setUser } from '../auth/users.js';
 import { loadConfig, type Config, type Overrides } from '../config/config.js';
-import { startGateway } from '../server/server.js';
+import { startGateway, type Gateway } from '../server/server.js';
+import { metrics } from '../metrics/metrics.js';
+import type { Probes } from '../metrics/probes.js';
+import { clusterProbes, STARTING } from '../server/health.js';
+import { clusterMetrics, processMetrics, startMetricsServer, type MetricsServer } from '../server/metricsServer.js';
+import { answerPrimary } from '../server/workerQueries.js';
 import { startLocalRegistry, type LocalRegistry } from '../server/localRegistry.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { collect, wholeNumber } from './options.js';
@@ -19,8 +24,6 @@ import { certificateState, startRenewal, type RenewalSettings } from '../server/
 import type { Output } from './output.js';
 
 const DEFAULT_CONFIG = 'config/gateway.yaml';
-// In-flight transfers get this long to finish on shutdown.
-const SHUTDOWN_GRACE_MS = 10_000;
 const LOCAL_REGISTRY_PORT = 5000;
 // Set by scripts/start.sh: the pid of the process that ran it.
 const PARENT_ENV = 'GATEWAY_PARENT_PID';
@@ -37,6 +40,7 @@ function withServeOptions(cmd: Command): Command {
     .option('--certs <dir>', 'directory holding server.crt and server.key')
     .option('--htpasswd <file>', 'the htpasswd file')
     .option('--auth <mode>', 'none | htpasswd | token')
+    .option('--metrics <host:port>', 'serve Prometheus metrics (and /livez, /readyz, /startupz) over plain HTTP here, e.g. 127.0.0.1:9464')
     .option('--workers <n>', `processes sharing the listener: a number (1 to ${availableParallelism() * 2}) or 'auto', ` +
       `one per core (${availableParallelism()} here)`, workerCount, 1);
 }
@@ -81,19 +85,56 @@ async function run(
   config: Config, configPath: string | undefined, log: Logger, version: string, extra?: LocalRegistry, workers = 1,
 ): Promise<void> {
   if (!isWorker()) stopWithParent(log);
+  if (config.metrics) metrics.collectDefaults();
+  let current: Gateway | undefined;
+  const notStarted = { ok: false, reasons: [STARTING] };
+  // Under --workers the primary asks each worker for its metrics and probes.
+  if (isWorker()) {
+    answerPrimary({
+      metrics: () => metrics.registry.getMetricsAsJSON(),
+      startup: () => current?.health.startup() ?? notStarted,
+      ready: (exclude) => current?.health.ready(exclude) ?? notStarted,
+    });
+  }
   // One process renews (the primary); workers only reload what it wrote.
   if (!isWorker()) await startRenewal(renewalSettings(config), log);
+  // Before the gateway listens: a busy metrics address stops the start with nothing half up.
+  let primaryDraining = false;
+  const probes: Probes = workers > 1 ? clusterProbes(workers, () => primaryDraining) : {
+    live: () => ({ ok: true, reasons: [] }),
+    startup: () => current?.health.startup() ?? notStarted,
+    ready: async (exclude) => current?.health.ready(exclude) ?? notStarted,
+  };
+  const metricsServer: MetricsServer | undefined = config.metrics && !isWorker()
+    ? await startMetricsServer(config.metrics.listen, workers > 1 ? clusterMetrics() : processMetrics(), () => probes, log)
+    : undefined;
+  const stopped = async () => {
+    await metricsServer?.close();
+    log.info('stopped');
+  };
   if (workers > 1) {
-    // Created once here: workers creating it at the same time would each sign with their own.
-    if (config.auth.mode === 'token') await tokenKeyRing(config.auth.token);
+    // The workers drain; the primary's /readyz fails with theirs from the first signal.
+    const markDraining = () => void (primaryDraining = true);
+    process.on('SIGTERM', markDraining);
+    process.on('SIGINT', markDraining);
     try {
+      // Created once here: workers creating it at the same time would each sign with their own.
+      if (config.auth.mode === 'token') await tokenKeyRing(config.auth.token);
       await runWorkers(workers, config, configPath, log);
     } finally {
       await extra?.stop();
+      await stopped();
     }
     return;
   }
-  const gateway = await startGateway(config, log);
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway(config, log);
+  } catch (err) {
+    await metricsServer?.close();
+    throw err;
+  }
+  current = gateway;
   const listen = `${gateway.address.address}:${gateway.address.port}`;
   const certificate = await certificateState(config.tls.cert);
   log.info({ version, listen, upstream: gateway.upstream, auth: config.auth.mode, config: configPath ?? null, certificate },
@@ -112,8 +153,12 @@ async function run(
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
-      setTimeout(() => gateway.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
-      void gateway.close().then(() => extra?.stop()).then(resolve);
+      // The local registry (gateway up) after the gateway: uploads in flight still need it.
+      void gateway.drain({ delayMs: config.shutdown.delay * 1000, graceMs: config.shutdown.grace * 1000 })
+        .catch((err: Error) => log.error({ error: err.message }, 'drain failed'))
+        .then(() => extra?.stop())
+        .then(stopped)
+        .then(resolve, resolve);
     };
     // `on`, not `once`: a second signal (the group's and the parent-death one) must not end the process mid-drain.
     process.on('SIGTERM', () => stop('SIGTERM'));

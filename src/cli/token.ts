@@ -70,13 +70,13 @@ export function tokenCommand(io: Output): Command {
   token.command('rotate')
     .description('retire the signing key and make a new one; tokens already issued keep verifying')
     .option('--config <file>', 'the gateway config', 'config/gateway.yaml')
-    .addHelpText('after', '\nExample:\n  $ gateway token rotate && kill -HUP $(pidof gateway)   # or: systemctl reload, kill -HUP PID')
+    .addHelpText('after', '\nExample:\n  $ gateway token rotate      # running gateways load the new key within seconds; kill -HUP $(pidof gateway) at once')
     .action(async (o: { config: string }) => {
       const keyPath = (await tokenModeConfig(o.config)).auth.token.signingKey;
       const { rotateSigningKey } = await import('../token/keyring.js');
       const { retiredCert } = await rotateSigningKey(keyPath, dirname(keyPath));
       io.out(`new signing key in ${keyPath}; the retired key's certificate ${retiredCert} keeps verifying the tokens it signed`);
-      io.out('send SIGHUP to a running gateway (or restart it) to sign with the new key; ' +
+      io.out('running gateways sharing these files load the new key within seconds (SIGHUP: at once); ' +
         'delete the retired files once auth.token.refreshTtl has passed');
     });
   return token;

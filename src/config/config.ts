@@ -111,6 +111,36 @@ const fields = z.strictObject({
     // Scopes one token request may ask for.
     tokenScopes: z.number().int().min(1).max(1000).default(64),
   }).prefault({}),
+  // Replicas behind one Service share failed-login counters here (README,
+  // Scaling out). Unset: each process counts alone, as one gateway does.
+  redis: z.strictObject({
+    url: z.string().refine((v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && !u.password && /^(\/\d{0,2})?$/.test(u.pathname) && !u.search;
+      } catch {
+        return false;
+      }
+    }, 'expected redis://host:6379 or rediss://host:6380, optionally with /DB; the password goes in redis.passwordFile, not the URL'),
+    // A file holding the password (a mounted Secret): never in this file.
+    passwordFile: z.string().optional(),
+    // Key prefix, so several gateways can share one Redis.
+    prefix: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'expected letters, digits and : _ . - (e.g. gateway:)').default('gateway:'),
+    // Milliseconds a command may take; a slower Redis counts as down (per-process limits meanwhile).
+    timeout: z.number().int().min(10).max(10_000).default(250),
+  }).optional(),
+  // Prometheus metrics on their own plain-HTTP listener. Unset: off;
+  // `metrics: {}` listens on loopback.
+  metrics: z.strictObject({
+    listen: hostPort.default('127.0.0.1:9464'),
+  }).optional(),
+  // SIGTERM: /readyz fails at once; after `delay` seconds (for load balancers
+  // to notice) new connections are refused, and requests in flight get `grace`
+  // seconds to finish.
+  shutdown: z.strictObject({
+    delay: z.number().int().min(0).max(300).default(0),
+    grace: z.number().int().min(0).max(3600).default(30),
+  }).prefault({}),
 });
 
 type Fields = z.output<typeof fields>;
@@ -152,6 +182,8 @@ export interface Overrides {
   certs?: string;
   htpasswd?: string;
   auth?: string;
+  /** metrics.listen (turns metrics on). */
+  metrics?: string;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, source: string): string {
@@ -173,6 +205,7 @@ const FLAG_OF: Record<string, { name: string; key: keyof Overrides }> = {
   'auth.htpasswd': { name: '--htpasswd', key: 'htpasswd' },
   'tls.cert': { name: '--certs', key: 'certs' },
   'tls.key': { name: '--certs', key: 'certs' },
+  'metrics.listen': { name: '--metrics', key: 'metrics' },
 };
 
 function flagFor(path: readonly PropertyKey[], overrides: Overrides): { name: string; value: string } | undefined {
@@ -189,6 +222,7 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
   if (overrides.listen) merged.listen = overrides.listen;
   if (overrides.upstream) merged.upstream = overrides.upstream;
   if (overrides.publicUrl) merged.publicUrl = overrides.publicUrl;
+  if (overrides.metrics) merged.metrics = { ...(base.metrics as object ?? {}), listen: overrides.metrics };
   if (overrides.certs) {
     merged.tls = { ...(base.tls as object ?? {}), cert: `${overrides.certs}/server.crt`, key: `${overrides.certs}/server.key` };
   }

@@ -15,6 +15,8 @@ import { formatQuery, parametersFor, parseQuery } from '../registry/query.js';
 import { actionsFor, parseRoute, requiredAccess, type Route } from '../registry/routes.js';
 import { plainAddress, addressKey } from '../util/address.js';
 import type { Logger } from '../util/log.js';
+import { metrics, type ThrottleLimit } from '../metrics/metrics.js';
+import { answerProbe, isProbePath, type Probes } from '../metrics/probes.js';
 import { accessLog, type Entry } from './accessLog.js';
 import { listing } from './catalog.js';
 import {
@@ -40,6 +42,8 @@ export interface HandlerOptions {
   bodyStallMs: number;
   /** Paths answered by the gateway itself before any auth: the auth mode's (/token) and /trust/. */
   endpoints: Endpoint[];
+  /** /livez, /startupz and /readyz (server/health.ts); without them only /healthz is answered. */
+  probes?: Probes | undefined;
 }
 
 export function clientAddress(req: IncomingMessage): string {
@@ -69,20 +73,31 @@ type Code = RegistryErrorFields['code'];
 const refuse = (status: number, code: Code, message: string, headers: Record<string, string> = {}): RegistryErrorFields =>
   ({ status, code, message, headers });
 
+/** Whether the upstream answers /v2/ below 500; why not is logged (with its address), never answered. */
+export async function upstreamReachable(upstream: Upstream, log: Logger, timeoutMs: number): Promise<boolean> {
+  try {
+    return (await upstream.get('/v2/', {}, timeoutMs, true)).status < 500;
+  } catch (err) {
+    const error = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    log.warn({ upstream: upstream.origin, error }, 'health check: upstream unreachable');
+    return false;
+  }
+}
+
 /**
  * Up or not, for probes and anyone else; where the upstream is and why it
  * failed is for operators, who have it in the log (it helps an attacker
- * aim past the gateway).
+ * aim past the gateway). Before the Host check: probes connect by address.
  */
 export const health: Step = async (ctx, opts) => {
-  if (ctx.path !== '/healthz') return undefined;
-  let reachable = false;
-  try {
-    reachable = (await opts.upstream.get('/v2/', {}, 3000, true)).status < 500;
-  } catch (err) {
-    const error = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    opts.log.warn({ upstream: opts.upstream.origin, error }, 'health check: upstream unreachable');
+  if (opts.probes && isProbePath(ctx.path)) {
+    ctx.entry.kind = 'health';
+    await answerProbe(ctx.req, ctx.res, ctx.path, opts.probes);
+    return 'done';
   }
+  if (ctx.path !== '/healthz') return undefined;
+  ctx.entry.kind = 'health';
+  const reachable = await upstreamReachable(opts.upstream, opts.log, 3000);
   sendJson(ctx.res, reachable ? 200 : 503, { status: reachable ? 'ok' : 'degraded', upstream: { reachable } });
   return 'done';
 };
@@ -91,6 +106,7 @@ export const health: Step = async (ctx, opts) => {
 export const endpoints: Step = async (ctx, opts) => {
   const endpoint = opts.endpoints.find((e) => e.paths.has(ctx.path));
   if (!endpoint) return undefined;
+  ctx.entry.kind = ctx.path.startsWith('/trust') ? 'trust' : 'token';
   await endpoint.handle(ctx.req, ctx.res, ctx.path, new URLSearchParams(ctx.rawQuery));
   return 'done';
 };
@@ -109,6 +125,8 @@ export const route: Step = (ctx) => {
   if (route.kind === 'invalid') return route;
   ctx.route = route;
   if (route.kind === 'repository') ctx.entry.repository = route.name;
+  // For the metrics: what it is from method and path, before any check refuses it.
+  ctx.entry.kind = route.kind === 'catalog' ? 'catalog' : route.kind === 'repository' ? (actionsFor(ctx.method)?.at(-1) ?? 'other') : 'other';
   return undefined;
 };
 
@@ -157,6 +175,7 @@ export const share: Step = (ctx, opts) => {
   const who = { upstreamPerAddress: 'this address', upstreamAnonymous: 'anonymous clients', upstreamPerAccount: 'this account' }[
     release.limit];
   const message = `too many requests in flight from ${who} (at most ${release.max}: limits.${release.limit})`;
+  metrics.throttled(release.limit satisfies ThrottleLimit);
   return refuse(429, 'TOOMANYREQUESTS', message, { 'Retry-After': '1' });
 };
 
@@ -192,7 +211,10 @@ export const forward: Step = (ctx, opts) => {
     opts.log.warn({ client: clientAddress(req), path: ctx.path }, 'request body stalled; closing the connection');
     req.destroy();
   });
-  opts.upstream.proxy.web(req, res, {}, (err) => upstreamFailed(err, res, opts));
+  opts.upstream.proxy.web(req, res, {}, (err) => {
+    metrics.upstreamError(err);
+    upstreamFailed(err, res, opts);
+  });
   return 'done';
 };
 

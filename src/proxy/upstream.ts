@@ -3,6 +3,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+import { metrics } from '../metrics/metrics.js';
 
 export interface Upstream {
   url: URL;
@@ -38,7 +39,7 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     agent,
     proxy,
     get(path, headers = {}, timeoutMs = 10_000, probe = false) {
-      return new Promise((resolve, reject) => {
+      return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
         const options = { method: 'GET', agent: probe ? probeAgent : agent, headers, timeout: timeoutMs };
         const req = client.request(new URL(path, url.origin), options, (res) => {
           const chunks: Buffer[] = [];
@@ -54,6 +55,9 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
         req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
         req.on('error', reject);
         req.end();
+      }).catch((err: unknown) => {
+        metrics.upstreamError(err);
+        throw err;
       });
     },
     close() {

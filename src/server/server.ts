@@ -3,7 +3,7 @@
 // upstream and the request path. Side effects (files, sockets, signals) live
 // here and in the CLI, not in the request path.
 import https from 'node:https';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
@@ -13,7 +13,7 @@ import { policyFor } from '../auth/policy.js';
 import { createThrottle } from '../auth/throttle.js';
 import { DEFAULT_UPSTREAM, type Config } from '../config/config.js';
 import { fail } from '../errors.js';
-import { clientAddress, createHandler } from '../proxy/handler.js';
+import { clientAddress, createHandler, upstreamReachable } from '../proxy/handler.js';
 import { certifiedHost } from '../proxy/passes.js';
 import { createShares } from '../proxy/shares.js';
 import { createUpstream } from '../proxy/upstream.js';
@@ -27,6 +27,12 @@ import { swappableTrust } from './swappableTrust.js';
 import { watchFiles } from '../util/watchFiles.js';
 import { readTrustPem, trustPaths } from '../certs/trustSet.js';
 import { sharedThrottle } from './workers.js';
+import { connectShared } from '../shared/redis.js';
+import { createRedisThrottle } from '../shared/throttle.js';
+import type { Socket } from 'node:net';
+import { metrics } from '../metrics/metrics.js';
+import { certificateCheck, createHealth, upstreamCheck, type Health } from './health.js';
+import { drain, drainableServer, type DrainSettings } from './drain.js';
 
 export interface Gateway {
   server: https.Server;
@@ -35,6 +41,12 @@ export interface Gateway {
   address: AddressInfo;
   /** SIGHUP: re-reads certificates and token keys; open connections keep theirs. */
   reload(): Promise<void>;
+  /** /livez, /startupz, /readyz; `health.checks` is the readiness list. */
+  health: Health;
+  /** Client connections and requests in flight now. */
+  counts(): Promise<{ connections: number; requests: number }>;
+  /** SIGTERM (drain.ts): not ready, then stop accepting, let requests finish within the grace period, close. */
+  drain(settings: DrainSettings): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -50,24 +62,47 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const originOf = (req: IncomingMessage) => configured ?? `https://${req.headers.host ?? ''}`;
   // Who may do what is the policy's; who is asking, the auth mode's.
   const policy = policyFor(config.access, config.auth.mode);
-  const auth: AuthMode = await AUTH_MODES[config.auth.mode]({
-    config, policy, log, publicOrigin: originOf, clientAddress,
-    throttle: (name, limit, windowMs) => sharedThrottle(name, createThrottle(limit, windowMs)),
-  });
+  // Replicas count failed logins in one Redis when configured (README, Scaling
+  // out); otherwise per process, relayed between --workers.
+  const shared = config.redis ? await connectShared(config.redis, log) : undefined;
+  let auth: AuthMode;
+  try {
+    auth = await AUTH_MODES[config.auth.mode]({
+      config, policy, log, publicOrigin: originOf, clientAddress,
+      throttle: (name, limit, windowMs) => (shared
+        ? createRedisThrottle(shared, name, limit, windowMs, createThrottle(limit, windowMs))
+        : sharedThrottle(name, createThrottle(limit, windowMs))),
+    });
+  } catch (err) {
+    await shared?.close(); // its socket and reconnect timer would keep the process alive
+    throw err;
+  }
   const idleMs = config.timeouts.idle * 1000;
   const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs, config.limits.upstreamSockets);
   const { host, port } = await listenAddress(config.listen);
   const certDir = dirname(config.tls.cert);
   const caPath = join(certDir, 'ca.crt');
-  const makeTrust = async (serverPem: string) =>
-    createTrust(await readTrustPem(certDir), reachableFrom(host, trustAddresses(serverPem, port, config.publicUrl)));
+  // The CA's notAfter, for the metrics: ca.crt as last read (a rollover phase changes it).
+  let caValidTo: Date | undefined;
+  const makeTrust = async (serverPem: string) => {
+    const pem = await readTrustPem(certDir);
+    caValidTo = new Date(new X509Certificate(pem).validTo);
+    return createTrust(pem, reachableFrom(host, trustAddresses(serverPem, port, config.publicUrl)));
+  };
   let trust: ReturnType<typeof swappableTrust> | undefined;
   if (existsSync(caPath)) {
     trust = swappableTrust(await makeTrust(String(tls.cert)));
   } else {
     log.warn({ ca: caPath }, 'no ca.crt beside the server certificate: /trust/ is off');
   }
+  // Readiness: what must hold for this process to take new requests.
+  const health = createHealth(log, [
+    upstreamCheck((timeoutMs) => upstreamReachable(upstream, log, timeoutMs)),
+    certificateCheck(() => certificate),
+    ...(shared ? [{ name: 'redis', check: () => shared.status() }] : []),
+  ]);
   const handle = createHandler({
+    probes: health,
     controller: auth.controller,
     policy,
     upstream,
@@ -100,9 +135,27 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     maxHeaderSize: HEADER_LIMIT,
     keepAliveTimeout: 30_000,
     handshakeTimeout: config.timeouts.handshake * 1000,
-  }, (req, res) => void handle(req, res));
+  }, (req, res) => void serve(req, res));
   const connections = guardConnections(server, config, log);
-  server.on('checkContinue', (req, res) => void handle(req, res, true));
+  server.on('checkContinue', (req, res) => void serve(req, res, true));
+  // Counted for the drain; every socket is kept so that the end of the grace period can end it.
+  let requests = 0;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  const serve = (req: IncomingMessage, res: ServerResponse, expectContinue = false) => {
+    requests++;
+    res.once('close', () => requests--);
+    // Draining: clients are told to reconnect, which a load balancer sends elsewhere.
+    if (health.draining) res.shouldKeepAlive = false;
+    return handle(req, res, expectContinue);
+  };
+  const stopMetrics = metrics.addSource({
+    connections: () => sockets.size,
+    certificates: () => ({ server: new Date(certificate.validTo), ca: caValidTo }),
+  });
   server.timeout = idleMs; // idle time on the client socket
   server.on('tlsClientError', (err) => log.debug({ error: err.message }, 'TLS handshake failed'));
 
@@ -161,8 +214,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     });
   } catch (err) {
     stopTlsWatch();
+    stopMetrics();
     upstream.close();
     await auth.close();
+    await shared?.close();
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the port is in use'
       : code === 'EADDRNOTAVAIL' ? 'no interface has that address'
@@ -170,14 +225,32 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       : (code ?? (err as Error).message);
     fail('LISTEN_FAILED', `cannot listen on ${config.listen}: ${why}; choose another with --listen or 'listen:' in the config`);
   }
+  health.markStarted();
+  const counts = async () => ({ connections: sockets.size, requests });
+  const release = async () => {
+    stopTlsWatch();
+    stopMetrics();
+    upstream.close();
+    await auth.close();
+    await shared?.close();
+  };
   return {
     server,
     upstream: upstream.origin,
     trust,
     address: server.address() as AddressInfo,
+    health,
+    counts,
     async reload() {
       await reloadTls();
       await auth.reload().catch((err: Error) => log.error({ error: err.message }, 'token key reload failed; keeping the current keys'));
+    },
+    async drain(settings) {
+      const target = drainableServer(server, {
+        startDrain: () => health.startDrain(), sockets, requests: () => requests, closeWaiting: () => connections.close(),
+      });
+      await drain(target, settings, log);
+      await release();
     },
     async close() {
       stopTlsWatch();
@@ -186,8 +259,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         server.closeIdleConnections();
         connections.close();
       });
+      stopMetrics();
       upstream.close();
       await auth.close();
+      await shared?.close();
     },
   };
 }

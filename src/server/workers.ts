@@ -7,9 +7,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../util/log.js';
-import type { Throttle } from '../auth/throttle.js';
+import type { LocalThrottle, Throttle } from '../auth/throttle.js';
 
 const CONFIG_ENV = 'GATEWAY_WORKER_CONFIG';
+// Past shutdown.delay + shutdown.grace, a worker that has still not exited is killed.
+const WORKER_EXIT_MARGIN_MS = 5_000;
 
 export const isWorker = (): boolean => cluster.isWorker && process.env[CONFIG_ENV] !== undefined;
 
@@ -25,18 +27,25 @@ const isThrottleEvent = (m: unknown): m is ThrottleEvent =>
  * In a worker, tells the others (through the primary) of every failure and
  * success, and applies theirs: N workers must not give a password guesser N
  * times the tries. Outside a cluster the throttle is returned as it is.
+ * With `redis:` configured the workers count there instead (server.ts).
  */
-export function sharedThrottle(name: string, local: Throttle): Throttle {
+export function sharedThrottle(name: string, local: LocalThrottle): Throttle {
   if (!isWorker() || !process.send) return local;
   process.on('message', (m: unknown) => {
     if (isThrottleEvent(m) && m.throttle === name) local[m.op === 'failure' ? 'failure' : 'success'](m.key);
   });
   const tell = (op: ThrottleEvent['op'], key: string) => process.send!({ throttle: name, op, key } satisfies ThrottleEvent);
   return {
-    retryAfter: (key, pending) => local.retryAfter(key, pending),
-    failure(key) {
-      local.failure(key);
-      tell('failure', key);
+    take(key) {
+      const t = local.take(key);
+      if (t.wait > 0) return t;
+      return {
+        wait: 0,
+        end(failed) {
+          t.end(failed);
+          if (failed) tell('failure', key);
+        },
+      };
     },
     success(key) {
       local.success(key);
@@ -85,12 +94,22 @@ export async function runWorkers(n: number, config: Config, configPath: string |
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
+      // Ctrl-C's SIGINT and a SIGTERM after it: one drain.
+      if (stopping) return;
       stopping = true;
       log.info({ signal, workers: workers.size }, 'shutting down workers');
       if (workers.size === 0) resolve();
       cluster.on('exit', () => {
         if (workers.size === 0) resolve();
       });
+      // Each worker drains (shutdown.delay, then shutdown.grace for requests in flight); one that hangs past that is killed.
+      const limitMs = (config.shutdown.delay + config.shutdown.grace) * 1000 + WORKER_EXIT_MARGIN_MS;
+      setTimeout(() => {
+        for (const w of workers) {
+          log.warn({ worker: w.id, limitMs }, 'worker still running after the shutdown grace period: killing it');
+          w.process.kill('SIGKILL');
+        }
+      }, limitMs).unref();
       for (const w of workers) w.process.kill('SIGTERM');
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

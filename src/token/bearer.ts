@@ -8,6 +8,7 @@ import type { AccessController, Decision } from '../auth/controller.js';
 import { claimsCover, formatScope } from '../registry/scope.js';
 import type { KeyRing } from './keyring.js';
 import { evictOldest } from '../util/evict.js';
+import { metrics } from '../metrics/metrics.js';
 import { TokenError, verifyAccessToken, type AccessClaims, type TokenSettings } from './tokens.js';
 
 export interface BearerOptions {
@@ -62,8 +63,10 @@ export function tokenCache(maxEntries: number, maxBytes: number) {
 
 export function bearerController(opts: BearerOptions): AccessController {
   // A client sends the same token with every request, and one signature
-  // check per token is enough.
-  const verified = tokenCache(10_000, 8 * 1024 * 1024);
+  // check per token is enough, as long as the key ring is the same: a new
+  // ring (a retired key deleted) checks every token again.
+  let verified = tokenCache(10_000, 8 * 1024 * 1024);
+  let verifiedWith = opts.ring();
 
   const challenge = (
     req: IncomingMessage, access: Access[], error?: 'invalid_token' | 'insufficient_scope', message = 'authentication required',
@@ -78,6 +81,10 @@ export function bearerController(opts: BearerOptions): AccessController {
   };
 
   async function claimsOf(token: string): Promise<AccessClaims> {
+    if (opts.ring() !== verifiedWith) {
+      verified = tokenCache(10_000, 8 * 1024 * 1024);
+      verifiedWith = opts.ring();
+    }
     const hit = verified.get(token);
     if (hit && hit.expires + 60_000 > Date.now()) return hit;
     verified.drop(token);
@@ -89,16 +96,24 @@ export function bearerController(opts: BearerOptions): AccessController {
   return {
     async authorized(req, access) {
       const token = parseBearer(req.headersDistinct.authorization);
-      if (token === undefined) return challenge(req, access);
+      if (token === undefined) {
+        metrics.authFailure(req.headers.authorization === undefined ? 'missing' : 'malformed');
+        return challenge(req, access);
+      }
       let claims: AccessClaims;
       try {
         claims = await claimsOf(token);
       } catch (err) {
-        if (err instanceof TokenError) return challenge(req, access, 'invalid_token', 'invalid or expired token');
+        if (err instanceof TokenError) {
+          // jose's code leads the message (tokens.ts): an expired token is a client that did not refresh, not a forgery.
+          metrics.authFailure(err.message.startsWith('ERR_JWT_EXPIRED') ? 'token_expired' : 'token_invalid');
+          return challenge(req, access, 'invalid_token', 'invalid or expired token');
+        }
         throw err;
       }
       const granted = access.filter((a) => claimsCover(claims.access, a));
       if (access.some((a) => !a.optional && !granted.includes(a))) {
+        metrics.authFailure('insufficient_scope');
         const refused = challenge(req, access, 'insufficient_scope', 'the token does not grant the access this request needs');
         return { ...refused, account: claims.subject } as Decision;
       }

@@ -10,6 +10,7 @@ import { RegistryError, sendJson, sendRegistryError, type RegistryErrorCode } fr
 import { grantFor } from './grant.js';
 import type { KeyRing } from './keyring.js';
 import { formatScope, parseScope } from '../registry/scope.js';
+import { metrics } from '../metrics/metrics.js';
 import { mintAccessToken, mintRefreshToken, passwordStamp, TokenError, verifyRefreshToken, type TokenSettings } from './tokens.js';
 
 export interface TokenEndpointOptions {
@@ -85,7 +86,11 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
   async function login(user: string, password: string, req: IncomingMessage): Promise<string> {
     const result = await opts.login.login(user, password, opts.clientAddress(req));
     if (result.ok) return result.account;
-    if (result.status === 429) throw refuse(429, 'slow_down', result.message, { 'Retry-After': String(result.retryAfter ?? 1) });
+    if (result.status === 429) {
+      metrics.throttled('logins');
+      throw refuse(429, 'slow_down', result.message, { 'Retry-After': String(result.retryAfter ?? 1) });
+    }
+    metrics.authFailure('bad_password');
     throw refuse(401, 'invalid_grant', result.message, { 'WWW-Authenticate': 'Basic realm="registry-gateway token", charset="UTF-8"' });
   }
 
@@ -113,13 +118,18 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
     if (oauth) body.scope = granted.map(formatScope).join(' ');
     if (refresh && hash !== undefined) body.refresh_token = await mintRefreshToken(opts.ring(), s, account, passwordStamp(hash));
     sendJson(res, 200, body, { 'Cache-Control': 'no-store' });
+    metrics.tokenIssued('access');
+    if (body.refresh_token !== undefined) metrics.tokenIssued('refresh');
   }
 
   async function get(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     checkService(query.get('service'));
     const scopes = checkScopes(query.getAll('scope'));
     const creds = parseBasic(req.headersDistinct.authorization);
-    if (creds === 'malformed') throw refuse(400, 'invalid_request', 'malformed Authorization header: expected Basic credentials');
+    if (creds === 'malformed') {
+      metrics.authFailure('malformed');
+      throw refuse(400, 'invalid_request', 'malformed Authorization header: expected Basic credentials');
+    }
     const account = creds ? await login(creds.user, creds.password, req) : ANONYMOUS;
     const named = query.get('account');
     // `account` was dropped from the spec but docker and skopeo still send it.
@@ -153,7 +163,10 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
         if (hash === undefined || passwordStamp(hash) !== claims.stamp) throw new TokenError('user removed or password changed');
         subject = claims.subject;
       } catch (err) {
-        if (err instanceof TokenError) throw refuse(401, 'invalid_grant', 'invalid or expired refresh token; log in again');
+        if (err instanceof TokenError) {
+          metrics.authFailure('refresh_invalid');
+          throw refuse(401, 'invalid_grant', 'invalid or expired refresh token; log in again');
+        }
         throw err;
       }
       return respond(res, subject, scopes, offline, true);

@@ -22,6 +22,8 @@ export interface GatewayProcess {
    */
   waitFor: (match: (e: Record<string, unknown>) => boolean, from?: number, timeoutMs?: number) => Promise<Record<string, unknown>>;
   signal: (sig: NodeJS.Signals) => void;
+  /** The exit code once the process ends by itself (after signal('SIGTERM'), say); sends nothing. */
+  exited: () => Promise<number | null>;
   stop: () => Promise<number | null>;
 }
 
@@ -73,6 +75,7 @@ export async function startGateway(workDir: string, config: Record<string, unkno
       }
     },
     signal: (sig) => child.kill(sig),
+    exited: () => exited,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');

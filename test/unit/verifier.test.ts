@@ -95,22 +95,33 @@ test('the worker pool starts a worker on the first check and retires it when idl
   assert.equal(pool.workers, 1);
 });
 
-test('throttle: refuses after the limit within the window, resets on success and after the window', () => {
+test('throttle: refuses after the limit within the window, resets on success and after the window; held tries count', () => {
   let now = 0;
   const t = createThrottle(3, 60_000, () => now);
   for (let i = 0; i < 3; i++) {
-    assert.equal(t.retryAfter('a'), 0);
-    t.failure('a');
+    const taken = t.take('a');
+    assert.equal(taken.wait, 0);
+    taken.end(true);
   }
-  assert.equal(t.retryAfter('a'), 60);
-  assert.equal(t.retryAfter('b'), 0, 'other keys unaffected');
+  assert.equal(t.take('a').wait, 60);
+  assert.equal(t.take('b').wait, 0, 'other keys unaffected');
   now = 30_000;
-  assert.equal(t.retryAfter('a'), 30);
+  assert.equal(t.take('a').wait, 30);
   now = 60_000;
-  assert.equal(t.retryAfter('a'), 0);
+  assert.equal(t.take('a').wait, 0);
   t.failure('a');
   t.success('a');
-  assert.equal(t.retryAfter('a'), 0);
+  // Tries held by checks still running count: the third waits while two run.
+  const [x, y, z] = [t.take('c'), t.take('c'), t.take('c')];
+  assert.deepEqual([x.wait, y.wait, z.wait], [0, 0, 0]);
+  assert.equal(t.take('c').wait, 1, 'three held');
+  x.end(false);
+  y.end(false);
+  y.end(true); // ended already: neither a failure nor a second give-back
+  assert.equal(t.take('c').wait, 0);
+  assert.equal(t.take('c').wait, 0, 'no failure counted: z and two new tries held');
+  assert.equal(t.take('c').wait, 1);
+  z.end(true);
 });
 
 const throttles = (perAddress: number, perUser: number) =>

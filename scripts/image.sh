@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# npm run image: the gateway's container image, built without a container
+# engine and without pulling a base image, as an OCI image layout in
+# dist/image/oci, tagged with package.json's version:
+#   layer 1  Node.js 24 (scripts/node24.sh) + the glibc and libstdc++ files it
+#            loads, from the installed Debian packages (scripts/image/rootfs.sh)
+#   layer 2  /app/node_modules: production dependencies only, from the lockfile
+#   layer 3  /app/dist (tsc), package.json, package-lock.json
+# The Containerfile builds the same image with an engine that can pull node:24.
+#
+# Reproducible: every timestamp is SOURCE_DATE_EPOCH (default: the last git
+# commit's time), owners are 0:0, entries are sorted, modes normalised, and the
+# history and config carry only that time, so two builds of one tree give one digest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  cat <<'EOF'
+usage: npm run image [-- --out DIR]
+  --out DIR   write DIR/oci (default dist/image); the old one is replaced only
+              once the new one is complete
+environment:
+  SOURCE_DATE_EPOCH  time of every file and of the image (default: last git commit)
+  IMAGE_REVISION     org.opencontainers.image.revision (default: git HEAD, +"-dirty")
+  IMAGE_SOURCE       org.opencontainers.image.source (default: package.json repository,
+                     else git remote origin)
+EOF
+}
+
+die() { echo "image.sh: $*" >&2; exit 1; }
+note() { echo "image.sh: [${SECONDS}s] $*" >&2; }
+
+out=dist/image
+while [ $# -gt 0 ]; do
+  case $1 in
+    --out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
+    --out=*) out=${1#--out=}; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+  esac
+done
+
+need() { command -v "$1" >/dev/null 2>&1 || die "needs '$1' from the Debian package $2: install it with apt-get install -y $2"; }
+need umoci umoci
+need tar tar
+need ldd libc-bin
+need dpkg-query dpkg
+need sha256sum coreutils
+need openssl openssl
+need node nodejs
+need npm npm
+tar --sort=name --version >/dev/null 2>&1 || die "tar is not GNU tar 1.28 or later (no --sort): apt-get install -y tar"
+
+json() { node -e 'const v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(eval(process.argv[2]) ?? "")' "$@"; }
+version=$(json package.json v.version)
+[ -n "$version" ] || die "package.json has no version"
+tag=$version
+name=registry-gateway
+
+# Everything that goes into the image, for the -dirty mark.
+inputs=(src package.json package-lock.json tsconfig.json scripts/node24.sh scripts/image.sh scripts/image)
+git_ok=false
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 && git_ok=true
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+  if $git_ok && SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null) && [ -n "$SOURCE_DATE_EPOCH" ]; then :; else
+    note "warning: not a git checkout and SOURCE_DATE_EPOCH is unset: using 0 (1970-01-01) as the image's time"
+    SOURCE_DATE_EPOCH=0
+  fi
+fi
+[[ $SOURCE_DATE_EPOCH =~ ^[0-9]+$ ]] || die "SOURCE_DATE_EPOCH must be seconds since 1970, not '$SOURCE_DATE_EPOCH'"
+created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+if [ -z "${IMAGE_REVISION:-}" ]; then
+  IMAGE_REVISION=unknown
+  if $git_ok; then
+    IMAGE_REVISION=$(git rev-parse HEAD)
+    [ -z "$(git status --porcelain -- "${inputs[@]}")" ] || IMAGE_REVISION="$IMAGE_REVISION-dirty"
+  fi
+fi
+if [ -z "${IMAGE_SOURCE:-}" ]; then
+  IMAGE_SOURCE=$(json package.json 'typeof v.repository === "string" ? v.repository : v.repository?.url')
+  IMAGE_SOURCE=${IMAGE_SOURCE#git+}
+  if [ -z "$IMAGE_SOURCE" ] && $git_ok; then IMAGE_SOURCE=$(git config --get remote.origin.url || true); fi
+  if [ -z "$IMAGE_SOURCE" ]; then
+    note "warning: no source URL (package.json \"repository\", git remote origin or IMAGE_SOURCE): the source label says 'unknown'"
+    IMAGE_SOURCE=unknown
+  fi
+fi
+licenses=$(json package.json v.license)
+
+node24=$(bash scripts/node24.sh) || die "scripts/node24.sh could not provide Node.js 24"
+
+mkdir -p "$out"
+out=$(realpath "$out")
+# dist/ is what npm packs (package.json "files"): keep the image out of the package.
+case $out/ in "$PWD"/*) printf '%s\n' '# written by scripts/image.sh: the image is not part of the npm package' '*' > "$out/.npmignore" ;; esac
+# Built beside the result (same filesystem), moved into place when complete.
+tmp=$(mktemp -d "$out/.build.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+started=$SECONDS
+
+note "layer 1: node $("$node24" --version) and its libraries"
+bash scripts/image/rootfs.sh "$node24" "$tmp/base"
+
+note "layer 2: production node_modules from package-lock.json"
+mkdir -p "$tmp/modules/app"
+cp package.json package-lock.json "$tmp/modules/app/"
+# --ignore-scripts: no lifecycle script runs (prepare would build, and no
+# production dependency needs an install script); npm's cache makes it offline.
+(cd "$tmp/modules/app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >&2) ||
+  die "npm ci --omit=dev failed in $tmp/modules/app (offline and not in npm's cache? run npm ci once with network)"
+rm -rf "$tmp/modules/app/node_modules/.bin" "$tmp/modules/app/package.json" "$tmp/modules/app/package-lock.json"
+# Not one devDependency may land in the image.
+node -e '
+  const { existsSync } = require("fs"); const { join } = require("path");
+  const lock = JSON.parse(require("fs").readFileSync("package-lock.json", "utf8"));
+  const dev = Object.entries(lock.packages).filter(([p, m]) => p && m.dev).map(([p]) => p).filter((p) => existsSync(join(process.argv[1], p)));
+  if (dev.length) { console.error(`image.sh: devDependencies in the image: ${dev.join(", ")}`); process.exit(1); }
+' "$tmp/modules/app"
+
+note "layer 3: the gateway (tsc)"
+mkdir -p "$tmp/app/app"
+# Its own outDir, not dist/: nothing stale, no race with other builds, and no
+# source maps (they point at ../src, which the image does not hold).
+[ -x node_modules/.bin/tsc ] || die "node_modules/.bin/tsc is missing: run npm ci first (the build needs the dev dependencies; the image gets none)"
+node_modules/.bin/tsc -p tsconfig.json --outDir "$tmp/app/app/dist" --sourceMap false || die "tsc failed: fix the errors above"
+chmod 0755 "$tmp/app/app/dist/cli/main.js"
+cp package.json package-lock.json "$tmp/app/app/"
+
+# One layer tar per directory: sorted, owned by 0:0, one time, no atime/ctime.
+layer() {
+  local dir=$tmp/$1 entries
+  mapfile -t entries < <(cd "$dir" && LC_ALL=C ls -A)
+  tar --create --file "$tmp/$1.tar" --directory "$dir" --sort=name --format=posix \
+    --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+    --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
+    --mode=u+w,go-w,a+rX --hard-dereference -- "${entries[@]}"
+}
+note "layer tars, then umoci: compress, config, index"
+layer base
+layer modules
+layer app
+
+layout=$tmp/oci
+image="$layout:$tag"
+umoci init --layout "$layout"
+umoci new --image "$image"
+history=(--history.created "$created" --history.author "$name")
+umoci raw add-layer --image "$image" "${history[@]}" --history.created_by "node $("$node24" --version) + $(cd "$tmp/base/var/lib/dpkg/status.d" && echo *) from Debian" "$tmp/base.tar"
+umoci raw add-layer --image "$image" "${history[@]}" --history.created_by "npm ci --omit=dev --ignore-scripts" "$tmp/modules.tar"
+umoci raw add-layer --image "$image" "${history[@]}" --history.created_by "tsc -p tsconfig.json" "$tmp/app.tar"
+labels=(
+  "org.opencontainers.image.title=$name"
+  "org.opencontainers.image.description=TLS and auth gateway for a container image registry"
+  "org.opencontainers.image.version=$version"
+  "org.opencontainers.image.revision=$IMAGE_REVISION"
+  "org.opencontainers.image.source=$IMAGE_SOURCE"
+  "org.opencontainers.image.licenses=$licenses"
+  "org.opencontainers.image.created=$created"
+)
+config=(--no-history --created "$created" --author "$name" --os linux --architecture amd64
+  --config.user 65532:65532 --config.workingdir /app
+  --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --config.env NODE_ENV=production
+  --config.entrypoint /usr/local/bin/node --config.entrypoint /app/dist/cli/main.js
+  --config.cmd serve --config.cmd=--config --config.cmd /etc/gateway/config/gateway.yaml
+  --config.exposedports 5443/tcp --config.exposedports 9464/tcp --config.stopsignal SIGTERM)
+for l in "${labels[@]}"; do config+=(--config.label "$l" --manifest.annotation "$l"); done
+umoci config --image "$image" "${config[@]}"
+umoci gc --layout "$layout"
+# containerd (ctr import, kind load, k3d import) names the image from this annotation.
+node -e '
+  const fs = require("fs"); const [file, full] = process.argv.slice(1);
+  const index = JSON.parse(fs.readFileSync(file, "utf8"));
+  for (const m of index.manifests) m.annotations = { ...m.annotations, "io.containerd.image.name": full };
+  fs.writeFileSync(file, JSON.stringify(index));
+' "$layout/index.json" "docker.io/library/$name:$tag"
+# umoci writes 0600: readable by all, for rootless engines and other users.
+chmod -R u+rwX,go+rX,go-w "$layout"
+
+note "done"
+# The result, read back from the layout.
+read -r digest compressed unpacked layers < <(node -e '
+  const fs = require("fs"); const path = require("path"); const [layout, tag, ...tars] = process.argv.slice(1);
+  const index = JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8"));
+  const desc = index.manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === tag);
+  const manifest = JSON.parse(fs.readFileSync(path.join(layout, "blobs", ...desc.digest.split(":")), "utf8"));
+  const compressed = manifest.layers.reduce((s, l) => s + l.size, manifest.config.size + desc.size);
+  const unpacked = tars.reduce((s, t) => s + fs.statSync(t).size, 0);
+  console.log(desc.digest, compressed, unpacked, manifest.layers.length);
+' "$layout" "$tag" "$tmp/base.tar" "$tmp/modules.tar" "$tmp/app.tar")
+
+# Into place: the old layout stays readable until the new one is complete.
+if [ -e "$out/oci" ]; then mv "$out/oci" "$tmp/old"; fi
+mv "$layout" "$out/oci"
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+rel=$(realpath --relative-to="$PWD" "$out/oci")
+case $rel in ../*) rel=$out/oci ;; esac
+cat <<EOF
+image   $name:$tag
+layout  $rel (skopeo/podman: oci:$rel:$tag)
+digest  $digest
+size    $(mib "$compressed") compressed, $(mib "$unpacked") unpacked, $layers layers
+built   in $((SECONDS - started)) s, revision $IMAGE_REVISION, time $created
+EOF

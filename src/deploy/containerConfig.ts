@@ -1,0 +1,110 @@
+// gateway.yaml as the Pod reads it: the user's settings, with every path and
+// address that differs in the container rewritten to what the manifests mount
+// and expose. Pure: text in, text out.
+import { Document, parseDocument } from 'yaml';
+import { validateConfig, type Config } from '../config/config.js';
+import { fail } from '../errors.js';
+import { DEFAULT_SHUTDOWN_DELAY, IN_CONTAINER } from './layout.js';
+
+export interface ContainerConfigOptions {
+  /** Where the text came from, for messages. */
+  source: string;
+  /** The file it was read from; undefined: no file, the defaults. */
+  file?: string | undefined;
+  upstream: string;
+  /** false: one replica, no Redis (--single). */
+  redis: boolean;
+  /** In-container path of tls.clientCA, when the config sets one. */
+  clientCA?: string | undefined;
+  /** In-container paths of auth.token.verifyKeys, in order. */
+  verifyKeys?: readonly string[];
+}
+
+export interface ContainerConfig {
+  text: string;
+  /** The rewritten config, validated as `gateway serve` will. */
+  config: Config;
+  /** What was changed that the user may not expect. */
+  notes: string[];
+}
+
+/** Parses the user's gateway.yaml (undefined: none, the defaults) and validates it. */
+export function readUserConfig(text: string | undefined, source: string): Config {
+  return validateConfig(parseYaml(text ?? '', source).toJS(), {}, source);
+}
+
+/** Whether the text sets a key itself (rather than leaving it to the default). */
+export function configSets(text: string | undefined, path: readonly string[]): boolean {
+  return text !== undefined && parseYaml(text, 'config').hasIn(path);
+}
+
+function parseYaml(text: string, source: string) {
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) fail('INVALID_CONFIG', `${source}: ${doc.errors[0]!.message.split('\n')[0]}`);
+  return doc;
+}
+
+type Tree = Record<string, unknown>;
+
+function setIn(tree: Tree, path: readonly string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    node = (node[key] = next !== null && typeof next === 'object' && !Array.isArray(next) ? next : {}) as Tree;
+  }
+  node[path.at(-1)!] = value;
+}
+
+function deleteIn(tree: Tree, path: readonly string[]): void {
+  const parent = path.slice(0, -1).reduce<unknown>((n, k) => (n as Tree | undefined)?.[k], tree) as Tree | undefined;
+  if (parent) delete parent[path.at(-1)!];
+}
+
+export function containerConfig(text: string | undefined, o: ContainerConfigOptions): ContainerConfig {
+  // The settings as the user wrote them (defaults stay defaults), rewritten and
+  // written out plain: the yaml library would keep the comments but move them
+  // about, and theirs speak of this machine's paths.
+  const raw = (parseYaml(text ?? '', o.source).toJS() ?? {}) as Tree;
+  const user = validateConfig(raw, {}, o.source);
+  const c = structuredClone(raw);
+  const notes: string[] = [];
+  setIn(c, ['listen'], IN_CONTAINER.listen);
+  setIn(c, ['upstream'], o.upstream);
+  setIn(c, ['tls', 'cert'], IN_CONTAINER.cert);
+  setIn(c, ['tls', 'key'], IN_CONTAINER.key);
+  if (user.tls.clientCA !== undefined) {
+    if (o.clientCA === undefined) fail('INVALID_ARGUMENT', 'tls.clientCA is set but no in-container path was given for it');
+    setIn(c, ['tls', 'clientCA'], o.clientCA);
+  }
+  setIn(c, ['auth', 'htpasswd'], IN_CONTAINER.htpasswd);
+  if (user.auth.mode === 'token') {
+    setIn(c, ['auth', 'token', 'signingKey'], IN_CONTAINER.signingKey);
+    if (user.auth.token.verifyKeys.length > 0) setIn(c, ['auth', 'token', 'verifyKeys'], [...(o.verifyKeys ?? [])]);
+  }
+  // The Service's metrics port: every pod address, not loopback.
+  setIn(c, ['metrics', 'listen'], IN_CONTAINER.metrics);
+  if (o.redis) {
+    if (user.redis !== undefined && user.redis.url !== IN_CONTAINER.redis) {
+      notes.push(`redis.url ${user.redis.url} replaced by the Redis deployed beside the gateway, ${IN_CONTAINER.redis}`);
+    }
+    setIn(c, ['redis', 'url'], IN_CONTAINER.redis);
+    if (user.redis?.passwordFile !== undefined) {
+      // The bundled Redis has no password: only the gateway pods reach it (NetworkPolicy).
+      deleteIn(c, ['redis', 'passwordFile']);
+      notes.push('redis.passwordFile left out: the Redis deployed beside the gateway takes no password (only the gateway pods reach it)');
+    }
+  } else if (user.redis !== undefined) {
+    deleteIn(c, ['redis']);
+    notes.push('redis: left out (--single): one gateway counts alone');
+  }
+  // Endpoints drop a terminating pod within a few seconds; until then it must still answer.
+  if ((c.shutdown as Tree | undefined)?.delay === undefined) setIn(c, ['shutdown', 'delay'], DEFAULT_SHUTDOWN_DELAY);
+  const doc = new Document(c);
+  doc.commentBefore = ` Written by \`gateway deploy kubernetes\` from ${o.file ?? 'the defaults'}: the paths are\n` +
+    ' where the Pod mounts the ConfigMap and Secrets (deploy/kubernetes/README.md).\n' +
+    ` Change ${o.file ?? 'config/gateway.yaml'} and run the command again, rather than this copy.`;
+  const out = doc.toString();
+  // What `gateway serve` in the Pod will read: refused here, not in a crash loop.
+  const config = validateConfig(parseYaml(out, 'the rewritten gateway.yaml').toJS(), {}, 'the rewritten gateway.yaml');
+  return { text: out, config, notes };
+}

@@ -1,0 +1,60 @@
+// Where things are in the Pod (the paths the image's contract fixes) and in
+// the directory `gateway deploy kubernetes` writes. One place, so the
+// rewritten gateway.yaml, the kustomization and the shipped manifests agree.
+
+export const OVERLAYS = ['with-registry', 'existing-registry'] as const;
+export type Overlay = (typeof OVERLAYS)[number];
+
+/** Mount points of the gateway container (deploy/kubernetes/base/gateway-deployment.yaml). */
+export const MOUNTS = {
+  config: '/etc/gateway/config',
+  certs: '/etc/gateway/certs',
+  users: '/etc/gateway/users',
+  token: '/etc/gateway/token',
+} as const;
+
+export const IN_CONTAINER = {
+  config: `${MOUNTS.config}/gateway.yaml`,
+  cert: `${MOUNTS.certs}/server.crt`,
+  key: `${MOUNTS.certs}/server.key`,
+  htpasswd: `${MOUNTS.users}/htpasswd`,
+  signingKey: `${MOUNTS.token}/token.key`,
+  listen: '[::]:5443',
+  metrics: '[::]:9464',
+  redis: 'redis://registry-gateway-redis:6379',
+  /** with-registry's Service (overlays/with-registry/registry.yaml). */
+  bundledUpstream: 'http://registry:5000',
+} as const;
+
+/** Object names the manifests refer to; the generated kustomization makes them. */
+export const OBJECTS = {
+  deployment: 'registry-gateway',
+  service: 'registry-gateway',
+  config: 'registry-gateway-config',
+  tls: 'registry-gateway-tls',
+  users: 'registry-gateway-users',
+  token: 'registry-gateway-token',
+  registrySecret: 'registry-http-secret',
+  registryPolicy: 'registry',
+} as const;
+
+/**
+ * Folders of the output directory: each holds one generator's files, named as
+ * they appear in the Pod. The secret ones are mode 0700 and git-ignored.
+ */
+export const OUT = {
+  config: 'config',
+  certs: 'certs',
+  users: 'users',
+  token: 'token',
+  registry: 'registry',
+} as const;
+export const SECRET_FOLDERS = [OUT.certs, OUT.users, OUT.token, OUT.registry] as const;
+
+/** The first line of the kustomization we write: how --force knows a directory is ours to replace. */
+export const MARKER = '# Written by `gateway deploy kubernetes`';
+
+/** shutdown.delay the Pod gets when gateway.yaml sets none: endpoints take a few seconds to drop a terminating pod. */
+export const DEFAULT_SHUTDOWN_DELAY = 5;
+/** Seconds the kubelet waits beyond delay + grace before SIGKILL. */
+export const KILL_MARGIN = 10;

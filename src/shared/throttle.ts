@@ -1,0 +1,82 @@
+// A failed-login throttle counted in Redis, so that N replicas give a
+// guesser the tries of one (README, Scaling out). It has the in-memory
+// throttle's rules (src/auth/throttle.ts) with two counters per key, both
+// rate-limiter-flexible's RateLimiterRedis (an atomic INCRBY that sets the
+// expiry only when it creates the key):
+// - failures, in a fixed window from the key's first failure;
+// - tries held by checks running on any replica. Taking one increments it
+//   and reads the failures in the same round trip; the increment is the
+//   point where parallel tries from several replicas are put in order, so
+//   each sees those before it. A try held by a replica that died (or one
+//   whose command timed out and ran late) is forgotten when the counter's
+//   window ends.
+// Redis down or slow: this process's own throttle decides (it is told of
+// every failure here, so it starts from what this process saw), never
+// unlimited and never refusing a correct login for want of Redis.
+import { createHash } from 'node:crypto';
+import { RateLimiterRedis, type RateLimiterRes } from 'rate-limiter-flexible';
+import type { LocalThrottle, Throttle, Try } from '../auth/throttle.js';
+import type { SharedState } from './redis.js';
+
+// Keys are hashed: a user name can be 16 KiB long, and Redis keeps no
+// addresses or names in the clear.
+const hashed = (key: string) => createHash('sha256').update(key).digest('base64url');
+
+export function createRedisThrottle(shared: SharedState, name: string, limit: number, windowMs: number, local: LocalThrottle): Throttle {
+  const duration = Math.max(1, Math.ceil(windowMs / 1000));
+  const limiter = (kind: string) => new RateLimiterRedis({
+    storeClient: shared.client, keyPrefix: `${shared.prefix}${kind}:${name}`, points: limit, duration,
+  });
+  const failures = limiter('failures');
+  const held = limiter('held');
+
+  /** Gives back a held try; one whose increment the counter's window end already wiped is not taken below zero. */
+  const giveBack = async (k: string) => {
+    const res = await held.reward(k, 1);
+    if (res.consumedPoints < 0) await held.penalty(k, -res.consumedPoints);
+  };
+  const quietly = (op: Promise<unknown>) => op.then(() => {}, (err: unknown) => shared.failed(err));
+
+  return {
+    async take(key) {
+      if (!shared.usable()) return local.take(key);
+      const k = hashed(key);
+      // Sent together on one connection: one round trip.
+      const [got, took] = await Promise.allSettled([failures.get(k), held.penalty(k, 1)]);
+      if (got.status === 'rejected' || took.status === 'rejected') {
+        if (took.status === 'fulfilled') void quietly(giveBack(k));
+        shared.failed(got.status === 'rejected' ? got.reason : (took as PromiseRejectedResult).reason);
+        return local.take(key);
+      }
+      const counted: RateLimiterRes | null = got.value;
+      const running: RateLimiterRes = took.value;
+      const count = counted?.consumedPoints ?? 0;
+      const wait = count >= limit ? Math.max(1, Math.ceil(counted!.msBeforeNext / 1000))
+        : count + running.consumedPoints - 1 >= limit ? 1 : 0;
+      if (wait > 0) {
+        void quietly(giveBack(k));
+        return { wait, end: () => {} };
+      }
+      let open = true;
+      const taken: Try = {
+        wait: 0,
+        async end(failed) {
+          if (!open) return;
+          open = false;
+          if (failed) {
+            // Kept for the time Redis is away: this process's own count.
+            local.failure(key);
+            // The failure before the try is given back: never a moment when it counts nowhere.
+            await quietly(failures.penalty(k, 1));
+          }
+          await quietly(giveBack(k));
+        },
+      };
+      return taken;
+    },
+    async success(key) {
+      local.success(key);
+      if (shared.usable()) await quietly(failures.delete(hashed(key)));
+    },
+  };
+}

@@ -1,0 +1,353 @@
+// The container image (npm run image, scripts/image.sh): built twice from one
+// snapshot of the tree into different directories, it has one digest; its
+// config and layers are what the contract says; skopeo pushes it through a
+// running gateway and pulls it back unchanged; podman pulls it through that
+// gateway and runs it under a real OCI runtime as uid 65532 with a read-only
+// root and the config, certificates and users mounted at the contract's paths,
+// where it serves /livez, takes pushes and pulls, and exits 0 on SIGTERM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createReadStream, rmSync } from 'node:fs';
+import { chmod, chown, copyFile, cp, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { extract } from 'tar-stream';
+import { cleanupList, onExit } from '../helpers/cleanup.js';
+import { exec, gateway as gatewayCli, ROOT } from '../helpers/exec.js';
+import { startGateway } from '../helpers/gateway.js';
+import { request } from '../helpers/https.js';
+import { buildImage, skopeoPolicy } from '../helpers/oci.js';
+import { privatePodman } from '../helpers/podman.js';
+import { freePort, startRegistry } from '../helpers/registry.js';
+
+const started = Date.now();
+// Removed last (cleanup runs its list backwards): podman's storage must
+// outlive the containers and images removed before it.
+const cleanup = cleanupList();
+const work = await mkdtemp(join(tmpdir(), 'gw-image-'));
+const forgetWork = onExit(() => rmSync(work, { recursive: true, force: true }));
+cleanup.push(async () => {
+  await rm(work, { recursive: true, force: true });
+  forgetWork();
+});
+
+const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string; license: string; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const version = pkg.version;
+const nodeVersion = /NODE24_VERSION=(\S+)/.exec(await readFile(join(ROOT, 'scripts/node24.sh'), 'utf8'))![1]!;
+
+// Other work may change src/ while this file runs: both builds read one
+// snapshot (node_modules and the Node 24 download are shared, read-only).
+const tree = join(work, 'tree');
+for (const p of ['src', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(ROOT, p), join(tree, p), { recursive: true });
+await symlink(join(ROOT, 'node_modules'), join(tree, 'node_modules'));
+await mkdir(join(ROOT, '.cache'), { recursive: true });
+await symlink(join(ROOT, '.cache'), join(tree, '.cache'));
+const git = async (args: string[]) => (await exec('git', args, { cwd: ROOT })).stdout.trim();
+const epoch = Number((await git(['log', '-1', '--format=%ct'])) || 0);
+const revision = (await git(['rev-parse', 'HEAD'])) || 'unknown';
+const buildEnv = { ...process.env, SOURCE_DATE_EPOCH: String(epoch), IMAGE_REVISION: revision };
+
+async function build(out: string): Promise<{ ms: number; stdout: string }> {
+  const t0 = Date.now();
+  const r = await exec('bash', [join(tree, 'scripts/image.sh'), '--out', out], { env: buildEnv, timeoutMs: 600_000 });
+  assert.equal(r.code, 0, `image.sh failed:\n${r.stderr}`);
+  return { ms: Date.now() - t0, stdout: r.stdout };
+}
+const [first, second] = await Promise.all([build(join(work, 'out1')), build(join(work, 'out2'))]);
+const layout = join(work, 'out1', 'oci');
+
+interface Descriptor { mediaType: string; digest: string; size: number; annotations?: Record<string, string> }
+interface Image {
+  digest: string;
+  index: { manifests: Descriptor[] };
+  manifest: { config: Descriptor; layers: Descriptor[]; annotations?: Record<string, string> };
+  config: { created: string; architecture: string; os: string; config: Record<string, any>; rootfs: { diff_ids: string[] }; history: unknown[] };
+}
+const blob = (dir: string, digest: string) => join(dir, 'blobs', ...digest.split(':'));
+async function readImage(dir: string, tag: string): Promise<Image> {
+  const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
+  const desc = index.manifests.find((m: Descriptor) => m.annotations?.['org.opencontainers.image.ref.name'] === tag);
+  assert.ok(desc, `no ${tag} in ${dir}/index.json: ${JSON.stringify(index)}`);
+  const manifest = JSON.parse(await readFile(blob(dir, desc.digest), 'utf8'));
+  const config = JSON.parse(await readFile(blob(dir, manifest.config.digest), 'utf8'));
+  return { digest: desc.digest, index, manifest, config };
+}
+const image = await readImage(layout, version);
+
+interface Entry { name: string; type: string; mode: number; uid: number; gid: number; mtime: number; linkname: string | null; body?: string }
+/** Every entry of a gzip layer; the bodies of small text files under etc/. */
+function entries(path: string): Promise<Entry[]> {
+  return new Promise((resolve, reject) => {
+    const list: Entry[] = [];
+    const ex = extract();
+    ex.on('entry', (h, stream, next) => {
+      const e: Entry = { name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, uid: h.uid ?? -1, gid: h.gid ?? -1, mtime: (h.mtime?.getTime() ?? -1) / 1000, linkname: h.linkname ?? null };
+      const chunks: Buffer[] = [];
+      const keep = e.name.startsWith('etc/') && (h.size ?? 0) < 4096;
+      stream.on('data', (c: unknown) => {
+        if (keep) chunks.push(c as Buffer);
+      });
+      stream.on('end', () => {
+        if (keep) e.body = Buffer.concat(chunks).toString();
+        list.push(e);
+        next();
+      });
+      stream.resume();
+    });
+    ex.on('finish', () => resolve(list));
+    ex.on('error', reject);
+    createReadStream(path).on('error', reject).pipe(createGunzip()).on('error', reject).pipe(ex);
+  });
+}
+
+// All set up before the first test is declared: node:test runs the file's
+// after-hooks once every declared test is done, even if more setup follows.
+// A registry and a gateway in front of it (processes on this machine).
+const certs = join(work, 'certs');
+const htpasswd = join(work, 'htpasswd');
+assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', 'localhost', '--host', '127.0.0.1'])).code, 0);
+assert.equal((await gatewayCli(['users', 'add', 'alice', '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: 'alice-pw' })).code, 0);
+const registry = await startRegistry(work, { storage: join(work, 'storage') });
+cleanup.push(() => registry.stop());
+const access = [{ account: '*', name: '**', actions: ['*'] }];
+const gw = await startGateway(work, { upstream: registry.url, tls: { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') }, auth: { mode: 'htpasswd', htpasswd }, access });
+cleanup.push(() => gw.stop());
+const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
+const trusted = join(work, 'trusted');
+await mkdir(trusted);
+await copyFile(join(certs, 'ca.crt'), join(trusted, 'ca.crt'));
+const policy = await skopeoPolicy(work);
+
+const pm = await privatePodman(join(work, 'podman'));
+const forgetPodman = onExit(() => pm.resetSync());
+cleanup.push(async () => {
+  await pm.reset();
+  forgetPodman();
+});
+const skopeo = (args: string[]) => pm.wrapped('skopeo', ['--policy', policy, ...args]);
+const ref = `127.0.0.1:${gw.port}/alice/registry-gateway:${version}`;
+
+test('npm run image runs scripts/image.sh, and a missing tool is named with its Debian package', async () => {
+  assert.equal((pkg as unknown as { scripts: Record<string, string> }).scripts.image, 'bash scripts/image.sh');
+  const bin = join(work, 'bin-without-umoci');
+  await mkdir(bin);
+  for (const cmd of ['dirname']) await symlink(`/usr/bin/${cmd}`, join(bin, cmd));
+  const r = await exec('/bin/bash', [join(tree, 'scripts/image.sh'), '--out', join(work, 'never')], { env: { ...buildEnv, PATH: bin } });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /needs 'umoci' from the Debian package umoci: install it with apt-get install -y umoci/);
+  const bad = await exec('bash', [join(tree, 'scripts/image.sh'), '--bogus'], { env: buildEnv });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown argument '--bogus'/);
+});
+
+test('two builds of one tree, in different directories, give one digest', async (t) => {
+  const again = await readImage(join(work, 'out2', 'oci'), version);
+  t.diagnostic(`builds (in parallel): ${first.ms} ms and ${second.ms} ms; digests ${image.digest} and ${again.digest}`);
+  assert.equal(again.digest, image.digest);
+  assert.deepEqual((await readdir(join(work, 'out2', 'oci', 'blobs', 'sha256'))).sort(), (await readdir(join(layout, 'blobs', 'sha256'))).sort());
+  // The script says what it built, and the staging directories are gone.
+  assert.match(first.stdout, new RegExp(`digest\\s+${image.digest}`));
+  assert.match(first.stdout, /size\s+[\d.]+ MiB compressed, [\d.]+ MiB unpacked, 3 layers/);
+  assert.deepEqual(await readdir(join(work, 'out1')), ['oci']);
+});
+
+test('the image config: uid 65532, node entrypoint, serve the mounted config, ports, labels', async () => {
+  const { config, manifest, index } = image;
+  const c = config.config;
+  assert.equal(c.User, '65532:65532');
+  assert.equal(c.WorkingDir, '/app');
+  assert.deepEqual(c.Entrypoint, ['/usr/local/bin/node', '/app/dist/cli/main.js']);
+  assert.deepEqual(c.Cmd, ['serve', '--config', '/etc/gateway/config/gateway.yaml']);
+  assert.ok(c.Env.includes('NODE_ENV=production'), c.Env.join(' '));
+  assert.ok(c.Env.some((e: string) => /^PATH=(.*:)?\/usr\/local\/bin(:|$)/.test(e)), c.Env.join(' '));
+  assert.deepEqual(Object.keys(c.ExposedPorts).sort(), ['5443/tcp', '9464/tcp']);
+  assert.equal(c.StopSignal, 'SIGTERM');
+  const labels = c.Labels as Record<string, string>;
+  assert.equal(labels['org.opencontainers.image.version'], version);
+  assert.equal(labels['org.opencontainers.image.licenses'], 'Apache-2.0');
+  assert.equal(labels['org.opencontainers.image.title'], 'registry-gateway');
+  assert.equal(labels['org.opencontainers.image.revision'], revision);
+  assert.ok(labels['org.opencontainers.image.source'], 'a source label');
+  assert.deepEqual(manifest.annotations, labels);
+  assert.equal(config.architecture, 'amd64');
+  assert.equal(config.os, 'linux');
+  // No build time anywhere: the last commit's.
+  assert.equal(config.created, new Date(epoch * 1000).toISOString().replace('.000Z', 'Z'));
+  assert.equal(config.history.length, 3);
+  assert.equal(manifest.layers.length, 3);
+  assert.ok(manifest.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip'));
+  assert.equal(index.manifests[0]!.annotations!['io.containerd.image.name'], `docker.io/library/registry-gateway:${version}`);
+
+  // The Containerfile says the same (an engine-built image must not drift).
+  const file = await readFile(join(ROOT, 'Containerfile'), 'utf8');
+  const final = file.slice(file.lastIndexOf('\nFROM ')).split('\n');
+  assert.equal(final[1], 'FROM scratch');
+  const line = (word: string) => [...final].reverse().find((l) => l.startsWith(`${word} `))?.slice(word.length + 1).trim();
+  assert.deepEqual(JSON.parse(line('ENTRYPOINT')!), c.Entrypoint);
+  assert.deepEqual(JSON.parse(line('CMD')!), c.Cmd);
+  assert.equal(line('USER'), c.User);
+  assert.equal(line('WORKDIR'), c.WorkingDir);
+  assert.deepEqual(line('EXPOSE')!.split(/\s+/).sort(), Object.keys(c.ExposedPorts).sort());
+  assert.match(file, new RegExp(`^ARG VERSION=${version.replaceAll('.', '\\.')}$`, 'm'));
+  assert.match(file, new RegExp(`^ARG NODE_VERSION=${nodeVersion.replaceAll('.', '\\.')}$`, 'm'));
+});
+
+test('the layers: node and its Debian libraries, production node_modules only, the built gateway; root-owned, read-only, one time', async () => {
+  const [base, modules, app] = await Promise.all(image.manifest.layers.map((l) => entries(blob(layout, l.digest))));
+  const names = (list: Entry[]) => new Set(list.map((e) => e.name.replace(/\/$/, '')));
+  const all = [...base!, ...modules!, ...app!];
+  for (const e of all) {
+    assert.ok(!e.name.startsWith('/') && !e.name.startsWith('./') && !e.name.split('/').includes('..'), e.name);
+    assert.equal(e.uid, 0, e.name);
+    assert.equal(e.gid, 0, e.name);
+    assert.equal(e.mtime, epoch, e.name);
+    if (e.type !== 'symlink') assert.equal(e.mode & 0o022, 0, `${e.name} is writable by group or others: ${e.mode.toString(8)}`);
+  }
+
+  const b = names(base!);
+  for (const p of ['usr/local/bin/node', 'usr/lib/x86_64-linux-gnu/libc.so.6', 'usr/lib/x86_64-linux-gnu/libstdc++.so.6', 'usr/lib/x86_64-linux-gnu/libgcc_s.so.1',
+    'usr/lib/x86_64-linux-gnu/libm.so.6', 'usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', 'usr/lib64/ld-linux-x86-64.so.2', 'lib', 'lib64',
+    'usr/share/doc/libc6/copyright', 'usr/share/doc/libstdc++6/copyright', 'var/lib/dpkg/status.d/libc6', 'usr/local/share/doc/node/LICENSE',
+    'etc/gateway/config', 'etc/gateway/certs', 'etc/gateway/users', 'etc/gateway/token', 'app']) assert.ok(b.has(p), `base layer lacks ${p}`);
+  // No shell, no package manager: node is the only program.
+  for (const p of ['bin/sh', 'usr/bin/sh', 'usr/bin/bash', 'usr/bin/apt', 'usr/bin/dpkg', 'tmp']) assert.ok(!b.has(p), `base layer has ${p}`);
+  const etc = (n: string) => base!.find((e) => e.name === n)!.body!;
+  assert.match(etc('etc/passwd'), /^gateway:x:65532:65532:/m);
+  assert.match(etc('etc/group'), /^gateway:x:65532:/m);
+
+  const m = names(modules!);
+  assert.ok([...m].every((p) => p === 'app' || p.startsWith('app/node_modules')), 'layer 2 is node_modules only');
+  for (const dep of Object.keys(pkg.dependencies)) assert.ok(m.has(`app/node_modules/${dep}/package.json`), `production dependency ${dep} missing`);
+  for (const dep of Object.keys(pkg.devDependencies)) assert.ok(!m.has(`app/node_modules/${dep}`), `devDependency ${dep} is in the image`);
+  const lock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+  const devOnly = Object.entries(lock.packages).filter(([p, meta]) => p && meta.dev).map(([p]) => `app/${p}`);
+  assert.ok(devOnly.length > 0);
+  assert.deepEqual(devOnly.filter((p) => m.has(p)), [], 'dev-only packages of the lockfile are in the image');
+  for (const p of ['typescript', 'tsx', 'fast-check', 'esbuild', '@types/node']) assert.ok(!m.has(`app/node_modules/${p}`), p);
+  assert.ok(!m.has('app/node_modules/.bin'));
+
+  const a = names(app!);
+  for (const p of ['app/dist/cli/main.js', 'app/dist/cli/serve.js', 'app/package.json', 'app/package-lock.json']) assert.ok(a.has(p), `app layer lacks ${p}`);
+  assert.deepEqual([...a].filter((p) => p.endsWith('.map') || p.endsWith('.ts')), []);
+  assert.ok([...a].every((p) => p === 'app' || p.startsWith('app/dist') || p === 'app/package.json' || p === 'app/package-lock.json'), [...a].join(' '));
+});
+
+test(`the unpacked rootfs runs node ${nodeVersion} and the entrypoint as uid 65532, with nothing from the host`, async () => {
+  const bundle = join(work, 'bundle');
+  const unpack = await exec('umoci', ['unpack', '--image', `${layout}:${version}`, bundle]);
+  assert.equal(unpack.code, 0, unpack.stderr);
+  const rootfs = join(bundle, 'rootfs');
+  const node = await exec('chroot', ['--userspec=65532:65532', rootfs, '/usr/local/bin/node', '-p', 'process.version + " " + require("os").userInfo().username']);
+  assert.equal(node.code, 0, node.stderr);
+  assert.equal(node.stdout.trim(), `v${nodeVersion} gateway`);
+  const cli = await exec('chroot', ['--userspec=65532:65532', rootfs, '/usr/local/bin/node', '/app/dist/cli/main.js', '--version']);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.equal(cli.stdout.trim(), version);
+  await rm(bundle, { recursive: true, force: true });
+});
+
+test('skopeo pushes the image through the gateway and pulls it back with the same digest', async (t) => {
+  const t0 = Date.now();
+  const digestFile = join(work, 'pushed.digest');
+  const push = await skopeo(['copy', '--preserve-digests', '--digestfile', digestFile, '--dest-cert-dir', trusted, '--dest-creds', 'alice:alice-pw', `oci:${layout}:${version}`, `docker://${ref}`]);
+  assert.equal(push.code, 0, push.stderr);
+  assert.equal((await readFile(digestFile, 'utf8')).trim(), image.digest);
+  const pulled = join(work, 'pulled');
+  const pull = await skopeo(['copy', '--preserve-digests', '--src-cert-dir', trusted, '--src-creds', 'alice:alice-pw', `docker://${ref}`, `oci:${pulled}:${version}`]);
+  assert.equal(pull.code, 0, pull.stderr);
+  const back = await readImage(pulled, version);
+  assert.equal(back.digest, image.digest);
+  assert.deepEqual(back.config.config, image.config.config);
+  t.diagnostic(`push and pull of ${image.manifest.layers.reduce((s, l) => s + l.size, 0)} bytes: ${Date.now() - t0} ms`);
+});
+
+test('podman pulls it through the gateway and runs it as 65532 with a read-only root: /livez, push and pull through it, exit 0 on SIGTERM', async (t) => {
+  const pulled = await pm.podman(['pull', '--cert-dir', trusted, '--creds', 'alice:alice-pw', '--signature-policy', policy, `docker://${ref}`]);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  const digest = await pm.podman(['image', 'inspect', '--format', '{{.Digest}}', ref]);
+  assert.equal(digest.stdout.trim(), image.digest);
+
+  const hardened = ['--read-only', '--read-only-tmpfs=false', '--cap-drop', 'all', '--security-opt', 'no-new-privileges', '--user', '65532:65532', '--network', 'host'];
+  const failed = await pm.pickRuntime([...hardened, ref, '--version']);
+  for (const [runtime, error] of Object.entries(failed)) t.diagnostic(`${runtime} could not start a container here: ${error}`);
+  t.diagnostic(`runtime: ${pm.runtime}`);
+
+  // The Pod's mounts: config, certificates (no ca.key), users; the key
+  // readable by the gateway's uid only.
+  const mounts = join(work, 'mounts');
+  const port = await freePort();
+  for (const d of ['config', 'certs', 'users']) await mkdir(join(mounts, d), { recursive: true, mode: 0o755 });
+  await writeFile(join(mounts, 'config', 'gateway.yaml'), JSON.stringify({
+    listen: `127.0.0.1:${port}`,
+    upstream: registry.url,
+    tls: { cert: '/etc/gateway/certs/server.crt', key: '/etc/gateway/certs/server.key' },
+    auth: { mode: 'htpasswd', htpasswd: '/etc/gateway/users/htpasswd' },
+    access,
+  }, null, 2));
+  for (const f of ['server.crt', 'ca.crt']) await copyFile(join(certs, f), join(mounts, 'certs', f));
+  await copyFile(join(certs, 'server.key'), join(mounts, 'certs', 'server.key'));
+  await chown(join(mounts, 'certs', 'server.key'), 65532, 65532);
+  await chmod(join(mounts, 'certs', 'server.key'), 0o400);
+  await copyFile(htpasswd, join(mounts, 'users', 'htpasswd'));
+  for (const f of ['config/gateway.yaml', 'certs/server.crt', 'certs/ca.crt', 'users/htpasswd']) await chmod(join(mounts, f), 0o644);
+
+  const name = `gw-image-${process.pid}`;
+  const t0 = Date.now();
+  const container = pm.start(['run', '--rm', '--name', name, ...hardened, ...pm.limits,
+    '-v', `${join(mounts, 'config')}:/etc/gateway/config:ro`, '-v', `${join(mounts, 'certs')}:/etc/gateway/certs:ro`, '-v', `${join(mounts, 'users')}:/etc/gateway/users:ro`, ref]);
+  cleanup.push(async () => {
+    if (container.child.exitCode === null) container.child.kill('SIGKILL');
+  });
+  const deadline = Date.now() + 30_000;
+  while (!container.output().includes('"msg":"gateway started"')) {
+    assert.equal(container.child.exitCode, null, `the container exited: ${container.output()}`);
+    assert.ok(Date.now() < deadline, `the container did not start: ${container.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.diagnostic(`container started in ${Date.now() - t0} ms`);
+  const url = `https://127.0.0.1:${port}`;
+  assert.equal((await request(`${url}/livez`, { ca })).status, 200);
+  assert.equal((await request(`${url}/healthz`, { ca })).status, 200);
+
+  // PID 1 of its namespace is node itself, as 65532, on a read-only root.
+  const pid = Number((await pm.podman(['inspect', '--format', '{{.State.Pid}}', name])).stdout.trim());
+  assert.ok(pid > 0);
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  assert.match(status, /^Uid:\s+65532\s+65532\s+65532\s+65532$/m);
+  assert.match(status, /^Gid:\s+65532\s+65532\s+65532\s+65532$/m);
+  assert.match(status, /^NSpid:\s+\d+\s+1$/m);
+  assert.match(status, /^CapEff:\s+0+$/m);
+  // (its command line reads 'gateway': main.js sets process.title)
+  assert.match(await readlink(`/proc/${pid}/exe`), /(^|\/)usr\/local\/bin\/node$/);
+  assert.equal((await readFile(`/proc/${pid}/comm`, 'utf8')).trim(), 'gateway');
+  const mountinfo = (await readFile(`/proc/${pid}/mountinfo`, 'utf8')).split('\n').map((l) => l.split(' '));
+  const mountOpts = (point: string) => mountinfo.filter((f) => f[4] === point).at(-1)?.[5]?.split(',') ?? [];
+  for (const point of ['/', '/etc/gateway/config', '/etc/gateway/certs', '/etc/gateway/users']) assert.ok(mountOpts(point).includes('ro'), `${point} is not read-only: ${mountOpts(point)}`);
+  const write = await pm.podman(['exec', name, '/usr/local/bin/node', '-e', 'require("fs").writeFileSync("/app/x", "x")']);
+  assert.notEqual(write.code, 0);
+  assert.match(write.stderr, /EROFS/);
+
+  // Real clients through the containerized gateway.
+  const small = await buildImage(join(work, 'small'), 'v1', [256 * 1024, 128 * 1024]);
+  const host = `127.0.0.1:${port}`;
+  const push = await skopeo(['copy', '--dest-cert-dir', trusted, '--dest-creds', 'alice:alice-pw', `oci:${small}:v1`, `docker://${host}/alice/small:v1`]);
+  assert.equal(push.code, 0, push.stderr);
+  const back = join(work, 'small-back');
+  const pull = await skopeo(['copy', '--src-cert-dir', trusted, '--src-creds', 'alice:alice-pw', `docker://${host}/alice/small:v1`, `oci:${back}:v1`]);
+  assert.equal(pull.code, 0, pull.stderr);
+  assert.equal((await readImage(back, 'v1')).digest, (await readImage(small, 'v1')).digest);
+  const wrong = await skopeo(['inspect', '--cert-dir', trusted, '--creds', 'alice:nope', `docker://${host}/alice/small:v1`]);
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /401|unauthorized|authentication required/i);
+
+  const stopAt = Date.now();
+  const kill = await pm.podman(['kill', '--signal', 'SIGTERM', name]);
+  assert.equal(kill.code, 0, kill.stderr);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([container.exited, new Promise<string>((r) => (timer = setTimeout(() => r('still running 40 s after SIGTERM'), 40_000)))]);
+  clearTimeout(timer);
+  assert.equal(code, 0, `exit after SIGTERM: ${code}\n${container.output()}`);
+  t.diagnostic(`exited 0 ${Date.now() - stopAt} ms after SIGTERM; whole file so far ${Math.round((Date.now() - started) / 1000)} s`);
+  assert.equal((await pm.podman(['ps', '--all', '--quiet'])).stdout.trim(), '', 'the container is removed');
+});
