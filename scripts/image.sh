@@ -5,7 +5,7 @@
 #   layer 1  Node.js 24 (scripts/node24.sh) + the glibc and libstdc++ files it
 #            loads, from the installed Debian packages (scripts/image/rootfs.sh)
 #   layer 2  /app/node_modules: production dependencies only, from the lockfile
-#   layer 3  /app/dist (tsc), package.json, package-lock.json
+#   layer 3  /app/dist (tsc, and the web UI in dist/web by vite), package.json, package-lock.json
 # The Containerfile builds the same image with an engine that can pull node:24.
 #
 # Reproducible: every timestamp is SOURCE_DATE_EPOCH (default: the last git
@@ -58,7 +58,7 @@ tag=$version
 name=registry-gateway
 
 # Everything that goes into the image, for the -dirty mark.
-inputs=(src package.json package-lock.json tsconfig.json scripts/node24.sh scripts/image.sh scripts/image)
+inputs=(src package.json package-lock.json tsconfig.json vite.config.ts scripts/node24.sh scripts/image.sh scripts/image)
 git_ok=false
 git rev-parse --is-inside-work-tree >/dev/null 2>&1 && git_ok=true
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
@@ -124,6 +124,12 @@ mkdir -p "$tmp/app/app"
 [ -x node_modules/.bin/tsc ] || die "node_modules/.bin/tsc is missing: run npm ci first (the build needs the dev dependencies; the image gets none)"
 node_modules/.bin/tsc -p tsconfig.json --outDir "$tmp/app/app/dist" --sourceMap false || die "tsc failed: fix the errors above"
 chmod 0755 "$tmp/app/app/dist/cli/main.js"
+# The web UI (/ui): vite.config.ts writes no source maps; content-hashed names, so the same tree gives the same files.
+[ -x node_modules/.bin/vite ] || die "node_modules/.bin/vite is missing: run npm ci first (the build needs the dev dependencies; the image gets none)"
+# --bypass-lock: vite allows one build per project at a time, for the sake of
+# its outDir; this one is private, and builds run side by side (two at once
+# prove the digest is reproducible).
+node_modules/.bin/vite build --logLevel warn --bypass-lock --outDir "$tmp/app/app/dist/web" || die "vite build of src/web failed: fix the errors above"
 cp package.json package-lock.json "$tmp/app/app/"
 
 # One layer tar per directory: sorted, owned by 0:0, one time, no atime/ctime.
@@ -147,7 +153,7 @@ umoci new --image "$image"
 history=(--history.created "$created" --history.author "$name")
 umoci raw add-layer --image "$image" "${history[@]}" --history.created_by "node $("$node24" --version) + $(cd "$tmp/base/var/lib/dpkg/status.d" && echo *) from Debian" "$tmp/base.tar"
 umoci raw add-layer --image "$image" "${history[@]}" --history.created_by "npm ci --omit=dev --ignore-scripts" "$tmp/modules.tar"
-umoci raw add-layer --image "$image" "${history[@]}" --history.created_by "tsc -p tsconfig.json" "$tmp/app.tar"
+umoci raw add-layer --image "$image" "${history[@]}" --history.created_by "tsc -p tsconfig.json && vite build" "$tmp/app.tar"
 labels=(
   "org.opencontainers.image.title=$name"
   "org.opencontainers.image.description=TLS and auth gateway for a container image registry"

@@ -25,6 +25,7 @@ declare -A packages=(
   [crun]=crun
   [runc]=runc
   [setpriv]=util-linux
+  [chromium]=chromium
 )
 
 missing=()

@@ -110,6 +110,7 @@ export const htpasswdMode: ModeFactory<'htpasswd'> = async (ctx) => {
   return {
     controller: basicController({ realm: config.auth.realm, policy: ctx.policy, login: passwords.login, clientAddress: ctx.clientAddress }),
     endpoints: [],
+    accounts: { login: passwords.login, stamp: passwords.stamp },
     reload: async () => {},
     close: () => passwords.close(),
   };

@@ -7,14 +7,33 @@ import type { IncomingMessage } from 'node:http';
 import type { AuthModeName, ConfigFor } from '../config/config.js';
 import type { Logger } from '../util/log.js';
 import type { AccessController } from './controller.js';
+import type { PasswordLogin } from './passwordLogin.js';
 import type { Policy } from './policy.js';
 import type { Throttle } from './throttle.js';
 
 import type { Endpoint } from '../http/endpoint.js';
 
+/**
+ * A mode's user accounts, for logins that are not a registry request (the
+ * web UI's). Absent in a mode without accounts (none: everyone is anonymous).
+ */
+export interface Accounts {
+  /** The same throttled check as Basic and /token: another way in must not be a way around its limits. */
+  login: PasswordLogin;
+  /** A stamp of the user's current password hash, undefined when the user is gone: what outlives a login carries it. */
+  stamp(user: string): string | undefined;
+  /**
+   * A pull-only credential the mode's own login takes as this user's
+   * password (a pull secret that is not the password); absent where the mode
+   * has none (htpasswd: a pull secret holds the password).
+   */
+  pullToken?(user: string): Promise<{ token: string; expiresAt: string }>;
+}
+
 export interface AuthMode {
   controller: AccessController;
   endpoints: Endpoint[];
+  accounts?: Accounts;
   /** Re-reads what can change under a running gateway (SIGHUP: the token keys). */
   reload(): Promise<void>;
   close(): Promise<void>;

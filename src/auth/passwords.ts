@@ -2,6 +2,7 @@
 // part that htpasswd and token mode each build for themselves: the file
 // (re-read when it changes), bcrypt workers, the verifier's cache and the
 // three login throttles (passwordLogin.ts says why three).
+import { createHash } from 'node:crypto';
 import { createBcryptPool } from './bcryptPool.js';
 import { readHtpasswd, watchHtpasswd } from './htpasswd.js';
 import type { ModeContext } from './mode.js';
@@ -12,8 +13,17 @@ export interface Passwords {
   login: PasswordLogin;
   /** The user's current hash, or undefined when the user is gone. */
   userHash(user: string): string | undefined;
+  /** passwordStamp of the user's current hash, or undefined when the user is gone. */
+  stamp(user: string): string | undefined;
   close(): Promise<void>;
 }
+
+/**
+ * A stamp of a password hash: what outlives a login (a refresh token, a pull
+ * token, a web UI session) carries it and stops working when the password
+ * changes or the user goes, not only when it expires.
+ */
+export const passwordStamp = (hash: string): string => createHash('sha256').update(hash).digest('base64url').slice(0, 22);
 
 export async function createPasswords(ctx: ModeContext, path: string): Promise<Passwords> {
   const { log } = ctx;
@@ -36,6 +46,10 @@ export async function createPasswords(ctx: ModeContext, path: string): Promise<P
   return {
     login,
     userHash: (u) => users.users.get(u),
+    stamp(u) {
+      const hash = users.users.get(u);
+      return hash === undefined ? undefined : passwordStamp(hash);
+    },
     async close() {
       stopWatch();
       await pool.close();

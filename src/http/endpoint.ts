@@ -5,5 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface Endpoint {
   paths: ReadonlySet<string>;
+  /** The `action` its requests are counted under in the metrics and the access log. */
+  kind: 'token' | 'trust' | 'ui';
   handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void>;
 }

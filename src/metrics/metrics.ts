@@ -15,7 +15,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const PREFIX = 'registry_gateway_';
 
 /** What a request was: its registry action, or which of the gateway's own paths. */
-export const REQUEST_ACTIONS = ['pull', 'push', 'delete', 'catalog', 'token', 'trust', 'health', 'other'] as const;
+export const REQUEST_ACTIONS = ['pull', 'push', 'delete', 'catalog', 'token', 'trust', 'ui', 'health', 'other'] as const;
 export type RequestAction = (typeof REQUEST_ACTIONS)[number];
 
 /**

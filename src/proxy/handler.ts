@@ -106,7 +106,7 @@ export const health: Step = async (ctx, opts) => {
 export const endpoints: Step = async (ctx, opts) => {
   const endpoint = opts.endpoints.find((e) => e.paths.has(ctx.path));
   if (!endpoint) return undefined;
-  ctx.entry.kind = ctx.path.startsWith('/trust') ? 'trust' : 'token';
+  ctx.entry.kind = endpoint.kind;
   await endpoint.handle(ctx.req, ctx.res, ctx.path, new URLSearchParams(ctx.rawQuery));
   return 'done';
 };

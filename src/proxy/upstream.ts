@@ -14,9 +14,13 @@ export interface Upstream {
   /** `probe`: over a separate small pool, so that health checks answer even when the main pool is busy. */
   get(
     path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number, probe?: boolean,
-  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>;
+  ): Promise<UpstreamAnswer>;
+  /** The same for another method: HEAD (no body read) or DELETE (the web UI's). */
+  send(method: 'HEAD' | 'DELETE', path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number): Promise<UpstreamAnswer>;
   close(): void;
 }
+
+export interface UpstreamAnswer { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
 
 export function createUpstream(target: string, idleMs: number, maxSockets = 256): Upstream {
   const url = new URL(target);
@@ -33,33 +37,34 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     ws: false,
   });
   const client = url.protocol === 'https:' ? https : http;
+  const call = (method: string, path: string, headers: http.OutgoingHttpHeaders, timeoutMs: number, probe: boolean) =>
+    new Promise<UpstreamAnswer>((resolve, reject) => {
+      const options = { method, agent: probe ? probeAgent : agent, headers, timeout: timeoutMs };
+      const req = client.request(new URL(path, url.origin), options, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > 16 * 1024 * 1024) req.destroy(new Error('upstream answer too large'));
+          else chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end();
+    }).catch((err: unknown) => {
+      metrics.upstreamError(err);
+      throw err;
+    });
   return {
     url,
     origin: url.origin,
     agent,
     proxy,
-    get(path, headers = {}, timeoutMs = 10_000, probe = false) {
-      return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-        const options = { method: 'GET', agent: probe ? probeAgent : agent, headers, timeout: timeoutMs };
-        const req = client.request(new URL(path, url.origin), options, (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > 16 * 1024 * 1024) req.destroy(new Error('upstream answer too large'));
-            else chunks.push(c);
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
-          res.on('error', reject);
-        });
-        req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-        req.on('error', reject);
-        req.end();
-      }).catch((err: unknown) => {
-        metrics.upstreamError(err);
-        throw err;
-      });
-    },
+    get: (path, headers = {}, timeoutMs = 10_000, probe = false) => call('GET', path, headers, timeoutMs, probe),
+    send: (method, path, headers = {}, timeoutMs = 10_000) => call(method, path, headers, timeoutMs, false),
     close() {
       proxy.close?.();
       agent.destroy();

@@ -1,7 +1,7 @@
 // Where the gateway listens: `[::]` means every address of both families
 // where the kernel has IPv6, and IPv4 only where it has not; and which setup
 // addresses can reach such a listener.
-import { createServer, isIPv4 } from 'node:net';
+import { createServer, isIPv4, type Server } from 'node:net';
 import type { Address } from '../bundle/address.js';
 
 // `[::]` (the default) or an empty host: every address, IPv6 and IPv4 on one socket.
@@ -41,3 +41,26 @@ export function reachableFrom(host: string, addresses: Address[]): Address[] {
   return v4.length > 0 ? v4 : addresses;
 }
 
+
+/**
+ * Listens on host:port, or rejects with why not in words an operator can act
+ * on. ipv6Only false: on [::], IPv4 clients arrive as ::ffff:a.b.c.d on the
+ * same socket, whatever net.ipv6.bindv6only says.
+ */
+export async function bind(server: Server, host: string, port: number): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port, host, ipv6Only: false }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(code === 'EADDRINUSE' ? 'the port is in use'
+      : code === 'EADDRNOTAVAIL' ? 'no interface has that address'
+      : code === 'EACCES' ? 'ports below 1024 need root'
+      : (code ?? (err as Error).message));
+  }
+}

@@ -10,7 +10,7 @@ import { fail } from '../errors.js';
 import { metrics } from '../metrics/metrics.js';
 import { answerProbe, isProbePath, type Probes } from '../metrics/probes.js';
 import type { Logger } from '../util/log.js';
-import { listenAddress } from './listen.js';
+import { bind, listenAddress } from './listen.js';
 import { askWorkers } from './workerQueries.js';
 
 export interface MetricsText {
@@ -79,20 +79,9 @@ export async function startMetricsServer(
   });
   const { host, port } = await listenAddress(listen);
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port, host, ipv6Only: false }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await bind(server, host, port);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EADDRINUSE' ? 'the port is in use'
-      : code === 'EADDRNOTAVAIL' ? 'no interface has that address'
-      : code === 'EACCES' ? 'ports below 1024 need root'
-      : (code ?? (err as Error).message);
-    return fail('LISTEN_FAILED', `cannot listen for metrics on ${listen}: ${why}; ` +
+    return fail('LISTEN_FAILED', `cannot listen for metrics on ${listen}: ${(err as Error).message}; ` +
       "choose another address with --metrics or 'metrics.listen' in the config, or remove 'metrics:' to turn metrics off");
   }
   const bound = server.address() as { address: string; port: number };

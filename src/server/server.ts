@@ -22,7 +22,7 @@ import type { Logger } from '../util/log.js';
 import { AUTH_MODES } from './authModes.js';
 import { guardConnections } from './connections.js';
 import { loadTls, watchTls } from './tls.js';
-import { listenAddress, reachableFrom } from './listen.js';
+import { bind, listenAddress, reachableFrom } from './listen.js';
 import { swappableTrust } from './swappableTrust.js';
 import { watchFiles } from '../util/watchFiles.js';
 import { readTrustPem, trustPaths } from '../certs/trustSet.js';
@@ -33,6 +33,9 @@ import type { Socket } from 'node:net';
 import { metrics } from '../metrics/metrics.js';
 import { certificateCheck, createHealth, upstreamCheck, type Health } from './health.js';
 import { drain, drainableServer, type DrainSettings } from './drain.js';
+import { createUi } from '../ui/endpoint.js';
+import { localRevocations, sharedRevocations } from '../ui/revocations.js';
+import { sessionKey } from '../ui/session.js';
 
 export interface Gateway {
   server: https.Server;
@@ -101,6 +104,25 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     certificateCheck(() => certificate),
     ...(shared ? [{ name: 'redis', check: () => shared.status() }] : []),
   ]);
+  // Clients send the same few Hosts: the certificate is asked once per Host (reset on reload).
+  const hostAllowed = (host: string) => {
+    let ok = hostChecks.get(host);
+    if (ok === undefined) {
+      ok = certifiedHost(host, certificate);
+      if (hostChecks.size < 1024) hostChecks.set(host, ok);
+    }
+    return ok;
+  };
+  // The web UI's sessions are signed with a key derived from server.key, so
+  // every replica holding it accepts them; after a renewal (a new key) the
+  // one before still verifies. Logouts are shared in Redis when it is set.
+  let sessionKeys = [sessionKey(String(tls.key))];
+  const ui = createUi({
+    mode: config.auth.mode, accounts: auth.accounts, policy, upstream, log,
+    publicOrigin: configured, publicHost: config.publicUrl ? new URL(config.publicUrl).host : undefined,
+    hostAllowed, clientAddress, trust: () => trust, certificate: () => certificate, sessionKeys: () => sessionKeys,
+    revocations: shared ? sharedRevocations(shared, localRevocations()) : localRevocations(),
+  });
   const handle = createHandler({
     probes: health,
     controller: auth.controller,
@@ -109,22 +131,14 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
     publicOrigin: originOf,
     publicHost: config.publicUrl ? new URL(config.publicUrl).host : undefined,
-    hostAllowed: (host) => {
-      // Clients send the same few Hosts: the certificate is asked once per Host (reset on reload).
-      let ok = hostChecks.get(host);
-      if (ok === undefined) {
-        ok = certifiedHost(host, certificate);
-        if (hostChecks.size < 1024) hostChecks.set(host, ok);
-      }
-      return ok;
-    },
+    hostAllowed,
     shares: createShares({
       perAddress: config.limits.upstreamPerAddress,
       perAccount: config.limits.upstreamPerAccount,
       anonymous: config.limits.upstreamAnonymous,
     }),
     bodyStallMs: config.timeouts.bodyStall * 1000,
-    endpoints: [...auth.endpoints, ...(trust ? [trust] : [])],
+    endpoints: [...auth.endpoints, ...(trust ? [trust] : []), ui],
   });
   const server = https.createServer({
     ...tls,
@@ -165,6 +179,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       server.setSecureContext(next);
       certificate = new X509Certificate(String(next.cert));
       hostChecks.clear();
+      const key = sessionKey(String(next.key));
+      if (Buffer.compare(key, sessionKeys[0]!) !== 0) sessionKeys = [key, sessionKeys[0]!];
       log.info({ cert: tlsPaths.cert }, 'TLS certificate reloaded');
     } catch (err) {
       log.error({ error: (err as Error).message }, 'TLS reload failed; keeping the current certificate');
@@ -204,26 +220,14 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   };
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      // ipv6Only false: on [::], IPv4 clients arrive as ::ffff:a.b.c.d on the same socket, whatever net.ipv6.bindv6only says.
-      server.listen({ port, host, ipv6Only: false }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await bind(server, host, port);
   } catch (err) {
     stopTlsWatch();
     stopMetrics();
     upstream.close();
     await auth.close();
     await shared?.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EADDRINUSE' ? 'the port is in use'
-      : code === 'EADDRNOTAVAIL' ? 'no interface has that address'
-      : code === 'EACCES' ? 'ports below 1024 need root'
-      : (code ?? (err as Error).message);
-    fail('LISTEN_FAILED', `cannot listen on ${config.listen}: ${why}; choose another with --listen or 'listen:' in the config`);
+    fail('LISTEN_FAILED', `cannot listen on ${config.listen}: ${(err as Error).message}; choose another with --listen or 'listen:' in the config`);
   }
   health.markStarted();
   const counts = async () => ({ connections: sockets.size, requests });

@@ -11,6 +11,7 @@ export function swappableTrust(initial: Trust): Trust & { swap(next: Trust): voi
     get caSha256() { return current.caSha256; },
     get commands() { return current.commands; },
     paths: initial.paths, // the same files whatever the CAs
+    kind: 'trust',
     handle: (req, res, path, query) => current.handle(req, res, path, query),
     swap(next) { current = next; },
   };

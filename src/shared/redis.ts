@@ -1,6 +1,7 @@
 // The connection to the Redis (or Valkey) that replicas share (config
-// `redis:`; README, Scaling out). Only failed-login counts live there, and
-// they must never wait on it: commands fail at once when it is not connected
+// `redis:`; README, Scaling out). Failed-login counts live there, and the
+// web UI's logged-out sessions (src/ui/revocations.ts); neither must ever
+// wait on it: commands fail at once when it is not connected
 // (no offline queue) and after `redis.timeout` ms when it is slow. Then the
 // throttles count per process (src/shared/throttle.ts) until it answers
 // again: a lost connection until ioredis is connected again (backoff up to

@@ -11,7 +11,10 @@ import { grantFor } from './grant.js';
 import type { KeyRing } from './keyring.js';
 import { formatScope, parseScope } from '../registry/scope.js';
 import { metrics } from '../metrics/metrics.js';
-import { mintAccessToken, mintRefreshToken, passwordStamp, TokenError, verifyRefreshToken, type TokenSettings } from './tokens.js';
+import {
+  mintAccessToken, mintRefreshToken, passwordStamp, TokenError, verifyPullToken, verifyRefreshToken, type TokenSettings,
+} from './tokens.js';
+import type { Access } from '../registry/access.js';
 
 export interface TokenEndpointOptions {
   ring: () => KeyRing;
@@ -27,6 +30,15 @@ export interface TokenEndpointOptions {
 
 export const TOKEN_PATHS = new Set(['/token', '/token/jwks.json', '/.well-known/jwks.json']);
 const MAX_FORM = 64 * 1024;
+// What a pull token looks like (a compact JWS), checked before any signature work.
+const COMPACT_JWS = /^[A-Za-z0-9_-]{1,4096}\.[A-Za-z0-9_-]{1,4096}\.[A-Za-z0-9_-]{1,1024}$/;
+
+/** Who logged in, and whether with a pull token (tokens.ts: pull scopes only, no refresh token). */
+interface Login { account: string; pullOnly: boolean }
+
+/** A pull token grants pull on what it asks, nothing else (no push, no delete, no catalog). */
+const pullOnlyScope = (a: Access): Access[] =>
+  a.type === 'repository' && (a.actions as readonly string[]).some((x) => x === 'pull' || x === '*') ? [{ ...a, actions: ['pull'] }] : [];
 
 // distribution's error codes have no generic bad request: the OAuth `error`
 // is what a client should read; the registry code is the nearest there is.
@@ -83,9 +95,25 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
     }
   }
 
-  async function login(user: string, password: string, req: IncomingMessage): Promise<string> {
+  /** A pull token sent as the password: this user's, signed by our keys, and made with the user's current password. */
+  async function pullTokenFor(user: string, password: string): Promise<boolean> {
+    if (!COMPACT_JWS.test(password)) return false;
+    try {
+      const claims = await verifyPullToken(opts.ring(), s, password);
+      const hash = opts.userHash(claims.subject);
+      return claims.subject === user && hash !== undefined && passwordStamp(hash) === claims.stamp;
+    } catch (err) {
+      if (err instanceof TokenError) return false;
+      throw err;
+    }
+  }
+
+  async function login(user: string, password: string, req: IncomingMessage): Promise<Login> {
+    // A valid pull token passes without the throttles, as verified credentials
+    // do; anything else (a forged or stale one too) is a password login.
+    if (await pullTokenFor(user, password)) return { account: user, pullOnly: true };
     const result = await opts.login.login(user, password, opts.clientAddress(req));
-    if (result.ok) return result.account;
+    if (result.ok) return { account: result.account, pullOnly: false };
     if (result.status === 429) {
       metrics.throttled('logins');
       throw refuse(429, 'slow_down', result.message, { 'Retry-After': String(result.retryAfter ?? 1) });
@@ -101,11 +129,14 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
       '(raise limits.tokenScopes in the gateway config to allow more)');
   }
 
-  async function respond(res: ServerResponse, account: string, scopes: string[], refresh: boolean, oauth: boolean): Promise<void> {
-    const asked = scopes.flatMap((text) => {
+  async function respond(
+    res: ServerResponse, account: string, scopes: string[], refresh: boolean, oauth: boolean, pullOnly = false,
+  ): Promise<void> {
+    const parsed = scopes.flatMap((text) => {
       const a = parseScope(text);
       return a ? [a] : [];
     });
+    const asked = pullOnly ? parsed.flatMap(pullOnlyScope) : parsed;
     const granted = grantFor(opts.policy, account, asked);
     const minted = await mintAccessToken(opts.ring(), s, account, granted);
     const hash = account === ANONYMOUS ? undefined : opts.userHash(account);
@@ -116,7 +147,7 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
       issued_at: minted.issuedAt,
     };
     if (oauth) body.scope = granted.map(formatScope).join(' ');
-    if (refresh && hash !== undefined) body.refresh_token = await mintRefreshToken(opts.ring(), s, account, passwordStamp(hash));
+    if (refresh && !pullOnly && hash !== undefined) body.refresh_token = await mintRefreshToken(opts.ring(), s, account, passwordStamp(hash));
     sendJson(res, 200, body, { 'Cache-Control': 'no-store' });
     metrics.tokenIssued('access');
     if (body.refresh_token !== undefined) metrics.tokenIssued('refresh');
@@ -130,13 +161,13 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
       metrics.authFailure('malformed');
       throw refuse(400, 'invalid_request', 'malformed Authorization header: expected Basic credentials');
     }
-    const account = creds ? await login(creds.user, creds.password, req) : ANONYMOUS;
+    const who: Login = creds ? await login(creds.user, creds.password, req) : { account: ANONYMOUS, pullOnly: false };
     const named = query.get('account');
     // `account` was dropped from the spec but docker and skopeo still send it.
     if (named && creds && named !== creds.user) {
       throw refuse(400, 'invalid_request', `account '${named}' does not match the user who logged in`);
     }
-    await respond(res, account, scopes, query.get('offline_token') === 'true', false);
+    await respond(res, who.account, scopes, query.get('offline_token') === 'true', false, who.pullOnly);
   }
 
   async function post(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -149,7 +180,8 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
       const user = form.get('username');
       const password = form.get('password');
       if (!user || password === null) throw refuse(400, 'invalid_request', 'grant_type=password needs username and password');
-      return respond(res, await login(user, password, req), scopes, offline, true);
+      const who = await login(user, password, req);
+      return respond(res, who.account, scopes, offline, true, who.pullOnly);
     }
     if (grant === 'refresh_token') {
       const token = form.get('refresh_token');

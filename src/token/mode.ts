@@ -14,7 +14,7 @@ import { watchFiles } from '../util/watchFiles.js';
 import { bearerController } from './bearer.js';
 import { createTokenEndpoint, TOKEN_PATHS } from './endpoint.js';
 import type { KeyRing } from './keyring.js';
-import type { TokenSettings } from './tokens.js';
+import { mintPullToken, type TokenSettings } from './tokens.js';
 
 export function tokenSettings({ service, issuer, ttl, refreshTtl }: TokenConfig): TokenSettings {
   return { service, issuer, ttl, refreshTtl };
@@ -107,7 +107,16 @@ export const tokenMode: ModeFactory<'token'> = async (ctx) => {
   const stopFollowing = followKeyFiles(config.auth.token, (next) => (ring = next), log);
   return {
     controller: bearerController({ ring: () => ring, settings, realm: (req) => `${ctx.publicOrigin(req)}/token` }),
-    endpoints: [{ paths: TOKEN_PATHS, handle: endpoint }],
+    endpoints: [{ paths: TOKEN_PATHS, kind: 'token', handle: endpoint }],
+    accounts: {
+      login: passwords.login,
+      stamp: passwords.stamp,
+      async pullToken(user) {
+        const stamp = passwords.stamp(user);
+        if (stamp === undefined) throw new Error(`no user '${user}'`);
+        return mintPullToken(ring, settings, user, stamp);
+      },
+    },
     // SIGHUP (or a CA rollover's switch): sign with the current key, verify with all.
     async reload() {
       ring = await tokenKeyRing(config.auth.token);

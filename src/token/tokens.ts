@@ -1,7 +1,7 @@
 // Minting and verifying tokens (jose). Access tokens follow distribution's
 // jwt.md so that distribution itself accepts them; refresh tokens carry a
 // different audience so that no registry ever takes one for an access token.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import type { Access } from '../registry/access.js';
 import type { Claim } from '../registry/scope.js';
@@ -23,6 +23,9 @@ export class TokenError extends Error {
 const LEEWAY_S = 60;
 const ALGORITHMS = ['ES256'];
 const refreshAudience = (service: string) => `refresh:${service}`;
+// Pull tokens (a web UI pull secret's password) have their own audience too:
+// neither a registry nor the refresh grant takes one.
+const pullAudience = (service: string) => `pull:${service}`;
 
 function header(ring: KeyRing) {
   return { alg: 'ES256', typ: 'JWT', kid: ring.current.kid, x5c: ring.current.x5c };
@@ -52,11 +55,9 @@ export async function mintAccessToken(
   return { token, expiresIn: ttl, issuedAt: new Date(iat * 1000).toISOString() };
 }
 
-/**
- * A stamp of the user's current password hash: a refresh token stops working
- * when the password changes (or the user goes), not only when it expires.
- */
-export const passwordStamp = (hash: string): string => createHash('sha256').update(hash).digest('base64url').slice(0, 22);
+// A refresh token stops working when the password changes (or the user
+// goes), not only when it expires: it carries this stamp of the hash.
+export { passwordStamp } from '../auth/passwords.js';
 
 export async function mintRefreshToken(ring: KeyRing, s: TokenSettings, subject: string, stamp: string, now = Date.now()): Promise<string> {
   const iat = Math.floor(now / 1000);
@@ -110,5 +111,36 @@ export async function verifyAccessToken(ring: KeyRing, s: TokenSettings, token: 
 export async function verifyRefreshToken(ring: KeyRing, s: TokenSettings, token: string): Promise<{ subject: string; stamp: string }> {
   const payload = await verify(ring, s, token, refreshAudience(s.service));
   if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.pwd !== 'string') throw new TokenError('not a refresh token');
+  return { subject: payload.sub, stamp: payload.pwd };
+}
+
+/**
+ * A pull-only credential for a Kubernetes pull secret: /token takes it as the
+ * user's Basic password (or the password grant's) and grants pull scopes only,
+ * never a refresh token. It ends with the password (the stamp) and after
+ * refreshTtl, like a refresh token; the password itself never goes in a Secret.
+ */
+export async function mintPullToken(
+  ring: KeyRing, s: TokenSettings, subject: string, stamp: string, now = Date.now(),
+): Promise<{ token: string; expiresAt: string }> {
+  const iat = Math.floor(now / 1000);
+  const token = await new SignJWT({ pwd: stamp, use: 'pull' })
+    .setProtectedHeader(header(ring))
+    .setIssuer(s.issuer)
+    .setSubject(subject)
+    .setAudience(pullAudience(s.service))
+    .setIssuedAt(iat)
+    .setNotBefore(iat - 10)
+    .setExpirationTime(iat + s.refreshTtl)
+    .setJti(randomBytes(16).toString('base64url'))
+    .sign(ring.current.privateKey);
+  return { token, expiresAt: new Date((iat + s.refreshTtl) * 1000).toISOString() };
+}
+
+export async function verifyPullToken(ring: KeyRing, s: TokenSettings, token: string): Promise<{ subject: string; stamp: string }> {
+  const payload = await verify(ring, s, token, pullAudience(s.service));
+  if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.pwd !== 'string' || payload.use !== 'pull') {
+    throw new TokenError('not a pull token');
+  }
   return { subject: payload.sub, stamp: payload.pwd };
 }

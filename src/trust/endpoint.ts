@@ -108,6 +108,7 @@ export async function createTrust(rawCaPem: string, addresses: Address[]): Promi
     caSha256,
     commands,
     paths: new Set(Object.keys(bodies)),
+    kind: 'trust',
     async handle(req: IncomingMessage, res: ServerResponse, path: string) {
       const item = bodies[path]!;
       if (req.method !== 'GET' && req.method !== 'HEAD') {

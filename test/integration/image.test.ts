@@ -39,7 +39,7 @@ const nodeVersion = /NODE24_VERSION=(\S+)/.exec(await readFile(join(ROOT, 'scrip
 // Other work may change src/ while this file runs: both builds read one
 // snapshot (node_modules and the Node 24 download are shared, read-only).
 const tree = join(work, 'tree');
-for (const p of ['src', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(ROOT, p), join(tree, p), { recursive: true });
+for (const p of ['src', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json', 'vite.config.ts']) await cp(join(ROOT, p), join(tree, p), { recursive: true });
 await symlink(join(ROOT, 'node_modules'), join(tree, 'node_modules'));
 await mkdir(join(ROOT, '.cache'), { recursive: true });
 await symlink(join(ROOT, '.cache'), join(tree, '.cache'));
@@ -228,7 +228,7 @@ test('the layers: node and its Debian libraries, production node_modules only, t
   assert.ok(!m.has('app/node_modules/.bin'));
 
   const a = names(app!);
-  for (const p of ['app/dist/cli/main.js', 'app/dist/cli/serve.js', 'app/package.json', 'app/package-lock.json']) assert.ok(a.has(p), `app layer lacks ${p}`);
+  for (const p of ['app/dist/cli/main.js', 'app/dist/cli/serve.js', 'app/dist/web/index.html', 'app/package.json', 'app/package-lock.json']) assert.ok(a.has(p), `app layer lacks ${p}`);
   assert.deepEqual([...a].filter((p) => p.endsWith('.map') || p.endsWith('.ts')), []);
   assert.ok([...a].every((p) => p === 'app' || p.startsWith('app/dist') || p === 'app/package.json' || p === 'app/package-lock.json'), [...a].join(' '));
 });

@@ -1,0 +1,117 @@
+// GET /ui/api/repositories and /ui/api/repositories/tags. The catalog is the
+// upstream's whole list (proxy/catalog.ts's readList), filtered to what the
+// viewer may pull, searched and paginated here: a page past 1,000 is a page
+// like any other. A tag page reads each of its tags' manifests (and
+// configs, for the creation date), a few at a time, only for that page.
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Policy } from '../auth/policy.js';
+import { readList } from '../proxy/catalog.js';
+import type { Upstream } from '../proxy/upstream.js';
+import { authorize, CATALOG, pull, remove, type Viewer } from './access.js';
+import { mapLimit, PER_REQUEST, type Details, type ImageReader, type Platform } from './images.js';
+import { checkParams, cursor, isRepositoryName, isTag, page, pageSize, repositoryName } from './params.js';
+import { UiError } from './reply.js';
+
+export const MAX_REPOSITORIES_PAGE = 1000;
+export const MAX_TAGS_PAGE = 100;
+// The catalog is read again at most this often (a search box asks per keystroke).
+const CATALOG_TTL_MS = 5000;
+const MAX_QUERY = 255;
+
+export interface ListOptions {
+  upstream: Upstream;
+  headers: () => OutgoingHttpHeaders;
+  policy: Policy;
+  images: ImageReader;
+}
+
+export interface TagSummary {
+  name: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  created: string | null;
+  platforms: Platform[];
+}
+
+/** A tag's line: an index's platforms (attestations, unknown/unknown, left out) and its newest creation date. */
+export function summarize(tag: string, d: Details): TagSummary {
+  if (d.kind === 'image') {
+    return { name: tag, digest: d.digest, mediaType: d.mediaType, size: d.size, created: d.config?.created ?? null, platforms: d.platform ? [d.platform] : [] };
+  }
+  const created = d.platforms.map((p) => p.config?.created).filter((c): c is string => typeof c === 'string' && !Number.isNaN(Date.parse(c)))
+    .sort((a, b) => Date.parse(b) - Date.parse(a))[0] ?? null;
+  const platforms = d.platforms.flatMap((p) => (p.platform && p.platform.os !== 'unknown' ? [p.platform] : []));
+  return { name: tag, digest: d.digest, mediaType: d.mediaType, size: d.size, created, platforms };
+}
+
+export function createLists(opts: ListOptions) {
+  let catalog: { at: number; items: Promise<string[]> } | undefined;
+
+  function unavailable(err: unknown): never {
+    if (err instanceof UiError) throw err;
+    throw new UiError(503, 'UPSTREAM_UNAVAILABLE', `the upstream registry did not answer (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+
+  async function readCatalog(): Promise<string[]> {
+    const list = await readList(opts.upstream, '/v2/_catalog', 'repositories', opts.headers()).catch(unavailable);
+    if (list.kind === 'upstream') throw new UiError(502, 'UPSTREAM', `the upstream answered ${list.status} for its catalog`);
+    return list.items;
+  }
+
+  async function repositories(): Promise<string[]> {
+    if (!catalog || Date.now() - catalog.at > CATALOG_TTL_MS) {
+      const items = readCatalog();
+      catalog = { at: Date.now(), items };
+      items.catch(() => (catalog = undefined));
+    }
+    return catalog.items;
+  }
+
+  /** Every tag of a repository, sorted. */
+  async function tagsOf(name: string): Promise<string[]> {
+    const list = await readList(opts.upstream, `/v2/${name}/tags/list`, 'tags', opts.headers()).catch(unavailable);
+    if (list.kind === 'upstream') {
+      if (list.status === 404) throw new UiError(404, 'NOT_FOUND', `repository ${name} not found`);
+      throw new UiError(502, 'UPSTREAM', `the upstream answered ${list.status} for the tags of ${name}`);
+    }
+    return list.items.filter(isTag);
+  }
+
+  return {
+    tagsOf,
+
+    async repositories(viewer: Viewer, query: URLSearchParams) {
+      checkParams(query, ['q', 'n', 'last']);
+      const q = (query.get('q') ?? '').trim().toLowerCase();
+      if (q.length > MAX_QUERY) throw new UiError(400, 'BAD_PARAMETER', `'q' is longer than ${MAX_QUERY} characters: no repository name is`);
+      const n = pageSize(query, 100, MAX_REPOSITORIES_PAGE);
+      const last = cursor(query, isRepositoryName, 'repository name');
+      authorize(opts.policy, viewer, CATALOG, 'list repositories');
+      const visible = (await repositories()).filter((name) => (q === '' || name.includes(q)) && opts.policy(viewer.account, pull(name)));
+      const { items, next } = page(visible, last, n);
+      return { repositories: items, next, total: visible.length };
+    },
+
+    async tags(viewer: Viewer, query: URLSearchParams) {
+      checkParams(query, ['name', 'n', 'last']);
+      const name = repositoryName(query);
+      const n = pageSize(query, 50, MAX_TAGS_PAGE);
+      const last = cursor(query, isTag, 'tag');
+      authorize(opts.policy, viewer, pull(name), `see ${name}`);
+      const all = await tagsOf(name);
+      const { items, next } = page(all, last, n);
+      const [rows, canDelete] = await Promise.all([
+        mapLimit(items, PER_REQUEST, async (tag) => {
+          const head = await opts.images.head(name, tag);
+          // Untagged between the list and now: left out.
+          return head ? summarize(tag, await opts.images.byDigest(name, head)) : undefined;
+        }),
+        opts.policy(viewer.account, remove(name)) ? opts.images.deletes(name) : Promise.resolve(false),
+      ]);
+      return { name, tags: rows.filter((r): r is TagSummary => r !== undefined), next, total: all.length, canDelete };
+    },
+  };
+}
+
+export type Lists = ReturnType<typeof createLists>;

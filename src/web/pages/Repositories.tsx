@@ -1,0 +1,121 @@
+// The repositories the user may pull: search as you type (debounced, the
+// server filters), pages of 100 from the server's `next`, as far as the
+// catalog goes (well past 1,000), and the total that matches.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api } from '../api.js';
+import { plural } from '../lib/format.js';
+import { href } from '../lib/routes.js';
+import { replaceQuietly } from '../router.js';
+import { useSession } from '../session.js';
+import { useDebounced, useTitle } from '../hooks.js';
+import { ErrorMessage } from '../components/Messages.js';
+
+const PAGE = 100;
+
+interface State {
+  q: string;
+  repositories: string[];
+  next: string | null;
+  total: number | null;
+  loading: boolean;
+  error: Error | null;
+}
+
+export function RepositoriesPage({ q: initial }: { q: string }) {
+  useTitle('Repositories');
+  const { session } = useSession();
+  const [text, setText] = useState(initial);
+  const q = useDebounced(text.trim(), 250);
+  const [state, setState] = useState<State>({ q, repositories: [], next: null, total: null, loading: true, error: null });
+  const controller = useRef<AbortController | null>(null);
+  // After "Load more", focus goes to the first new entry rather than to a button that is gone.
+  const focusFrom = useRef<number | null>(null);
+
+  const load = (query: string, last: string | null) => {
+    controller.current?.abort();
+    const c = new AbortController();
+    controller.current = c;
+    setState((s) => ({ ...s, loading: true, error: null }));
+    api.repositories(query, last, PAGE, c.signal).then(
+      (page) => {
+        if (c.signal.aborted) return;
+        setState((s) => ({
+          q: query,
+          repositories: last && s.q === query ? [...s.repositories, ...page.repositories] : page.repositories,
+          next: page.next,
+          total: page.total,
+          loading: false,
+          error: null,
+        }));
+      },
+      (error: Error) => {
+        if (c.signal.aborted) return;
+        setState((s) => ({ ...s, loading: false, error }));
+      },
+    );
+  };
+
+  useEffect(() => {
+    replaceQuietly(href({ page: 'repositories', q }));
+    load(q, null);
+    return () => controller.current?.abort();
+  }, [q]);
+
+  useEffect(() => {
+    if (focusFrom.current === null || state.loading) return;
+    document.querySelectorAll<HTMLAnchorElement>('#repository-list a')[focusFrom.current]?.focus();
+    focusFrom.current = null;
+  }, [state]);
+
+  const { repositories, next, total, loading, error } = state;
+  const stale = text.trim() !== state.q;
+  return (
+    <section class="page">
+      <h1 tabIndex={-1}>Repositories</h1>
+      <form class="search" role="search" onSubmit={(e) => e.preventDefault()}>
+        <label for="search-repositories">Search repositories</label>
+        <input
+          id="search-repositories"
+          type="search"
+          value={text}
+          placeholder="Part of a name, e.g. library/"
+          autocomplete="off"
+          autocapitalize="none"
+          spellcheck={false}
+          aria-controls="repository-list"
+          onInput={(e) => setText(e.currentTarget.value)}
+        />
+      </form>
+      <p class="count" role="status" aria-live="polite" data-testid="repository-count">
+        {total === null
+          ? 'Loading…'
+          : state.q
+            ? `${plural(total, 'repository', 'repositories')} match “${state.q}”`
+            : `${plural(total, 'repository', 'repositories')}`}
+        {total !== null && repositories.length < total ? ` · showing ${repositories.length.toLocaleString('en-US')}` : ''}
+      </p>
+      {error && <ErrorMessage error={error} />}
+      {total === 0 && !loading && !error && (
+        <p class="empty">
+          {state.q ? 'No repository you may pull has that in its name.' : 'There is no repository you may pull.'}
+          {!session?.user && session?.mode !== 'none' ? <> <a href={href({ page: 'login', next: null })}>Log in</a> to see the ones your user may pull.</> : null}
+        </p>
+      )}
+      <ul id="repository-list" class={`repo-list${stale || (loading && !next) ? ' stale' : ''}`} aria-busy={loading} data-testid="repository-list">
+        {repositories.map((name) => (
+          <li key={name}>
+            <a href={href({ page: 'tags', name })}>{name}</a>
+          </li>
+        ))}
+      </ul>
+      {next && (
+        <button type="button" class="more" disabled={loading} onClick={() => {
+            focusFrom.current = repositories.length;
+            load(state.q, next);
+          }}>
+          {loading ? 'Loading…' : 'Load more'}
+        </button>
+      )}
+    </section>
+  );
+}
