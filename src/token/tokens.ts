@@ -59,18 +59,28 @@ export async function mintAccessToken(
 // goes), not only when it expires: it carries this stamp of the hash.
 export { passwordStamp } from '../auth/passwords.js';
 
-export async function mintRefreshToken(ring: KeyRing, s: TokenSettings, subject: string, stamp: string, now = Date.now()): Promise<string> {
-  const iat = Math.floor(now / 1000);
-  return new SignJWT({ pwd: stamp })
+/**
+ * A long-lived token for one user that ends with the password (the stamp of
+ * its hash) and after refreshTtl: refresh tokens and pull tokens, told apart
+ * by their audience.
+ */
+async function mintStamped(
+  ring: KeyRing, s: TokenSettings, audience: string, subject: string, stamp: string, claims: Record<string, string>, iat: number,
+): Promise<string> {
+  return new SignJWT({ pwd: stamp, ...claims })
     .setProtectedHeader(header(ring))
     .setIssuer(s.issuer)
     .setSubject(subject)
-    .setAudience(refreshAudience(s.service))
+    .setAudience(audience)
     .setIssuedAt(iat)
     .setNotBefore(iat - 10)
     .setExpirationTime(iat + s.refreshTtl)
     .setJti(randomBytes(16).toString('base64url'))
     .sign(ring.current.privateKey);
+}
+
+export async function mintRefreshToken(ring: KeyRing, s: TokenSettings, subject: string, stamp: string, now = Date.now()): Promise<string> {
+  return mintStamped(ring, s, refreshAudience(s.service), subject, stamp, {}, Math.floor(now / 1000));
 }
 
 async function verify(ring: KeyRing, s: TokenSettings, token: string, audience: string): Promise<JWTPayload> {
@@ -108,10 +118,19 @@ export async function verifyAccessToken(ring: KeyRing, s: TokenSettings, token: 
   return { subject: payload.sub, access: payload.access, expires: payload.exp * 1000 };
 }
 
-export async function verifyRefreshToken(ring: KeyRing, s: TokenSettings, token: string): Promise<{ subject: string; stamp: string }> {
-  const payload = await verify(ring, s, token, refreshAudience(s.service));
-  if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.pwd !== 'string') throw new TokenError('not a refresh token');
+/** A token of mintStamped's for `audience`, carrying `use` when given; `what` names it in the error. */
+async function verifyStamped(
+  ring: KeyRing, s: TokenSettings, token: string, audience: string, what: string, use?: string,
+): Promise<{ subject: string; stamp: string }> {
+  const payload = await verify(ring, s, token, audience);
+  if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.pwd !== 'string' || (use !== undefined && payload.use !== use)) {
+    throw new TokenError(`not a ${what}`);
+  }
   return { subject: payload.sub, stamp: payload.pwd };
+}
+
+export function verifyRefreshToken(ring: KeyRing, s: TokenSettings, token: string): Promise<{ subject: string; stamp: string }> {
+  return verifyStamped(ring, s, token, refreshAudience(s.service), 'refresh token');
 }
 
 /**
@@ -124,23 +143,10 @@ export async function mintPullToken(
   ring: KeyRing, s: TokenSettings, subject: string, stamp: string, now = Date.now(),
 ): Promise<{ token: string; expiresAt: string }> {
   const iat = Math.floor(now / 1000);
-  const token = await new SignJWT({ pwd: stamp, use: 'pull' })
-    .setProtectedHeader(header(ring))
-    .setIssuer(s.issuer)
-    .setSubject(subject)
-    .setAudience(pullAudience(s.service))
-    .setIssuedAt(iat)
-    .setNotBefore(iat - 10)
-    .setExpirationTime(iat + s.refreshTtl)
-    .setJti(randomBytes(16).toString('base64url'))
-    .sign(ring.current.privateKey);
+  const token = await mintStamped(ring, s, pullAudience(s.service), subject, stamp, { use: 'pull' }, iat);
   return { token, expiresAt: new Date((iat + s.refreshTtl) * 1000).toISOString() };
 }
 
-export async function verifyPullToken(ring: KeyRing, s: TokenSettings, token: string): Promise<{ subject: string; stamp: string }> {
-  const payload = await verify(ring, s, token, pullAudience(s.service));
-  if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.pwd !== 'string' || payload.use !== 'pull') {
-    throw new TokenError('not a pull token');
-  }
-  return { subject: payload.sub, stamp: payload.pwd };
+export function verifyPullToken(ring: KeyRing, s: TokenSettings, token: string): Promise<{ subject: string; stamp: string }> {
+  return verifyStamped(ring, s, token, pullAudience(s.service), 'pull token', 'pull');
 }
