@@ -5,9 +5,9 @@
 // expiry only when it creates the key):
 // - failures, in a fixed window from the key's first failure;
 // - tries held by checks running on any replica. Taking one increments it
-//   and reads the failures in the same round trip; the increment is the
-//   point where parallel tries from several replicas are put in order, so
-//   each sees those before it. A try held by a replica that died (or one
+//   and then reads the failures; the increment is the point where parallel
+//   tries from several replicas are put in order, so each sees those before
+//   it. A try held by a replica that died (or one
 //   whose command timed out and ran late) is forgotten when the counter's
 //   window ends.
 // Redis down or slow: this process's own throttle decides (it is told of
@@ -41,15 +41,25 @@ export function createRedisThrottle(shared: SharedState, name: string, limit: nu
     async take(key) {
       if (!shared.usable()) return local.take(key);
       const k = hashed(key);
-      // Sent together on one connection: one round trip.
-      const [got, took] = await Promise.allSettled([failures.get(k), held.penalty(k, 1)]);
-      if (got.status === 'rejected' || took.status === 'rejected') {
-        if (took.status === 'fulfilled') void quietly(giveBack(k));
-        shared.failed(got.status === 'rejected' ? got.reason : (took as PromiseRejectedResult).reason);
+      // The try is taken before the failures are read, as end() records a
+      // failure before it gives its try back: a check ending meanwhile is
+      // then seen in one count or in both (too strict for a moment), never
+      // in neither. Read first, a burst over several replicas got an extra try.
+      let running: RateLimiterRes;
+      try {
+        running = await held.penalty(k, 1);
+      } catch (err) {
+        shared.failed(err);
         return local.take(key);
       }
-      const counted: RateLimiterRes | null = got.value;
-      const running: RateLimiterRes = took.value;
+      let counted: RateLimiterRes | null;
+      try {
+        counted = await failures.get(k);
+      } catch (err) {
+        void quietly(giveBack(k));
+        shared.failed(err);
+        return local.take(key);
+      }
       const count = counted?.consumedPoints ?? 0;
       const wait = count >= limit ? Math.max(1, Math.ceil(counted!.msBeforeNext / 1000))
         : count + running.consumedPoints - 1 >= limit ? 1 : 0;
