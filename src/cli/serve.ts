@@ -106,7 +106,8 @@ async function run(
     ready: async (exclude) => current?.health.ready(exclude) ?? notStarted,
   };
   const metricsServer: MetricsServer | undefined = config.metrics && !isWorker()
-    ? await startMetricsServer(config.metrics.listen, workers > 1 ? clusterMetrics() : processMetrics(), () => probes, log)
+    ? await startMetricsServer(config.metrics.listen, workers > 1 ? clusterMetrics() : processMetrics(), () => probes, log,
+      config.metrics.hosts)
     : undefined;
   const stopped = async () => {
     await metricsServer?.close();

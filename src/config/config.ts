@@ -133,6 +133,11 @@ const fields = z.strictObject({
   // `metrics: {}` listens on loopback.
   metrics: z.strictObject({
     listen: hostPort.default('127.0.0.1:9464'),
+    // Host names (besides the listen address, the machine's addresses and
+    // $POD_IP) a scraper may use: any other Host is refused, so a web page
+    // cannot read metrics through DNS rebinding.
+    hosts: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)$/, 'expected a host name or address, without a port'))
+      .max(64).default(['localhost']),
   }).optional(),
   // SIGTERM: /readyz fails at once; after `delay` seconds (for load balancers
   // to notice) new connections are refused, and requests in flight get `grace`

@@ -11,6 +11,7 @@ import type { Policy } from '../auth/policy.js';
 import { sendJson, sendRegistryError, type RegistryErrorFields } from '../http/responses.js';
 import type { Access } from '../registry/access.js';
 import { checkBody, takesBody } from '../registry/body.js';
+import { buildHeaders, connectionHeader, type UpstreamHeaders } from '../registry/headers.js';
 import { formatQuery, parametersFor, parseQuery } from '../registry/query.js';
 import { actionsFor, parseRoute, requiredAccess, type Route } from '../registry/routes.js';
 import { plainAddress, addressKey } from '../util/address.js';
@@ -19,9 +20,7 @@ import { metrics, type ThrottleLimit } from '../metrics/metrics.js';
 import { answerProbe, isProbePath, type Probes } from '../metrics/probes.js';
 import { accessLog, type Entry } from './accessLog.js';
 import { listing } from './catalog.js';
-import {
-  dropAuthorization, keepRegistryHeaders, rewriteLocation, setForwarding, validHost, watchBodyStall,
-} from './passes.js';
+import { forwardingHeaders, rewriteLocation, validHost, watchBodyStall } from './passes.js';
 import type { Shares } from './shares.js';
 import type { Upstream } from './upstream.js';
 
@@ -61,6 +60,10 @@ export interface Context {
   expectContinue: boolean;
   route?: Exclude<Route, { kind: 'invalid' }>;
   params?: Map<string, string>;
+  /** Whether the route takes a body on this request (registry/body.ts). */
+  body?: boolean;
+  /** The headers the upstream will read, built from the parse of the client's (registry/headers.ts). */
+  headers?: UpstreamHeaders;
   access?: Access[];
   decision?: Extract<Decision, { kind: 'grant' }>;
 }
@@ -116,8 +119,8 @@ export const host: Step = (ctx, opts) => {
   if (!validHost(ctx.req)) return refuse(400, 'NAME_INVALID', 'missing or malformed Host header: expected host[:port]');
   if (opts.publicHost || opts.hostAllowed(ctx.req.headers.host!)) return undefined;
   const name = ctx.req.headers.host;
-  const fix = 'connect by one of its names, or set publicUrl';
-  return refuse(400, 'UNSUPPORTED', `Host '${name}' is not a name in the gateway's certificate: ${fix}`);
+  const fix = 'connect by one of its names on the port it listens on, or set publicUrl';
+  return refuse(400, 'UNSUPPORTED', `Host '${name}' is not a name in the gateway's certificate with its port: ${fix}`);
 };
 
 export const route: Step = (ctx) => {
@@ -137,7 +140,23 @@ export const query: Step = (ctx) => {
   return undefined;
 };
 
-export const body: Step = (ctx) => checkBody(ctx.req, takesBody(ctx.method, ctx.route!, ctx.path, ctx.params!));
+export const body: Step = (ctx) => {
+  ctx.body = takesBody(ctx.method, ctx.route!, ctx.path, ctx.params!);
+  return checkBody(ctx.req, ctx.body);
+};
+
+/** Before auth: a header the registry reads must parse strictly, and is then written anew. */
+export const headers: Step = (ctx, opts) => {
+  const built = buildHeaders(ctx.req.headers, {
+    method: ctx.method, route: ctx.route!, body: ctx.body!, forwardsCredentials: opts.controller.forwardsCredentials,
+  });
+  if ('kind' in built) return built;
+  ctx.headers = built.headers;
+  return undefined;
+};
+
+/** Host as the registry builds URLs from it: publicUrl's, else the certified one the client sent. */
+const upstreamHost = (ctx: Context, opts: HandlerOptions) => opts.publicHost ?? ctx.req.headers.host!;
 
 export const access: Step = (ctx) => {
   const access = requiredAccess(ctx.method, ctx.route!, ctx.params!);
@@ -183,30 +202,27 @@ export const share: Step = (ctx, opts) => {
 export const lists: Step = async (ctx, opts) => {
   const route = ctx.route!;
   if (route.kind !== 'catalog' && !(route.kind === 'repository' && route.resource === 'tags')) return undefined;
-  const upstreamHeaders = {
-    host: opts.publicHost ?? ctx.req.headers.host ?? '',
-    'x-forwarded-proto': 'https',
-    ...(ctx.req.headers['user-agent'] ? { 'user-agent': ctx.req.headers['user-agent'] } : {}),
-    ...(opts.controller.forwardsCredentials && ctx.req.headers.authorization ? { authorization: ctx.req.headers.authorization } : {}),
-  };
+  const { accept: _, ...built } = ctx.headers!; // the gateway reads the list as JSON, whatever the client accepts
+  const upstreamHeaders = { ...built, ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(ctx.req)) };
   const canPull = (name: string) => opts.policy(ctx.decision!.account, { type: 'repository', name, actions: ['pull'] });
   await listing(ctx.req, ctx.res, route, ctx.params!, { upstream: opts.upstream, headers: upstreamHeaders, canPull });
   return 'done';
 };
 
-/** The request the upstream receives: rebuilt from what was parsed, with the headers the registry API reads. */
+/**
+ * The request the upstream receives, all of it written by the gateway: the
+ * path and query from their parse, the headers built before auth, the
+ * forwarding headers. Nothing of the client's request line or headers is copied.
+ */
 export const forward: Step = (ctx, opts) => {
   const { req, res } = ctx;
+  const connection = connectionHeader(req.headers);
   req.url = ctx.path + formatQuery(ctx.params!);
-  keepRegistryHeaders(req);
-  setForwarding(req, clientAddress(req), opts.publicHost);
-  if (!opts.controller.forwardsCredentials) dropAuthorization(req);
-  if (ctx.expectContinue) {
-    // Authorized: now let the client send the body. The upstream is not
-    // asked again, so the header goes no further.
-    res.writeContinue();
-    delete req.headers.expect;
-  }
+  req.headers = {
+    ...ctx.headers, ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(req)), ...(connection ? { connection } : {}),
+  };
+  // Authorized: now let the client send the body. Expect goes no further.
+  if (ctx.expectContinue) res.writeContinue();
   watchBodyStall(req, opts.bodyStallMs, () => {
     opts.log.warn({ client: clientAddress(req), path: ctx.path }, 'request body stalled; closing the connection');
     req.destroy();
@@ -221,15 +237,15 @@ export const forward: Step = (ctx, opts) => {
 /** The request path, in order. */
 export const STEPS: readonly [string, Step][] = [
   ['health', health], ['endpoints', endpoints], ['host', host], ['route', route], ['query', query], ['body', body],
-  ['access', access], ['authorize', authorize], ['mount', mount], ['share', share], ['lists', lists], ['forward', forward],
+  ['headers', headers], ['access', access], ['authorize', authorize], ['mount', mount], ['share', share], ['lists', lists], ['forward', forward],
 ];
 
 function upstreamFailed(err: Error, res: ServerResponse | Socket, opts: HandlerOptions): void {
   if (!('writeHead' in res)) return;
   const code = (err as NodeJS.ErrnoException).code ?? err.message;
   opts.log.warn({ upstream: opts.upstream.origin, error: code }, 'upstream request failed');
-  const message = `upstream registry ${opts.upstream.origin} is unavailable (${code})`;
-  sendRegistryError(res, { status: 503, code: 'UNAVAILABLE', message, detail: { upstream: opts.upstream.origin } });
+  // Where the upstream is helps an attacker aim past the gateway: the log has it, the answer does not.
+  sendRegistryError(res, { status: 503, code: 'UNAVAILABLE', message: 'the upstream registry is unavailable; try again later' });
 }
 
 export function createHandler(opts: HandlerOptions, steps: readonly [string, Step][] = STEPS) {

@@ -16,7 +16,23 @@ const HOST = new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*|\\[[0-9A-Fa-f:.]+\\])(?::\
  */
 export function validHost(req: IncomingMessage): boolean {
   const host = req.headers.host;
-  return typeof host === 'string' && host.length <= 260 && HOST.test(host);
+  return typeof host === 'string' && host.length <= 260 && HOST.test(host) && (hostPort(host) ?? 1) <= 65535;
+}
+
+/** The port of a valid Host header, if it names one. */
+export function hostPort(host: string): number | undefined {
+  const m = /:(\d+)$/.exec(host.startsWith('[') ? host.slice(host.indexOf(']')) : host);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The registry reflects Host's port into upload URLs: only the port the
+ * gateway listens on, or none (443, as behind a forwarder on the https
+ * port), so a client cannot have URLs point at another service.
+ */
+export function servedPort(host: string, listening: number): boolean {
+  const port = hostPort(host);
+  return port === undefined || port === listening || port === 443;
 }
 
 /** The host part of a valid Host header, without brackets or port. */
@@ -40,33 +56,11 @@ export function certifiedHost(host: string, certificate: X509Certificate): boole
 
 /**
  * The registry builds https upload URLs for the public host (publicUrl's,
- * else the certified Host the client used), and logs the real client.
+ * else the certified Host the client used), and logs the real client. The
+ * client's own Forwarded, X-Forwarded-* or X-Real-IP never go upstream.
  */
-export function setForwarding(req: IncomingMessage, clientAddress: string, publicHost?: string): void {
-  req.headers['x-forwarded-proto'] = 'https';
-  if (publicHost) req.headers.host = publicHost;
-  if (req.headers.host) req.headers['x-forwarded-host'] = req.headers.host;
-  req.headers['x-forwarded-for'] = clientAddress;
-}
-
-// The request headers the registry API reads (distribution's handlers and
-// the OCI spec), plus transfer framing. Everything else stops here: a header
-// the gateway never looked at must not reach a server that might act on it,
-// and a client's Forwarded, X-Forwarded-* or X-Real-IP cannot steer the URLs
-// the registry builds nor the address it logs.
-export const REGISTRY_REQUEST_HEADERS = new Set([
-  'host', 'accept', 'accept-encoding', 'user-agent', 'content-type', 'content-length', 'content-range', 'range',
-  'if-none-match', 'if-match', 'if-modified-since', 'transfer-encoding', 'expect', 'authorization', 'connection',
-]);
-
-/** Only the headers the registry API defines go upstream (forwarding headers are set after this). */
-export function keepRegistryHeaders(req: IncomingMessage): void {
-  for (const name of Object.keys(req.headers)) if (!REGISTRY_REQUEST_HEADERS.has(name)) delete req.headers[name];
-}
-
-/** The gateway is the authenticator: the client's credentials stop here. */
-export function dropAuthorization(req: IncomingMessage): void {
-  delete req.headers.authorization;
+export function forwardingHeaders(host: string, clientAddress: string): Record<string, string> {
+  return { host, 'x-forwarded-proto': 'https', 'x-forwarded-host': host, 'x-forwarded-for': clientAddress };
 }
 
 const REWRITTEN_STATUS = (status: number) => status === 201 || status === 202 || (status >= 300 && status < 400);

@@ -4,7 +4,8 @@
 // not counted as registry traffic. Under --workers it runs in the primary,
 // which sums the workers' metrics (workerQueries.ts).
 import http from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { fail } from '../errors.js';
 import { metrics } from '../metrics/metrics.js';
@@ -40,6 +41,26 @@ export const clusterMetrics = (): MetricsText => ({
   },
 });
 
+/**
+ * The Hosts a scraper may send: the listen address (every address of this
+ * machine when it listens on all), loopback, $POD_IP and `metrics.hosts`.
+ * A name outside these is what a DNS-rebinding page would send.
+ */
+export function metricsHosts(listenHost: string, extra: readonly string[], env = process.env): Set<string> {
+  const wildcard = listenHost === '::' || listenHost === '0.0.0.0' || listenHost === '';
+  const own = wildcard ? Object.values(networkInterfaces()).flat().map((i) => i!.address) : [listenHost];
+  const names = [...own, '127.0.0.1', '::1', ...(env.POD_IP ? [env.POD_IP] : []), ...extra];
+  return new Set(names.map((n) => n.replace(/^\[|\]$/g, '').toLowerCase()));
+}
+
+/** The host part of a Host header, lowercased, without brackets or port; undefined when malformed. */
+function hostOf(header: string | undefined): string | undefined {
+  const m = header === undefined ? null : /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::\d{1,5})?$/.exec(header);
+  if (!m) return undefined;
+  const name = (m[1] ?? m[2]!).toLowerCase();
+  return m[1] !== undefined && isIP(name) !== 6 ? undefined : name;
+}
+
 export interface MetricsServer {
   /** host:port it listens on (the port resolved when 0 was asked). */
   address: string;
@@ -47,13 +68,19 @@ export interface MetricsServer {
 }
 
 export async function startMetricsServer(
-  listen: string, source: MetricsText, probes: () => Probes, log: Logger,
+  listen: string, source: MetricsText, probes: () => Probes, log: Logger, extraHosts: readonly string[] = ['localhost'],
 ): Promise<MetricsServer> {
+  const { host, port } = await listenAddress(listen);
+  const hosts = metricsHosts(host, extraHosts);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     void (async () => {
       try {
-        if (path === '/metrics') {
+        const asked = hostOf(req.headers.host);
+        if (asked === undefined || !hosts.has(asked)) {
+          res.writeHead(421, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
+          res.end(`Host '${req.headers.host ?? ''}' is not an address of this metrics listener: scrape it by address, or add the name to metrics.hosts\n`);
+        } else if (path === '/metrics') {
           const body = await source.text();
           res.writeHead(200, { 'Content-Type': source.contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
           res.end(req.method === 'HEAD' ? undefined : body);
@@ -77,7 +104,6 @@ export async function startMetricsServer(
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
-  const { host, port } = await listenAddress(listen);
   try {
     await bind(server, host, port);
   } catch (err) {

@@ -14,7 +14,7 @@ import { createThrottle } from '../auth/throttle.js';
 import { DEFAULT_UPSTREAM, type Config } from '../config/config.js';
 import { fail } from '../errors.js';
 import { clientAddress, createHandler, upstreamReachable } from '../proxy/handler.js';
-import { certifiedHost } from '../proxy/passes.js';
+import { certifiedHost, servedPort } from '../proxy/passes.js';
 import { createShares } from '../proxy/shares.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { createTrust, trustAddresses, type Trust } from '../trust/endpoint.js';
@@ -83,6 +83,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const idleMs = config.timeouts.idle * 1000;
   const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs, config.limits.upstreamSockets);
   const { host, port } = await listenAddress(config.listen);
+  let listeningPort = port; // the one bound, once listening (port 0 picks one)
   const certDir = dirname(config.tls.cert);
   const caPath = join(certDir, 'ca.crt');
   // The CA's notAfter, for the metrics: ca.crt as last read (a rollover phase changes it).
@@ -108,7 +109,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const hostAllowed = (host: string) => {
     let ok = hostChecks.get(host);
     if (ok === undefined) {
-      ok = certifiedHost(host, certificate);
+      ok = servedPort(host, listeningPort) && certifiedHost(host, certificate);
       if (hostChecks.size < 1024) hostChecks.set(host, ok);
     }
     return ok;
@@ -229,6 +230,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     await shared?.close();
     fail('LISTEN_FAILED', `cannot listen on ${config.listen}: ${(err as Error).message}; choose another with --listen or 'listen:' in the config`);
   }
+  listeningPort = (server.address() as AddressInfo).port;
+  hostChecks.clear();
   health.markStarted();
   const counts = async () => ({ connections: sockets.size, requests });
   const release = async () => {

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { request, type Reply } from '../helpers/https.js';
@@ -132,6 +133,25 @@ for (const mode of modes) {
       assert.match(r.body, /"code":"UNSUPPORTED"/);
     }
     assert.equal(await inTarget('carol/m2'), false, 'the secret layer was mounted into carol/m2');
+  });
+
+  test(`${mode.name}: a form type Go reads by Unicode rules (NBSP, NEL, U+0130) carries no mount: 202, a plain upload`, async () => {
+    const auth = await mode.auth('carol:carol-pw', 'repository:carol/stolen:pull,push', 'repository:alice/secret:pull');
+    const FORM = 'application/x-www-form-urlencoded';
+    const MULTI = 'multipart/form-data; boundary=b';
+    const urlencoded = `mount=${SECRET}&from=alice/secret`;
+    const multipart = `--b\r\nContent-Disposition: form-data; name="mount"\r\n\r\n${SECRET}\r\n`
+      + '--b\r\nContent-Disposition: form-data; name="from"\r\n\r\nalice/secret\r\n--b--\r\n';
+    const variants = [`${FORM}\u00a0`, `${FORM}\u0085`, FORM.replace('i', '\u0130'), `${MULTI}\u00a0`, `\u0085${MULTI}`, MULTI.replace('i', '\u0130')];
+    for (const type of variants) {
+      const body = type.includes('part/form-data') ? multipart : urlencoded;
+      const head = `POST /v2/carol/stolen/blobs/uploads/?digest=sha256:${'1'.repeat(64)} HTTP/1.1\nHost: localhost\n${auth}\n`
+        + `Content-Type: ${type}\nContent-Length: ${Buffer.byteLength(body)}\nConnection: close`;
+      const r = await raw(mode.gw(), head, body); // written as UTF-8
+      assert.equal(r.status, 202, `${JSON.stringify(type)}: ${r.headers}`);
+      assert.match(r.headers, /location: \S+\/v2\/carol\/stolen\/blobs\/uploads\//i, 'an upload session, not a mounted blob');
+    }
+    assert.equal(await inTarget('carol/stolen'), false, "alice's layer was mounted into carol/stolen");
   });
 
   test(`${mode.name}: ambiguous queries are refused, not guessed at`, async () => {
@@ -273,28 +293,36 @@ test('one address holds at most its share of upstream requests; a stalled body i
   }
   assert.ok(starts.every((r) => r.status === 202));
   const sockets: import('node:tls').TLSSocket[] = [];
-  const statuses = await Promise.all(starts.map((s) => new Promise<number | 'open'>((resolve, reject) => {
+  // Each PATCH ends in an answer (the 429s, at once) or in the stall cut
+  // (closed unanswered after bodyStall): waited for as events, never by a clock.
+  const answers: (number | 'cut')[] = [];
+  const ended = Promise.all(starts.map((s) => new Promise<number | 'cut'>((resolve) => {
     const location = new URL(s.headers.location!, basicGw.url);
     const sock = tlsConnect({ host: '127.0.0.1', port: basicGw.port, ca, servername: 'localhost' }, () => {
       sock.write(`PATCH ${location.pathname}${location.search} HTTP/1.1\r\nHost: localhost\r\n${basicAuth('carol:carol-pw')}\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\nxx`);
     });
     sockets.push(sock);
-    const timer = setTimeout(() => resolve('open'), 1000);
-    sock.once('data', (d) => {
-      clearTimeout(timer);
-      resolve(Number(String(d).split(' ')[1]));
-    });
-    sock.on('error', reject);
+    let done = false;
+    const end = (answer: number | 'cut') => {
+      if (done) return;
+      done = true;
+      answers.push(answer);
+      resolve(answer);
+    };
+    sock.once('data', (d) => end(Number(String(d).split(' ')[1])));
+    sock.once('close', () => end('cut'));
+    sock.on('error', () => undefined);
   })));
   try {
-    const refused = statuses.filter((s) => s === 429).length;
-    assert.equal(refused, 70 - 64, `statuses: ${statuses.join(',')}`);
-    // Another account from another address is not affected.
+    const deadline = Date.now() + 60_000;
+    while (answers.filter((a) => a === 429).length < 70 - 64 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Another account from another address is not affected while carol's 64 are held.
     const other: Reply = await request(`${basicGw.url}/v2/alice/secret/manifests/1`, { ca, user: 'alice:alice-pw', localAddress: '127.0.0.2', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(other.status, 200);
-    // The stalled bodies are cut after timeouts.bodyStall (2 s here), freeing the share.
-    const open = sockets.filter((_, i) => statuses[i] === 'open');
-    await Promise.all(open.map((s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())))));
+    const statuses = await ended;
+    assert.equal(statuses.filter((s) => s === 429).length, 70 - 64, `statuses: ${statuses.join(',')}`);
+    assert.equal(statuses.filter((s) => s === 'cut').length, 64, `statuses: ${statuses.join(',')}`);
+    // The stalled bodies were cut after timeouts.bodyStall (2 s here), freeing the share.
     const after = await request(`${basicGw.url}/v2/carol/own/manifests/1`, { ca, user: 'carol:carol-pw', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(after.status, 200);
     await basicGw.waitFor((e) => e.msg === 'request body stalled; closing the connection');
@@ -327,4 +355,15 @@ test('with publicUrl, upload Locations point at it whatever Host the client sent
   } finally {
     await gw.stop();
   }
+});
+
+test("after every attack above, the registry's storage links alice's secret layer into no repository of carol's", async () => {
+  const repos = join(work, 'storage', 'docker', 'registry', 'v2', 'repositories', 'carol');
+  const linked: string[] = [];
+  for (const repo of await readdir(repos)) {
+    const layers = await readdir(join(repos, repo, '_layers', 'sha256')).catch(() => [] as string[]);
+    if (layers.includes(SECRET.slice('sha256:'.length))) linked.push(`carol/${repo}`);
+  }
+  assert.ok((await readdir(repos)).length >= 3, 'the attacks above reached the registry');
+  assert.deepEqual(linked, [], `alice's layer is linked into ${linked.join(', ')}`);
 });

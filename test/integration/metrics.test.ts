@@ -51,9 +51,9 @@ const is = (n: number) => (r: Sample[]) => value(r) === n;
 const series = (name: string, job: string, labels: Record<string, string> = {}) =>
   `${name}{job="${job}"${Object.entries(labels).map(([k, v]) => `,${k}="${v}"`).join('')}}`;
 
-function plainGet(url: string): Promise<{ status: number; type: string; body: string }> {
+function plainGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
+    http.get(url, { agent: false, headers }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
@@ -138,6 +138,28 @@ test('the metrics listener answers /metrics in the text format and the probes; n
     }).on('error', reject);
   });
   assert.deepEqual(ready, { status: 200, body: 'ok\n' });
+});
+
+test('the metrics listener answers only Hosts of its own: a DNS-rebinding page gets 421', async () => {
+  const url = `http://127.0.0.1:${singleMetrics}/metrics`;
+  for (const host of [`127.0.0.1:${singleMetrics}`, `localhost:${singleMetrics}`, 'LOCALHOST', `[::1]:${singleMetrics}`]) {
+    assert.equal((await plainGet(url, { host })).status, 200, host);
+  }
+  for (const host of ['evil.example', `rebind.attacker.test:${singleMetrics}`, `127.0.0.1.nip.io:${singleMetrics}`, 'a b']) {
+    const r = await plainGet(url, { host });
+    assert.equal(r.status, 421, host);
+    assert.match(r.body, /metrics\.hosts/);
+    assert.doesNotMatch(r.body, /registry_gateway_/);
+  }
+  // A name an operator adds is accepted.
+  const port = await freePort();
+  const named = await startGateway(work, { ...base, metrics: { listen: `127.0.0.1:${port}`, hosts: ['metrics.internal'] } });
+  try {
+    assert.equal((await plainGet(`http://127.0.0.1:${port}/metrics`, { host: `metrics.internal:${port}` })).status, 200);
+    assert.equal((await plainGet(`http://127.0.0.1:${port}/metrics`, { host: `localhost:${port}` })).status, 421, 'hosts replaces the default');
+  } finally {
+    await named.stop();
+  }
 });
 
 /** The pids that hold the gateway's accepted connections on `port` now (ss -p). */

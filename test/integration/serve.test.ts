@@ -210,12 +210,15 @@ test('a client killed halfway through a 200 MiB upload leaves no upstream connec
   assert.equal((await get('/v2/', { ca, user: 'bob:bob-pw' })).status, 200, 'the gateway carries on');
 });
 
-test('upstream stopped: 503 with a JSON error naming it; restarted: success without a gateway restart', async () => {
+test('upstream stopped: 503 that names no address (the log does); restarted: success without a gateway restart', async () => {
   await registry.stop();
+  const logged = gw.entries().length;
   const down = await get('/v2/bob/app/manifests/1', { ca, user: 'bob:bob-pw' });
   assert.equal(down.status, 503);
   assert.equal(down.json().errors[0].code, 'UNAVAILABLE');
-  assert.match(down.json().errors[0].message, new RegExp(`127\\.0\\.0\\.1:${upstreamPort}`));
+  assert.match(down.json().errors[0].message, /upstream registry is unavailable/);
+  assert.doesNotMatch(down.body.toString(), new RegExp(`${upstreamPort}|127\\.0\\.0\\.1`), 'the upstream address is for the log only');
+  await gw.waitFor((e) => e.msg === 'upstream request failed' && String(e.upstream).endsWith(`:${upstreamPort}`), logged);
   assert.equal((await get('/healthz')).status, 503);
   const catalogDown = await get('/v2/_catalog', { ca, user: 'bob:bob-pw' });
   assert.equal(catalogDown.status, 503);
@@ -283,6 +286,8 @@ test('header hygiene and Location rewriting, seen from the upstream', async () =
     assert.equal(h.forwarded, undefined);
     assert.equal(h['x-real-ip'], undefined);
     assert.equal(h.authorization, undefined);
+    assert.equal(h['content-type'], 'application/octet-stream', 'an upload\'s Content-Type is the gateway\'s');
+    assert.equal(h.expect, undefined);
 
     // Paths outside the registry grammar are refused before the upstream sees them.
     const count = seen.length;
@@ -303,6 +308,23 @@ test('header hygiene and Location rewriting, seen from the upstream', async () =
   } finally {
     await proxy.stop();
     echo.close();
+  }
+});
+
+test('Host: a certified name with the listening port (or none) is reflected; any other port, or one over 65535, is a 400', async () => {
+  const status = (host: string, path: string) => new Promise<number>((resolve, reject) => {
+    const sock = tlsConnect({ host: '127.0.0.1', port: gw.port, ca, servername: 'localhost' },
+      () => sock.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+    let data = '';
+    sock.on('data', (d) => (data += d));
+    sock.on('end', () => resolve(Number(data.split(' ')[1])));
+    sock.on('error', reject);
+  });
+  for (const host of ['localhost', `localhost:${gw.port}`, 'localhost:443', `127.0.0.1:${gw.port}`]) {
+    assert.equal(await status(host, '/v2/'), 401, host);
+  }
+  for (const host of ['localhost:1', `localhost:${gw.port + 1}`, 'localhost:99999', '127.0.0.1:65536', 'localhost:0']) {
+    for (const path of ['/v2/', '/ui/api/setup', '/ui/api/pull-secret']) assert.equal(await status(host, path), 400, `${host} ${path}`);
   }
 });
 

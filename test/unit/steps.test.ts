@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { access, host, mount, query, route, share, body, type Context, type HandlerOptions } from '../../src/proxy/handler.js';
+import { access, host, mount, query, route, share, body, headers as headersStep, type Context, type HandlerOptions } from '../../src/proxy/handler.js';
 import { createShares } from '../../src/proxy/shares.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
@@ -12,12 +12,12 @@ function context(method: string, url: string, headers: Record<string, string> = 
   const res = { once: () => undefined } as unknown as ServerResponse;
   return { req, res, method, path: q === -1 ? url : url.slice(0, q), rawQuery: q === -1 ? '' : url.slice(q + 1), entry: {}, expectContinue: false };
 }
-const opts = { hostAllowed: (h: string) => h === 'reg.test', shares: createShares({ perAddress: 1, perAccount: 5, anonymous: 5 }) } as unknown as HandlerOptions;
+const opts = { controller: { forwardsCredentials: false }, hostAllowed: (h: string) => h === 'reg.test', shares: createShares({ perAddress: 1, perAccount: 5, anonymous: 5 }) } as unknown as HandlerOptions;
 
 /** Runs the parsing steps up to access, as the handler does. */
 function parsed(method: string, url: string, headers?: Record<string, string>): Context {
   const ctx = context(method, url, headers);
-  for (const step of [host, route, query, body, access]) assert.equal(step(ctx, opts), undefined, `${method} ${url}`);
+  for (const step of [host, route, query, body, headersStep, access]) assert.equal(step(ctx, opts), undefined, `${method} ${url}`);
   return ctx;
 }
 
@@ -52,11 +52,28 @@ test('mount: a source the grant lacks is dropped; a granted one stays', () => {
   assert.deepEqual([...granted.params!.keys()], ['mount', 'from']);
 });
 
-test('body: a form body or a body on a bodiless route is refused', () => {
+test('headers: what the registry reads is built before auth; a byte Go would read otherwise is a 400', () => {
+  const upload = parsed('POST', `/v2/b/blobs/uploads/?digest=${D}`, { host: 'reg.test', 'content-type': 'application/x-www-form-urlencoded\u00c2\u00a0',
+    'content-length': '3', accept: '*/*', 'x-forwarded-host': 'evil', cookie: 'c' });
+  assert.deepEqual(upload.headers, { 'content-type': 'application/octet-stream', 'content-length': '3' });
+  assert.equal(upload.body, true);
+  const manifest = context('GET', '/v2/b/manifests/1', { host: 'reg.test', accept: 'application/json\u00c2\u0085' });
+  for (const step of [host, route, query, body]) step(manifest, opts);
+  const refused = headersStep(manifest, opts) as { status: number; message: string };
+  assert.equal(refused.status, 400);
+  assert.match(refused.message, /accept header/);
+});
+
+test('body: a mount carries no body; a body on a bodiless route is refused', () => {
+  const mounting = context('POST', `/v2/b/blobs/uploads/?digest=${D}&mount=${D}&from=a`, { host: 'reg.test', 'content-length': '3' });
+  route(mounting, opts);
+  query(mounting, opts);
+  assert.equal((body(mounting, opts) as { status: number }).status, 400);
+
   const form = context('POST', '/v2/b/blobs/uploads/', { host: 'reg.test', 'content-type': 'application/x-www-form-urlencoded', 'content-length': '3' });
   route(form, opts);
   query(form, opts);
-  assert.equal((body(form, opts) as { status: number }).status, 400);
+  assert.equal((body(form, opts) as { status: number }).status, 400, 'no digest: not a monolithic upload');
   const get = context('GET', '/v2/b/tags/list', { host: 'reg.test', 'content-length': '10' });
   route(get, opts);
   query(get, opts);

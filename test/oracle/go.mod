@@ -1,0 +1,3 @@
+module registry-gateway/test/oracle
+
+go 1.19
