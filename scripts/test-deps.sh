@@ -26,6 +26,7 @@ declare -A packages=(
   [runc]=runc
   [setpriv]=util-linux
   [chromium]=chromium
+  [go]=golang-go
 )
 
 missing=()
