@@ -31,6 +31,11 @@ test('errors name the field path and what was expected', () => {
   refuses({ access: [{ account: 'a', name: 'X Y', actions: ['pull'] }] }, /access\.0\.name: expected a repository glob/);
   refuses({ timeouts: { idle: 0 } }, /timeouts\.idle: /);
   refuses([], /expected a mapping/);
+  refuses({ metrics: { hosts: ['evil.example:9464'] } }, /metrics\.hosts\.0: expected a host name or address, without a port/);
+});
+
+test('metrics.hosts defaults to localhost; addresses are always accepted', () => {
+  assert.deepEqual(validateConfig({ metrics: {} }, {}, 'gw.yaml').metrics, { listen: '127.0.0.1:9464', hosts: ['localhost'] });
 });
 
 test('flags override the file', () => {

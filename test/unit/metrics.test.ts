@@ -276,3 +276,12 @@ test('an unreachable upstream is counted by kind', async () => {
     await gone.close();
   }
 });
+
+test('metrics Hosts: the listen address, loopback, $POD_IP and metrics.hosts; every address of the machine on a wildcard', async () => {
+  const { metricsHosts } = await import('../../src/server/metricsServer.js');
+  const named = metricsHosts('10.1.2.3', ['localhost', 'Metrics.Internal'], { POD_IP: '10.9.9.9' });
+  for (const h of ['10.1.2.3', 'localhost', 'metrics.internal', '10.9.9.9', '127.0.0.1', '::1']) assert.ok(named.has(h), h);
+  assert.ok(!named.has('evil.example'));
+  const wildcard = metricsHosts('::', [], {});
+  assert.ok(wildcard.has('127.0.0.1') && !wildcard.has('localhost'));
+});

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { forwardingHeaders, rewriteLocation, validHost } from '../../src/proxy/passes.js';
+import { forwardingHeaders, hostPort, rewriteLocation, servedPort, validHost } from '../../src/proxy/passes.js';
 
 const req = (headers: Record<string, string>, url = '/v2/') => ({ headers: { ...headers }, url }) as unknown as IncomingMessage;
 
@@ -29,4 +29,16 @@ test('Location: upstream origin rewritten on 201, 202 and 3xx; relative and fore
     rewriteLocation(status, h, up, pub);
     assert.equal(h.location, location);
   }
+});
+
+test('Host ports: only the listening one, 443 or none is served; a port past 65535 is no valid Host', () => {
+  assert.ok(servedPort('reg.test', 5443));
+  assert.ok(servedPort('reg.test:5443', 5443));
+  assert.ok(servedPort('reg.test:443', 5443));
+  assert.ok(servedPort('[::1]:5443', 5443));
+  assert.ok(!servedPort('reg.test:1', 5443));
+  assert.ok(!servedPort('[::1]:5444', 5443));
+  assert.equal(hostPort('[::1]'), undefined);
+  for (const host of ['reg.test:65536', 'reg.test:99999']) assert.ok(!validHost(req({ host })), host);
+  assert.ok(validHost(req({ host: 'reg.test:65535' })));
 });
