@@ -12,13 +12,17 @@ export interface Upstream {
   proxy: ProxyServer;
   /** A small request of the gateway's own (catalog, health), body read in full. */
   /** `probe`: over a separate small pool, so that health checks answer even when the main pool is busy. */
+  /** `maxBytes`: a longer body is not read (the request is cut; rejects with code TOO_LARGE). */
   get(
-    path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number, probe?: boolean,
+    path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number, probe?: boolean, maxBytes?: number,
   ): Promise<UpstreamAnswer>;
   /** The same for another method: HEAD (no body read) or DELETE (the web UI's). */
   send(method: 'HEAD' | 'DELETE', path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number): Promise<UpstreamAnswer>;
   close(): void;
 }
+
+/** The most the gateway reads of an answer of its own asking. */
+const MAX_ANSWER = 16 * 1024 * 1024;
 
 export interface UpstreamAnswer { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
 
@@ -37,15 +41,21 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     ws: false,
   });
   const client = url.protocol === 'https:' ? https : http;
-  const call = (method: string, path: string, headers: http.OutgoingHttpHeaders, timeoutMs: number, probe: boolean) =>
+  const call = (method: string, path: string, headers: http.OutgoingHttpHeaders, timeoutMs: number, probe: boolean, maxBytes = MAX_ANSWER) =>
     new Promise<UpstreamAnswer>((resolve, reject) => {
       const options = { method, agent: probe ? probeAgent : agent, headers, timeout: timeoutMs };
+      const tooLarge = () => Object.assign(new Error(`upstream answer larger than ${maxBytes} bytes`), { code: 'TOO_LARGE' });
       const req = client.request(new URL(path, url.origin), options, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
+        // Known too large from its header: not a byte of it is read.
+        if (Number(res.headers['content-length'] ?? 0) > maxBytes) {
+          req.destroy(tooLarge());
+          return;
+        }
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > 16 * 1024 * 1024) req.destroy(new Error('upstream answer too large'));
+          if (size > maxBytes) req.destroy(tooLarge());
           else chunks.push(c);
         });
         res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -55,7 +65,8 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
       req.on('error', reject);
       req.end();
     }).catch((err: unknown) => {
-      metrics.upstreamError(err);
+      // Too large is the gateway's own limit, not the upstream failing.
+      if ((err as NodeJS.ErrnoException).code !== 'TOO_LARGE') metrics.upstreamError(err);
       throw err;
     });
   return {
@@ -63,7 +74,7 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     origin: url.origin,
     agent,
     proxy,
-    get: (path, headers = {}, timeoutMs = 10_000, probe = false) => call('GET', path, headers, timeoutMs, probe),
+    get: (path, headers = {}, timeoutMs = 10_000, probe = false, maxBytes = MAX_ANSWER) => call('GET', path, headers, timeoutMs, probe, maxBytes),
     send: (method, path, headers = {}, timeoutMs = 10_000) => call(method, path, headers, timeoutMs, false),
     close() {
       proxy.close?.();
