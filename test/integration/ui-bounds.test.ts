@@ -50,7 +50,7 @@ async function putBlob(name: string, bytes: Buffer): Promise<string> {
   assert.equal(start.status, 202);
   const location = new URL(start.headers.get('location')!, registry.url);
   location.searchParams.set('digest', digest);
-  const put = await fetch(location, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const put = await fetch(location, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' } });
   await put.arrayBuffer();
   assert.equal(put.status, 201);
   return digest;
@@ -72,7 +72,7 @@ const config = Buffer.from(JSON.stringify({
   history: [{ created: '2026-01-01T00:00:00Z', created_by: `/bin/sh -c ${'x'.repeat(3_999_000)}` }],
 }));
 const configDigest = await putBlob('carol/big', config);
-const children = [];
+const children: { mediaType: string; digest: string; size: number; platform: Record<string, string> }[] = [];
 for (let i = 0; i < 150; i++) {
   const m = await putManifest('carol/big', `child-${i}`, OCI_MANIFEST, {
     schemaVersion: 2, mediaType: OCI_MANIFEST,
