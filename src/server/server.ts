@@ -138,6 +138,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       anonymous: config.limits.upstreamAnonymous,
     }),
     bodyStallMs: config.timeouts.bodyStall * 1000,
+    bodyMinBytes: config.timeouts.bodyMinBytes,
+    poolWaitMs: config.timeouts.poolWait * 1000,
     endpoints: [...auth.endpoints, ...(trust ? [trust] : []), ui],
   });
   const server = https.createServer({
