@@ -9,6 +9,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { startGateway, type GatewayProcess } from '../helpers/gateway.js';
@@ -53,7 +54,8 @@ after(() => open.forEach((s) => s.destroy()));
 /** A raw TLS connection from `from` that sends `head` and then never reads. */
 function connectFrom(gw: GatewayProcess, from: string): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: '127.0.0.1', port: gw.port, servername: 'localhost', ca, localAddress: from }, () => resolve(s));
+    const tcp = netConnect({ host: '127.0.0.1', port: gw.port, localAddress: from });
+    const s = tlsConnect({ socket: tcp, servername: 'localhost', ca }, () => resolve(s));
     s.once('error', reject);
     open.push(s);
   });
