@@ -49,6 +49,12 @@ export interface HandlerOptions {
   endpoints: Endpoint[];
   /** /livez, /startupz and /readyz (server/health.ts); without them only /healthz is answered. */
   probes?: Probes | undefined;
+  /**
+   * Whether the upstream answers, as /readyz last found it (cached for a
+   * second, server/health.ts): /healthz is anyone's to call, and must not
+   * cost the upstream a request each time. Unset: asked on each call.
+   */
+  upstreamHealthy?: (() => Promise<boolean>) | undefined;
 }
 
 export function clientAddress(req: IncomingMessage): string {
@@ -102,7 +108,7 @@ export const health: Step = async (ctx, opts) => {
   }
   if (ctx.path !== '/healthz') return undefined;
   ctx.entry.kind = 'health';
-  const reachable = await upstreamReachable(opts.upstream, opts.log, 3000);
+  const reachable = opts.upstreamHealthy ? await opts.upstreamHealthy() : await upstreamReachable(opts.upstream, opts.log, 3000);
   sendJson(ctx.res, reachable ? 200 : 503, { status: reachable ? 'ok' : 'degraded', upstream: { reachable } });
   return 'done';
 };

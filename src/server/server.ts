@@ -99,8 +99,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log.warn({ ca: caPath }, 'no ca.crt beside the server certificate: /trust/ is off');
   }
   // Readiness: what must hold for this process to take new requests.
+  // One probe of the upstream, cached for a second, for /readyz and /healthz alike.
+  const upstreamProbe = upstreamCheck((timeoutMs) => upstreamReachable(upstream, log, timeoutMs));
   const health = createHealth(log, [
-    upstreamCheck((timeoutMs) => upstreamReachable(upstream, log, timeoutMs)),
+    upstreamProbe,
     certificateCheck(() => certificate),
     ...(shared ? [{ name: 'redis', check: () => shared.status() }] : []),
   ]);
@@ -125,6 +127,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
   const handle = createHandler({
     probes: health,
+    upstreamHealthy: async () => (await upstreamProbe.check()) === undefined,
     controller: auth.controller,
     policy,
     upstream,
