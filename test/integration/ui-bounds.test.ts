@@ -6,19 +6,16 @@
 // read per digest and only the first platforms expanded.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gateway as gatewayCli } from '../helpers/exec.js';
 import { startGateway } from '../helpers/gateway.js';
 import { request } from '../helpers/https.js';
 import { countingProxy } from '../helpers/countingProxy.js';
+import { pushBigIndexes } from '../helpers/payloads.js';
 import { startRegistry } from '../helpers/registry.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const MiB = 1024 * 1024;
 
 const work = await tempDir('gw-ui-bounds-');
@@ -42,49 +39,8 @@ after(async () => {
   await registry.stop();
 });
 
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-async function putBlob(name: string, bytes: Buffer): Promise<string> {
-  const digest = sha(bytes);
-  const start = await fetch(`${registry.url}/v2/${name}/blobs/uploads/`, { method: 'POST' });
-  await start.arrayBuffer();
-  assert.equal(start.status, 202);
-  const location = new URL(start.headers.get('location')!, registry.url);
-  location.searchParams.set('digest', digest);
-  const put = await fetch(location, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' } });
-  await put.arrayBuffer();
-  assert.equal(put.status, 201);
-  return digest;
-}
-async function putManifest(name: string, ref: string, type: string, value: unknown): Promise<{ digest: string; size: number }> {
-  const bytes = Buffer.from(JSON.stringify(value));
-  const put = await fetch(`${registry.url}/v2/${name}/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { 'content-type': type } });
-  await put.arrayBuffer();
-  assert.equal(put.status, 201, `manifest ${name}:${ref}`);
-  return { digest: sha(bytes), size: bytes.length };
-}
-
-// carol's push: one 4 MB config, 150 tiny image manifests naming it, and two indexes.
-const layer = Buffer.from('a tiny layer');
-const layerDigest = await putBlob('carol/big', layer);
-const config = Buffer.from(JSON.stringify({
-  architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'] },
-  rootfs: { type: 'layers', diff_ids: [layerDigest] },
-  history: [{ created: '2026-01-01T00:00:00Z', created_by: `/bin/sh -c ${'x'.repeat(3_999_000)}` }],
-}));
-const configDigest = await putBlob('carol/big', config);
-const children: { mediaType: string; digest: string; size: number; platform: Record<string, string> }[] = [];
-for (let i = 0; i < 150; i++) {
-  const m = await putManifest('carol/big', `child-${i}`, OCI_MANIFEST, {
-    schemaVersion: 2, mediaType: OCI_MANIFEST,
-    config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
-    annotations: { n: String(i) },
-  });
-  children.push({ mediaType: OCI_MANIFEST, ...m, platform: { os: 'linux', architecture: 'amd64', variant: `v${i}` } });
-}
-for (const n of [100, 150]) {
-  await putManifest('carol/big', `idx${n}`, OCI_INDEX, { schemaVersion: 2, mediaType: OCI_INDEX, manifests: children.slice(0, n) });
-}
+// carol's push: one 4 MB config, 150 tiny image manifests naming it, and indexes of 100 and 150.
+const { configDigest, children } = await pushBigIndexes(registry.url, 'carol/big');
 
 const origin = `https://127.0.0.1:${gw.port}`;
 const login = await request(`${gw.url}/ui/api/session`, {
