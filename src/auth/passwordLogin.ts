@@ -7,17 +7,24 @@
 // that already failed for it in the window: one failure taints the (user,
 // source) pair. A correct login from an untainted source always gets its
 // check, and guessing stays bounded:
-// - per address key (addressKey: IPv4 address, IPv6 /64), byAddress failures
-//   per window, whatever the users;
+// - per source (sourceKey: IPv4 address, IPv6 /56), byAddress failures per
+//   window, whatever the users;
 // - per user, byUser failures per window, then one try per untainted source.
 //   Its taint lasts a window from its first failure, so one source's tries
 //   past the limit are a window apart: at most byUser + one per source per
 //   window.
-// A source here is an IPv4 address or an IPv6 /48, not a /64: a routed /48
-// (one tunnel-broker account) holds 65,536 /64s, and at one try each a user
-// would get thousands of guesses a minute instead of byUser. The price: an
-// attacker in the user's /48 can keep the user out, as one behind the
-// user's NAT can with any design.
+// A source is an IPv4 address or an IPv6 /56 everywhere here (one grouping
+// for every login limit), not a /64: a customer's /56 holds 256 /64s, and at
+// one try each a user would get hundreds of guesses a minute more. The
+// price: an attacker in the user's /56 can keep the user out, as one behind
+// the user's NAT can with any design.
+//
+// The password checks themselves (bcryptPool.ts) serve clean sources first:
+// a source with no failure in the window goes ahead of those with failures,
+// each source has only a few checks queued, and a check refused because the
+// queue is full counts as a failure for its source. A spray from many
+// addresses then costs the sprayers their allowance, and a correct login
+// from a clean source waits only for the checks running.
 // Checks still running count as failures for every key, or parallel guesses
 // (from one address, or from untainted ones at a locked user) would each get
 // a try before the first failure is recorded: each check holds a try at its
@@ -26,7 +33,8 @@
 import { BusyError } from './bcryptPool.js';
 import type { Throttle } from './throttle.js';
 import type { Verifier } from './verifier.js';
-import { addressKey } from '../util/address.js';
+import { LRUCache } from 'lru-cache';
+import { sourceKey } from '../util/address.js';
 
 export type LoginResult =
   | { ok: true; account: string }
@@ -45,8 +53,13 @@ export interface LoginThrottles {
   byUserSource: Throttle;
 }
 
-export function createPasswordLogin(verifier: Verifier, throttles: LoginThrottles): PasswordLogin {
+/** How long a source counts as having failed (the throttles' window). */
+const FAILED_FOR_MS = 60_000;
+
+export function createPasswordLogin(verifier: Verifier, throttles: LoginThrottles, failedForMs = FAILED_FOR_MS): PasswordLogin {
   const { byAddress, byUser, byUserSource } = throttles;
+  // Sources with a failure in the window, in this process: their checks queue behind clean ones.
+  const failed = new LRUCache<string, true>({ max: 100_000, ttl: failedForMs });
   // The same credentials from the same address, sent in parallel (a client's
   // concurrent layer uploads), are one attempt: one set of tries, one bcrypt
   // run, one answer for all. Distinct credentials are distinct attempts.
@@ -55,10 +68,8 @@ export function createPasswordLogin(verifier: Verifier, throttles: LoginThrottle
   async function attempt(user: string, password: string, where: string): Promise<LoginResult> {
     const address = `addr:${where}`;
     const userKey = `user:${user}`;
-    // addressKey writes a /64 as its four groups: the first three are its /48.
-    const source = where.endsWith('::/64') ? `${where.split(':').slice(0, 3).join(':')}::/48` : where;
     // The source first: it holds no NUL, so no two (user, source) pairs share a key.
-    const pairKey = `pair:${source}\0${user}`;
+    const pairKey = `pair:${where}\0${user}`;
     // Taken together (one round trip when they count in Redis). Over the
     // user's limit only a tainted pair waits, until the user's or the pair's
     // window ends, whichever comes first.
@@ -72,15 +83,19 @@ export function createPasswordLogin(verifier: Verifier, throttles: LoginThrottle
     }
     let ok: boolean;
     try {
-      ok = await verifier.verify(user, password);
+      ok = await verifier.verify(user, password, { source: where, clean: !failed.has(where) });
     } catch (err) {
-      void end(false);
       if (err instanceof BusyError) {
+        // A failure for the source (not for the user, whom it would let anyone lock): a spray that fills the queue pays for it.
+        failed.set(where, true);
+        await Promise.all([a.end(true), u.end(false), p.end(false)]);
         return { ok: false, status: 429, message: 'too many logins being checked; retry shortly', retryAfter: 1 };
       }
+      void end(false);
       throw err;
     }
     if (!ok) {
+      failed.set(where, true);
       // Recorded before the answer: the client's next try, wherever it lands, sees it.
       await end(true);
       return { ok: false, status: 401, message: 'invalid username or password' };
@@ -99,7 +114,7 @@ export function createPasswordLogin(verifier: Verifier, throttles: LoginThrottle
       // flooding from elsewhere (even at this user) cannot lock out a client
       // that already logged in, and this costs no bcrypt and no Redis.
       if (verifier.known(user, password)) return { ok: true, account: user };
-      const where = addressKey(clientAddress);
+      const where = sourceKey(clientAddress);
       // Unambiguous whatever the name holds (a NUL, a quote): another user's result is never shared.
       const key = JSON.stringify([where, user, password]);
       let result = running.get(key);

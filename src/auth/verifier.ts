@@ -6,10 +6,12 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { evictOldest } from '../util/evict.js';
-import type { BcryptPool } from './bcryptPool.js';
+import type { BcryptPool, CheckOrigin } from './bcryptPool.js';
+
+export type { CheckOrigin };
 
 export interface Verifier {
-  verify(user: string, password: string): Promise<boolean>;
+  verify(user: string, password: string, origin?: CheckOrigin): Promise<boolean>;
   /** Whether these exact credentials were verified recently (and the hash is unchanged): no bcrypt. */
   known(user: string, password: string): boolean;
   /** Forget every cached success (the user file changed). */
@@ -54,13 +56,13 @@ export function createVerifier(opts: VerifierOptions): Verifier {
 
   return {
     known: (user, password) => cached(user, keyOf(user, password)),
-    async verify(user, password) {
+    async verify(user, password, origin) {
       const hash = opts.lookup(user);
       const key = keyOf(user, password);
       if (cached(user, key)) return true;
       const running = inflight.get(key);
       if (running) return running;
-      const check = opts.pool.compare(password, hash ?? dummy()).then((ok) => {
+      const check = opts.pool.compare(password, hash ?? dummy(), origin).then((ok) => {
         const valid = ok && hash !== undefined;
         if (valid) {
           evictOldest(cache, () => cache.size >= max);

@@ -18,6 +18,19 @@ const url = (schemes: string[]) => z.string().refine((v) => {
 
 export const DEFAULT_UPSTREAM = 'http://127.0.0.1:5000';
 
+/**
+ * The upstream shares when not set: anonymous callers together and one
+ * account each a quarter of the pool, one address an eighth. Their sum with
+ * one more account (3/4 + 1/8) still leaves an eighth free.
+ */
+export function defaultShares(upstreamSockets: number): { perAddress: number; perAccount: number; anonymous: number } {
+  return {
+    perAddress: Math.max(1, Math.floor(upstreamSockets / 8)),
+    perAccount: Math.max(1, Math.floor(upstreamSockets / 4)),
+    anonymous: Math.max(1, Math.floor(upstreamSockets / 4)),
+  };
+}
+
 export const ACTIONS = ['pull', 'push', 'delete', '*'] as const;
 
 const rule = z.strictObject({
@@ -91,26 +104,55 @@ const fields = z.strictObject({
     // one by then holds a descriptor and TLS state for nothing.
     handshake: z.number().int().min(1).max(120).default(10),
     // A request body that sends nothing for this long is cut: a stalled
-    // upload must not hold an upstream socket for the whole idle limit.
+    // upload must not hold an upstream socket for the whole idle limit. The
+    // same clock cuts a response the client stops reading.
     bodyStall: z.number().int().min(1).default(30),
+    // A request body that moves fewer bytes than this in a bodyStall window
+    // is cut too: a trickle (one byte now and then) is a stall that resets
+    // the clock. 8 KiB in 30 s is 273 bytes a second, far below any real link.
+    bodyMinBytes: z.number().int().min(1).max(1024 * 1024 * 1024, 'at most 1 GiB per window').default(8192),
+    // Seconds a request waits for a socket to the upstream (the pool of
+    // limits.upstreamSockets) before it is answered 503 with Retry-After.
+    poolWait: z.number().int().min(1).max(300, 'at most 300: a client waiting longer has given up').default(10),
   }).prefault({}),
-  // Every client's fair share (README, Security). Addresses are IPv4
+  // Every client's fair share (README, Security, Budgets). Addresses are IPv4
   // addresses or IPv6 /64s.
   limits: z.strictObject({
     // Client connections in all; 'auto': the descriptor limit minus room for
     // upstream sockets and files.
     connections: z.union([z.literal('auto'), z.number().int().min(16)]).default('auto'),
     connectionsPerAddress: z.number().int().min(1).default(128),
-    // Requests in flight to the upstream, per client address and per account.
-    upstreamPerAddress: z.number().int().min(1).default(64),
-    upstreamPerAccount: z.number().int().min(1).default(128),
-    // All anonymous requests in flight to the upstream together.
-    upstreamAnonymous: z.number().int().min(1).default(128),
+    // Requests in flight to the upstream, per client address and per account;
+    // unset: an eighth and a quarter of upstreamSockets (shares.ts).
+    upstreamPerAddress: z.number().int().min(1).optional(),
+    upstreamPerAccount: z.number().int().min(1).optional(),
+    // All anonymous requests in flight to the upstream together; unset: a quarter of upstreamSockets.
+    upstreamAnonymous: z.number().int().min(1).optional(),
     // Sockets to the upstream in all (the keep-alive pool).
     upstreamSockets: z.number().int().min(8).default(256),
     // Scopes one token request may ask for.
     tokenScopes: z.number().int().min(1).max(1000).default(64),
-  }).prefault({}),
+  }).prefault({}).transform((l, ctx) => {
+    const shares = defaultShares(l.upstreamSockets);
+    const resolved = {
+      ...l,
+      upstreamPerAddress: l.upstreamPerAddress ?? shares.perAddress,
+      upstreamPerAccount: l.upstreamPerAccount ?? shares.perAccount,
+      upstreamAnonymous: l.upstreamAnonymous ?? shares.anonymous,
+    };
+    // One principal with the whole pool (or most of it) waits everyone else out.
+    for (const key of ['upstreamPerAddress', 'upstreamPerAccount', 'upstreamAnonymous'] as const) {
+      const half = Math.floor(l.upstreamSockets / 2);
+      if (resolved[key] > half) {
+        ctx.issues.push({
+          code: 'custom', path: [key], input: resolved[key],
+          message: `at most half of limits.upstreamSockets (${half}), so that one principal leaves the upstream to others; `
+            + 'lower it or raise limits.upstreamSockets',
+        });
+      }
+    }
+    return resolved;
+  }),
   // Replicas behind one Service share failed-login counters here (README,
   // Scaling out). Unset: each process counts alone, as one gateway does.
   redis: z.strictObject({

@@ -29,7 +29,7 @@ export const AUTH_FAILURE_REASONS = [
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 
 /** Which limit answered 429: the failed-login throttles, or a share of the upstream (limits.*). */
-export const THROTTLE_LIMITS = ['logins', 'upstreamPerAddress', 'upstreamPerAccount', 'upstreamAnonymous'] as const;
+export const THROTTLE_LIMITS = ['logins', 'upstreamPerAddress', 'upstreamPerAccount', 'upstreamAnonymous', 'upstreamSockets'] as const;
 export type ThrottleLimit = (typeof THROTTLE_LIMITS)[number];
 
 export const UPSTREAM_ERROR_KINDS = ['connect_refused', 'timeout', 'reset', 'dns', 'unreachable', 'tls', 'other'] as const;

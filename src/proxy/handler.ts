@@ -20,8 +20,9 @@ import { metrics, type ThrottleLimit } from '../metrics/metrics.js';
 import { answerProbe, isProbePath, type Probes } from '../metrics/probes.js';
 import { accessLog, type Entry } from './accessLog.js';
 import { listing } from './catalog.js';
-import { forwardingHeaders, rewriteLocation, validHost, watchBodyStall } from './passes.js';
+import { forwardingHeaders, rewriteLocation, validHost } from './passes.js';
 import type { Shares } from './shares.js';
+import { watchDownload, watchUpload } from './transfer.js';
 import type { Upstream } from './upstream.js';
 
 export interface HandlerOptions {
@@ -37,12 +38,22 @@ export interface HandlerOptions {
   /** Whether a Host may be reflected into URLs (named by the server certificate). */
   hostAllowed: (host: string) => boolean;
   shares: Shares;
-  /** A request body that sends nothing for this long is cut. */
+  /** A request body that sends nothing for this long is cut; so is a response the client stops reading. */
   bodyStallMs: number;
+  /** A request body moving fewer bytes than this per bodyStallMs is cut (default 1: only a full stall). */
+  bodyMinBytes?: number;
+  /** How long a request waits for a socket of the upstream pool before 503 (default 10 s). */
+  poolWaitMs?: number;
   /** Paths answered by the gateway itself before any auth: the auth mode's (/token) and /trust/. */
   endpoints: Endpoint[];
   /** /livez, /startupz and /readyz (server/health.ts); without them only /healthz is answered. */
   probes?: Probes | undefined;
+  /**
+   * Whether the upstream answers, as /readyz last found it (cached for a
+   * second, server/health.ts): /healthz is anyone's to call, and must not
+   * cost the upstream a request each time. Unset: asked on each call.
+   */
+  upstreamHealthy?: (() => Promise<boolean>) | undefined;
 }
 
 export function clientAddress(req: IncomingMessage): string {
@@ -100,7 +111,7 @@ export const health: Step = async (ctx, opts) => {
   }
   if (ctx.path !== '/healthz') return undefined;
   ctx.entry.kind = 'health';
-  const reachable = await upstreamReachable(opts.upstream, opts.log, 3000);
+  const reachable = opts.upstreamHealthy ? await opts.upstreamHealthy() : await upstreamReachable(opts.upstream, opts.log, 3000);
   sendJson(ctx.res, reachable ? 200 : 503, { status: reachable ? 'ok' : 'degraded', upstream: { reachable } });
   return 'done';
 };
@@ -198,6 +209,22 @@ export const share: Step = (ctx, opts) => {
   return refuse(429, 'TOOMANYREQUESTS', message, { 'Retry-After': '1' });
 };
 
+/** A socket of the upstream pool, waited for at most poolWaitMs (pool.ts), held until the response closes. */
+export const socket: Step = async (ctx, opts) => {
+  let gone = false;
+  ctx.res.once('close', () => (gone = true));
+  const release = await opts.upstream.pool.acquire(opts.poolWaitMs ?? 10_000, () => gone);
+  if (release) {
+    if (gone) release();
+    else ctx.res.once('close', release);
+    return gone ? 'done' : undefined;
+  }
+  if (gone) return 'done';
+  metrics.throttled('upstreamSockets');
+  opts.log.warn({ client: clientAddress(ctx.req), waitedMs: opts.poolWaitMs ?? 10_000 }, 'no upstream socket free; answering 503');
+  return refuse(503, 'UNAVAILABLE', 'every socket to the upstream registry is busy (limits.upstreamSockets); retry shortly', { 'Retry-After': '5' });
+};
+
 /** The catalog and tag lists are paginated by the gateway (catalog.ts says why). */
 export const lists: Step = async (ctx, opts) => {
   const route = ctx.route!;
@@ -223,9 +250,13 @@ export const forward: Step = (ctx, opts) => {
   };
   // Authorized: now let the client send the body. Expect goes no further.
   if (ctx.expectContinue) res.writeContinue();
-  watchBodyStall(req, opts.bodyStallMs, () => {
-    opts.log.warn({ client: clientAddress(req), path: ctx.path }, 'request body stalled; closing the connection');
+  watchUpload(req, { stallMs: opts.bodyStallMs, minBytes: opts.bodyMinBytes ?? 1 }, () => {
+    opts.log.warn({ client: clientAddress(req), path: ctx.path }, 'request body stalled or trickling; closing the connection');
     req.destroy();
+  });
+  watchDownload(res, opts.bodyStallMs, () => {
+    opts.log.warn({ client: clientAddress(req), path: ctx.path }, 'client stopped reading the response; closing the connection');
+    res.destroy();
   });
   opts.upstream.proxy.web(req, res, {}, (err) => {
     metrics.upstreamError(err);
@@ -237,7 +268,8 @@ export const forward: Step = (ctx, opts) => {
 /** The request path, in order. */
 export const STEPS: readonly [string, Step][] = [
   ['health', health], ['endpoints', endpoints], ['host', host], ['route', route], ['query', query], ['body', body],
-  ['headers', headers], ['access', access], ['authorize', authorize], ['mount', mount], ['share', share], ['lists', lists], ['forward', forward],
+  ['headers', headers], ['access', access], ['authorize', authorize], ['mount', mount], ['share', share], ['lists', lists],
+  ['socket', socket], ['forward', forward],
 ];
 
 function upstreamFailed(err: Error, res: ServerResponse | Socket, opts: HandlerOptions): void {

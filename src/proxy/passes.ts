@@ -83,26 +83,3 @@ export function rewriteLocation(
   if (url.origin !== upstreamOrigin) return;
   headers.location = publicOrigin + url.pathname + url.search + url.hash;
 }
-
-/**
- * Cuts a request whose body stops arriving: a stalled upload must not hold
- * an upstream socket for the whole idle limit. Time spent waiting on the
- * upstream (backpressure) does not count against the client.
- */
-export function watchBodyStall(req: IncomingMessage, stallMs: number, onStall: () => void): void {
-  if (req.complete) return;
-  let seen = req.socket.bytesRead;
-  const timer = setInterval(() => {
-    if (req.complete || req.destroyed) return clearInterval(timer);
-    const now = req.socket.bytesRead;
-    const waiting = req.readableFlowing === false || req.readableLength > 0;
-    if (now === seen && !waiting) {
-      clearInterval(timer);
-      onStall();
-    }
-    seen = now;
-  }, stallMs);
-  timer.unref();
-  req.once('end', () => clearInterval(timer));
-  req.once('close', () => clearInterval(timer));
-}

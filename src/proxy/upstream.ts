@@ -4,21 +4,28 @@ import http from 'node:http';
 import https from 'node:https';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import { metrics } from '../metrics/metrics.js';
+import { createPool, type Pool } from './pool.js';
 
 export interface Upstream {
   url: URL;
   origin: string;
   agent: http.Agent;
+  /** The agent's sockets as slots with a bounded wait: proxied requests and the gateway's own take one each. */
+  pool: Pool;
   proxy: ProxyServer;
   /** A small request of the gateway's own (catalog, health), body read in full. */
   /** `probe`: over a separate small pool, so that health checks answer even when the main pool is busy. */
+  /** `maxBytes`: a longer body is not read (the request is cut; rejects with code TOO_LARGE). */
   get(
-    path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number, probe?: boolean,
+    path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number, probe?: boolean, maxBytes?: number,
   ): Promise<UpstreamAnswer>;
   /** The same for another method: HEAD (no body read) or DELETE (the web UI's). */
   send(method: 'HEAD' | 'DELETE', path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number): Promise<UpstreamAnswer>;
   close(): void;
 }
+
+/** The most the gateway reads of an answer of its own asking. */
+const MAX_ANSWER = 16 * 1024 * 1024;
 
 export interface UpstreamAnswer { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
 
@@ -27,6 +34,7 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
   const Agent = url.protocol === 'https:' ? https.Agent : http.Agent;
   const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: 32, scheduling: 'lifo', timeout: idleMs });
   const probeAgent = new Agent({ keepAlive: true, maxSockets: 2, maxFreeSockets: 1, timeout: 10_000 });
+  const pool = createPool(maxSockets);
   const proxy = createProxyServer({
     target: url.origin,
     agent,
@@ -37,15 +45,24 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     ws: false,
   });
   const client = url.protocol === 'https:' ? https : http;
-  const call = (method: string, path: string, headers: http.OutgoingHttpHeaders, timeoutMs: number, probe: boolean) =>
-    new Promise<UpstreamAnswer>((resolve, reject) => {
+  const call = async (method: string, path: string, headers: http.OutgoingHttpHeaders, timeoutMs: number, probe: boolean, maxBytes = MAX_ANSWER) => {
+    // Probes have their own agent; the rest wait for a slot of the pool as long as for an answer.
+    const release = probe ? () => {} : await pool.acquire(timeoutMs);
+    if (!release) throw Object.assign(new Error(`no upstream socket free within ${timeoutMs} ms`), { code: 'POOL_TIMEOUT' });
+    return new Promise<UpstreamAnswer>((resolve, reject) => {
       const options = { method, agent: probe ? probeAgent : agent, headers, timeout: timeoutMs };
+      const tooLarge = () => Object.assign(new Error(`upstream answer larger than ${maxBytes} bytes`), { code: 'TOO_LARGE' });
       const req = client.request(new URL(path, url.origin), options, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
+        // Known too large from its header: not a byte of it is read.
+        if (Number(res.headers['content-length'] ?? 0) > maxBytes) {
+          req.destroy(tooLarge());
+          return;
+        }
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > 16 * 1024 * 1024) req.destroy(new Error('upstream answer too large'));
+          if (size > maxBytes) req.destroy(tooLarge());
           else chunks.push(c);
         });
         res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -55,15 +72,18 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
       req.on('error', reject);
       req.end();
     }).catch((err: unknown) => {
-      metrics.upstreamError(err);
+      // Too large is the gateway's own limit, not the upstream failing.
+      if ((err as NodeJS.ErrnoException).code !== 'TOO_LARGE') metrics.upstreamError(err);
       throw err;
-    });
+    }).finally(release);
+  };
   return {
     url,
     origin: url.origin,
     agent,
+    pool,
     proxy,
-    get: (path, headers = {}, timeoutMs = 10_000, probe = false) => call('GET', path, headers, timeoutMs, probe),
+    get: (path, headers = {}, timeoutMs = 10_000, probe = false, maxBytes = MAX_ANSWER) => call('GET', path, headers, timeoutMs, probe, maxBytes),
     send: (method, path, headers = {}, timeoutMs = 10_000) => call(method, path, headers, timeoutMs, false),
     close() {
       proxy.close?.();

@@ -100,8 +100,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log.warn({ ca: caPath }, 'no ca.crt beside the server certificate: /trust/ is off');
   }
   // Readiness: what must hold for this process to take new requests.
+  // One probe of the upstream, cached for a second, for /readyz and /healthz alike.
+  const upstreamProbe = upstreamCheck((timeoutMs) => upstreamReachable(upstream, log, timeoutMs));
   const health = createHealth(log, [
-    upstreamCheck((timeoutMs) => upstreamReachable(upstream, log, timeoutMs)),
+    upstreamProbe,
     certificateCheck(() => certificate),
     ...(shared ? [{ name: 'redis', check: () => shared.status() }] : []),
   ]);
@@ -126,6 +128,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
   const handle = createHandler({
     probes: health,
+    upstreamHealthy: async () => (await upstreamProbe.check()) === undefined,
     controller: auth.controller,
     policy,
     upstream,
@@ -139,6 +142,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       anonymous: config.limits.upstreamAnonymous,
     }),
     bodyStallMs: config.timeouts.bodyStall * 1000,
+    bodyMinBytes: config.timeouts.bodyMinBytes,
+    poolWaitMs: config.timeouts.poolWait * 1000,
     endpoints: [...auth.endpoints, ...(trust ? [trust] : []), ui],
   });
   const server = https.createServer({

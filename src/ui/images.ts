@@ -6,10 +6,17 @@
 // a tag page costs a HEAD per tag once its images were seen. Upstream work is
 // bounded per API request (a few at a time) and in all (the UI must not take
 // the upstream from docker pulls).
+//
+// Whoever may push chooses what these bytes hold, so everything that grows
+// with them is bounded: an index lists its entries from itself and expands
+// only the first EXPANDED (the others when opened, one API call each); a
+// config is read once per digest however many children name it, at most
+// MAX_CONFIG bytes of it, and kept cut to CONFIG_BUDGET characters (each
+// string to FIELD_MAX, marked); the cache is bounded in bytes, not entries.
 import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
+import { LRUCache } from 'lru-cache';
 import type { Upstream, UpstreamAnswer } from '../proxy/upstream.js';
-import { evictOldest } from '../util/evict.js';
 import { DIGEST } from './params.js';
 import { UiError } from './reply.js';
 
@@ -22,7 +29,22 @@ const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_LIST]);
 const CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
 // distribution's own limit for a manifest; configs are small too.
 const MAX_MANIFEST = 4 * 1024 * 1024;
-const MAX_CONFIG = 4 * 1024 * 1024;
+export const MAX_CONFIG = 4 * 1024 * 1024;
+/** An index's entries whose manifests and configs one read expands; the rest are read when opened. */
+export const EXPANDED = 16;
+/** An index's entries listed at all (the rest are counted: `entries`). */
+export const MAX_LISTED = 1000;
+/** An image's layers listed (all are summed into its size). */
+export const MAX_LAYERS = 1000;
+/** One string of a config as shown (created_by, an env entry, a label): longer ones are cut and marked. */
+export const FIELD_MAX = 4096;
+export const TRUNCATED = ' … [truncated]';
+/** Characters of one config's fields together (env, labels, history, entrypoint, cmd). */
+export const CONFIG_BUDGET = 64 * 1024;
+/** Characters of one entry's annotations together. */
+const ANNOTATIONS_BUDGET = 1024;
+/** What the cache holds in all, as JSON characters (about what it takes in memory, within a small factor). */
+const CACHE_BYTES = 8 * 1024 * 1024;
 /** Upstream requests one API request makes at a time. */
 export const PER_REQUEST = 8;
 /** Upstream requests all web UI requests make at a time. */
@@ -43,6 +65,8 @@ export interface Config {
   workingDir: string | null;
   user: string | null;
   history: HistoryEntry[];
+  /** Something was cut to CONFIG_BUDGET or FIELD_MAX. */
+  truncated: boolean;
 }
 
 /** One image manifest: its own bytes plus config plus layers. */
@@ -52,6 +76,8 @@ export interface Image {
   mediaType: string;
   size: number;
   layers: Layer[];
+  /** All of them, listed or not (MAX_LAYERS). */
+  layerCount: number;
   config: Config | null;
   /** From the config (an image manifest names none itself). */
   platform: Platform | null;
@@ -67,15 +93,23 @@ export interface IndexEntry {
   config: Config | null;
   /** For what is no image of its own (an attestation: platform unknown/unknown). */
   annotations: Record<string, string>;
+  /**
+   * Whether its manifest and config were read (the first EXPANDED are);
+   * otherwise size is what the index declares for the manifest alone, and
+   * the `platform` API parameter reads the rest.
+   */
+  loaded: boolean;
 }
 
 export interface Index {
   kind: 'index';
   digest: string;
   mediaType: string;
-  /** The sum over its platforms. */
+  /** The sum over its platforms (the declared manifest size for those not loaded). */
   size: number;
   platforms: IndexEntry[];
+  /** Entries in the index, MAX_LISTED of them listed. */
+  entries: number;
 }
 
 export type Details = Image | Index;
@@ -113,10 +147,23 @@ export async function mapLimit<T, R>(items: readonly T[], n: number, fn: (item: 
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+/** A string cut to `max`, marked. */
+export const cut = (v: string, max = FIELD_MAX): string => (v.length > max ? v.slice(0, max) + TRUNCATED : v);
 const strs = (v: unknown): string[] | null => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null);
 const num = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
-const record = (v: unknown): Record<string, string> => (v && typeof v === 'object' && !Array.isArray(v)
-  ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : {});
+const record = (v: unknown, budget = ANNOTATIONS_BUDGET): Record<string, string> => {
+  const out: Record<string, string> = {};
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return out;
+  for (const [k, value] of Object.entries(v)) {
+    if (typeof value !== 'string') continue;
+    const key = cut(k, 256);
+    const shown = cut(value, 512);
+    budget -= key.length + shown.length;
+    if (budget < 0) break;
+    out[key] = shown;
+  }
+  return out;
+};
 const object = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {});
 
 function parseJson(body: Buffer, what: string): Record<string, unknown> {
@@ -131,8 +178,8 @@ export function platformOf(v: unknown): Platform | null {
   const p = object(v);
   const os = str(p.os);
   const architecture = str(p.architecture);
-  if (os === null || architecture === null) return null;
-  const variant = str(p.variant);
+  if (os === null || architecture === null || os.length > 64 || architecture.length > 64) return null;
+  const variant = str(p.variant)?.slice(0, 64);
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
@@ -141,23 +188,79 @@ export function parseConfig(body: Buffer): Config {
   return configFields(parseJson(body, 'an image config'));
 }
 
+/**
+ * The fields the UI shows, within CONFIG_BUDGET characters in all: lists
+ * are filled in order (how it starts, env, labels, then history) until the
+ * budget is spent; each string is cut to FIELD_MAX.
+ */
 function configFields(c: Record<string, unknown>): Config {
   const run = object(c.config);
-  const history = Array.isArray(c.history) ? c.history.map((h) => {
+  let left = CONFIG_BUDGET;
+  let truncated = false;
+  const short = (v: unknown, max = 256): string | null => {
+    const s = str(v);
+    if (s === null) return null;
+    if (s.length > max) truncated = true;
+    return cut(s, max);
+  };
+  /** A string within the budget, or undefined once the budget is spent. */
+  const spend = (s: string): string | undefined => {
+    const shown = cut(s);
+    if (shown.length !== s.length) truncated = true;
+    if (shown.length > left) {
+      truncated = true;
+      left = 0;
+      return undefined;
+    }
+    left -= shown.length + 8; // and the JSON around it
+    return shown;
+  };
+  const list = (v: unknown): string[] | null => {
+    const all = strs(v);
+    if (all === null) return null;
+    const out: string[] = [];
+    for (const s of all) {
+      const shown = spend(s);
+      if (shown === undefined) break;
+      out.push(shown);
+    }
+    return out;
+  };
+  const entrypoint = list(run.Entrypoint);
+  const cmd = list(run.Cmd);
+  const env = list(run.Env) ?? [];
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(object(run.Labels))) {
+    if (typeof v !== 'string') continue;
+    const key = spend(k);
+    const value = key === undefined ? undefined : spend(v);
+    if (key === undefined || value === undefined) break;
+    labels[key] = value;
+  }
+  const history: HistoryEntry[] = [];
+  for (const h of Array.isArray(c.history) ? c.history : []) {
+    if (left <= 0) {
+      truncated = true;
+      break;
+    }
     const e = object(h);
-    return { created: str(e.created), createdBy: str(e.created_by), emptyLayer: e.empty_layer === true, comment: str(e.comment) };
-  }) : [];
+    const createdBy = str(e.created_by);
+    const comment = str(e.comment);
+    const shownBy = createdBy === null ? null : spend(createdBy);
+    const shownComment = comment === null || shownBy === undefined ? null : spend(comment);
+    if (shownBy === undefined || shownComment === undefined) break;
+    left -= 64;
+    history.push({ created: short(e.created, 64), createdBy: shownBy, emptyLayer: e.empty_layer === true, comment: shownComment });
+  }
   return {
-    created: str(c.created),
-    os: str(c.os),
-    architecture: str(c.architecture),
-    entrypoint: strs(run.Entrypoint),
-    cmd: strs(run.Cmd),
-    env: strs(run.Env) ?? [],
-    labels: record(run.Labels),
-    workingDir: str(run.WorkingDir) || null,
-    user: str(run.User) || null,
+    created: short(c.created, 64),
+    os: short(c.os, 64),
+    architecture: short(c.architecture, 64),
+    entrypoint, cmd, env, labels,
+    workingDir: short(run.WorkingDir, 1024) || null,
+    user: short(run.User) || null,
     history,
+    truncated,
   };
 }
 
@@ -169,8 +272,8 @@ function descriptors(v: unknown): { digest: string; mediaType: string; size: num
     // Only digests of the registry's grammar go into a path or a page.
     if (digest === null || !DIGEST.test(digest)) return [];
     return [{
-      digest, mediaType: str(o.mediaType) ?? '', size: num(o.size), platform: platformOf(o.platform),
-      annotations: record(o.annotations), artifactType: str(o.artifactType),
+      digest, mediaType: (str(o.mediaType) ?? '').slice(0, 256), size: num(o.size), platform: platformOf(o.platform),
+      annotations: record(o.annotations), artifactType: str(o.artifactType)?.slice(0, 256) ?? null,
     }];
   });
 }
@@ -188,24 +291,51 @@ export interface ImageReaderOptions {
   upstream: Upstream;
   /** Headers every upstream request carries (Host, X-Forwarded-Proto). */
   headers: () => OutgoingHttpHeaders;
-  maxCached?: number;
+  /** What the cache holds in all, as JSON characters. */
+  cacheBytes?: number;
 }
+
+/** The same work asked for again while it runs is shared, not done twice. */
+function sharedRuns<T>() {
+  const running = new Map<string, Promise<T>>();
+  return (key: string, work: () => Promise<T>): Promise<T> => {
+    let run = running.get(key);
+    if (!run) {
+      run = work().finally(() => running.delete(key));
+      running.set(key, run);
+    }
+    return run;
+  };
+}
+
+type ConfigRead = { config: Config; platform: Platform | null } | null;
 
 export type Head = { digest: string; mediaType: string; size: number };
 
 export function createImageReader(opts: ImageReaderOptions) {
   const inAll = limiter(IN_ALL);
-  const cache = new Map<string, Details>();
-  const maxCached = opts.maxCached ?? 5000;
+  // Weighed by their JSON, which is bounded (the fields are cut): one weighing per entry.
+  const cache = new LRUCache<string, Details>({
+    maxSize: opts.cacheBytes ?? CACHE_BYTES,
+    sizeCalculation: (d) => Math.max(1, JSON.stringify(d).length),
+  });
+  const configs = new LRUCache<string, { read: ConfigRead }>({
+    maxSize: Math.max(1, Math.floor((opts.cacheBytes ?? CACHE_BYTES) / 4)),
+    sizeCalculation: (c) => Math.max(1, JSON.stringify(c).length),
+  });
+  const configRuns = sharedRuns<ConfigRead>();
+  const detailRuns = sharedRuns<Details>();
+  const childRuns = sharedRuns<Image | undefined>();
   // Whether the upstream deletes: asked once (a DELETE of a digest nobody has).
   let deletes: boolean | undefined;
   let askedAt = 0;
 
-  const call = (method: 'GET' | 'HEAD' | 'DELETE', path: string, accept?: string): Promise<UpstreamAnswer> => inAll(async () => {
+  const call = (method: 'GET' | 'HEAD' | 'DELETE', path: string, accept?: string, maxBytes = MAX_MANIFEST + 1): Promise<UpstreamAnswer> => inAll(async () => {
     const headers = { ...opts.headers(), ...(accept ? { accept } : {}) };
     try {
-      return method === 'GET' ? await opts.upstream.get(path, headers) : await opts.upstream.send(method, path, headers);
+      return method === 'GET' ? await opts.upstream.get(path, headers, 10_000, false, maxBytes) : await opts.upstream.send(method, path, headers);
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'TOO_LARGE') throw new UiError(502, 'UPSTREAM', `the upstream's answer for ${path} is too large`);
       throw new UiError(503, 'UPSTREAM_UNAVAILABLE', `the upstream registry did not answer (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   });
@@ -228,58 +358,93 @@ export function createImageReader(opts: ImageReaderOptions) {
   }
 
   /** The image config and the platform it names (os, architecture, variant). */
-  async function config(name: string, digest: string, mediaType: string): Promise<{ config: Config; platform: Platform | null } | null> {
+  /** The image config and the platform it names (os, architecture, variant): read once per digest. */
+  function config(name: string, digest: string, mediaType: string): Promise<ConfigRead> {
     // An artifact's config (a Helm chart's, a signature's) is no image config.
-    if (!CONFIG_TYPES.has(mediaType)) return null;
-    const r = await call('GET', `/v2/${name}/blobs/${digest}`);
-    // A redirect to storage elsewhere (S3) is not followed: the config is then unknown.
-    if (r.status !== 200 || r.body.length > MAX_CONFIG) return null;
-    checkDigest(r.body, digest);
-    const c = parseJson(r.body, `the config ${digest}`);
-    return { config: configFields(c), platform: platformOf(c) };
+    if (!CONFIG_TYPES.has(mediaType)) return Promise.resolve(null);
+    const key = `${name}@${digest}`;
+    const hit = configs.get(key);
+    if (hit) return Promise.resolve(hit.read);
+    return configRuns(key, async () => {
+      // Too large (more than MAX_CONFIG, not read past that) or not there: the config is unknown.
+      const r = await call('GET', `/v2/${name}/blobs/${digest}`, undefined, MAX_CONFIG).catch((err: unknown) => {
+        if (err instanceof UiError && err.status === 502) return undefined;
+        throw err;
+      });
+      // A redirect to storage elsewhere (S3) is not followed: the config is then unknown.
+      let read: ConfigRead = null;
+      if (r?.status === 200) {
+        checkDigest(r.body, digest);
+        const c = parseJson(r.body, `the config ${digest}`);
+        read = { config: configFields(c), platform: platformOf(c) };
+      }
+      configs.set(key, { read });
+      return read;
+    });
   }
 
   async function image(name: string, digest: string, mediaType: string, raw: Buffer): Promise<Image> {
     const m = parseJson(raw, `the manifest ${name}@${digest}`);
-    const layers = descriptors(m.layers).map(({ digest: d, mediaType: t, size }) => ({ digest: d, mediaType: t, size }));
+    const all = descriptors(m.layers).map(({ digest: d, mediaType: t, size }) => ({ digest: d, mediaType: t, size }));
     const cfg = descriptors([m.config])[0];
     const parsed = cfg ? await config(name, cfg.digest, cfg.mediaType) : null;
     return {
       kind: 'image', digest, mediaType,
-      size: raw.length + (cfg?.size ?? 0) + layers.reduce((sum, l) => sum + l.size, 0),
-      layers, config: parsed?.config ?? null, platform: parsed?.platform ?? null,
+      size: raw.length + (cfg?.size ?? 0) + all.reduce((sum, l) => sum + l.size, 0),
+      layers: all.slice(0, MAX_LAYERS), layerCount: all.length, config: parsed?.config ?? null, platform: parsed?.platform ?? null,
     };
   }
 
-  async function details(name: string, digest: string, mediaType: string, raw: Buffer, depth = 0): Promise<Details> {
+  type Entry = ReturnType<typeof descriptors>[number];
+  const shallow = (e: Entry): IndexEntry => ({
+    digest: e.digest, mediaType: e.mediaType, platform: e.platform, size: e.size, layers: [], config: null, annotations: e.annotations, loaded: false,
+  });
+
+  /** One entry of an index with its manifest, layers and config read. */
+  async function expand(name: string, e: Entry): Promise<IndexEntry> {
+    // One level: an index inside an index is listed with the size it declares.
+    if (INDEX_TYPES.has(e.mediaType)) return { ...shallow(e), loaded: true };
+    const img = await imageAt(name, e.digest);
+    return {
+      digest: e.digest, mediaType: e.mediaType, platform: e.platform ?? img?.platform ?? null,
+      size: img?.size ?? e.size, layers: img?.layers ?? [], config: img?.config ?? null, annotations: e.annotations, loaded: true,
+    };
+  }
+
+  /** An index's child image by digest (cached), or undefined when the push left it out. */
+  async function imageAt(name: string, digest: string): Promise<Image | undefined> {
     const key = `${name}@${digest}`;
     const hit = cache.get(key);
-    if (hit) return hit;
-    let found: Details;
-    if (INDEX_TYPES.has(mediaType)) {
-      const entries = descriptors(parseJson(raw, `the index ${name}@${digest}`).manifests);
-      const platforms = await mapLimit(entries, PER_REQUEST, async (e): Promise<IndexEntry> => {
-        // One level: an index inside an index is listed with the size it declares.
-        if (depth > 0 || INDEX_TYPES.has(e.mediaType)) {
-          return { digest: e.digest, mediaType: e.mediaType, platform: e.platform, size: e.size, layers: [], config: null, annotations: e.annotations };
-        }
-        const child = await manifest(name, e.digest).catch((err: unknown) => {
-          if (err instanceof UiError && err.status === 404) return undefined; // a platform left out of the push
-          throw err;
-        });
-        const img = child ? await details(name, e.digest, child.mediaType, child.body, depth + 1) as Image : undefined;
-        return {
-          digest: e.digest, mediaType: e.mediaType, platform: e.platform ?? img?.platform ?? null,
-          size: img?.size ?? e.size, layers: img?.layers ?? [], config: img?.config ?? null, annotations: e.annotations,
-        };
+    if (hit?.kind === 'image') return hit;
+    return childRuns(key, async () => {
+      const child = await manifest(name, digest).catch((err: unknown) => {
+        if (err instanceof UiError && err.status === 404) return undefined; // a platform left out of the push
+        throw err;
       });
-      found = { kind: 'index', digest, mediaType, size: platforms.reduce((sum, p) => sum + p.size, 0), platforms };
-    } else {
-      found = await image(name, digest, mediaType, raw);
-    }
-    evictOldest(cache, () => cache.size >= maxCached);
-    cache.set(key, found);
-    return found;
+      if (!child || INDEX_TYPES.has(child.mediaType)) return undefined;
+      return await details(name, digest, child.mediaType, child.body) as Image;
+    });
+  }
+
+  function details(name: string, digest: string, mediaType: string, raw: Buffer): Promise<Details> {
+    const key = `${name}@${digest}`;
+    const hit = cache.get(key);
+    if (hit) return Promise.resolve(hit);
+    return detailRuns(key, async () => {
+      let found: Details;
+      if (INDEX_TYPES.has(mediaType)) {
+        const entries = descriptors(parseJson(raw, `the index ${name}@${digest}`).manifests);
+        const listed = entries.slice(0, MAX_LISTED);
+        // The first EXPANDED in full; the others from the index alone.
+        const platforms = await mapLimit(listed.map((e, i) => [e, i] as const), PER_REQUEST,
+          ([e, i]) => (i < EXPANDED ? expand(name, e) : Promise.resolve(shallow(e))));
+        found = { kind: 'index', digest, mediaType, size: platforms.reduce((sum, p) => sum + p.size, 0), platforms, entries: entries.length };
+      } else {
+        found = await image(name, digest, mediaType, raw);
+      }
+      cache.set(key, found);
+      return found;
+    });
   }
 
   return {
@@ -299,6 +464,16 @@ export function createImageReader(opts: ImageReaderOptions) {
       if (digest) return { digest, mediaType, size: Number(r.headers['content-length'] ?? 0) };
       const m = await manifest(name, ref);
       return { digest: m.digest, mediaType: m.mediaType, size: m.body.length };
+    },
+
+    /** One entry of an index (by its digest) in full: what opening a platform the index listed shows. */
+    async entry(name: string, ref: string, digest: string): Promise<IndexEntry> {
+      const m = await manifest(name, ref);
+      if (!INDEX_TYPES.has(m.mediaType)) throw new UiError(400, 'NOT_INDEX', `${name}:${ref} is an image, not an index: drop platform=`);
+      const entries = descriptors(parseJson(m.body, `the index ${name}:${ref}`).manifests);
+      const e = entries.find((x) => x.digest === digest);
+      if (!e) throw new UiError(404, 'NOT_FOUND', `the index ${name}:${ref} has no entry ${digest}`);
+      return expand(name, e);
     },
 
     /** The details of a digest: kept once read. */

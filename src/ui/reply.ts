@@ -55,8 +55,17 @@ export function send(
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
+/** The most bytes one JSON answer may hold: what builds them bounds them, and this is the last guard. */
+export const JSON_MAX = 1024 * 1024;
+
 export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value), headers);
+  const body = JSON.stringify(value);
+  if (Buffer.byteLength(body) > JSON_MAX) {
+    const message = `the answer would be larger than ${JSON_MAX} bytes; ask for less (a smaller page, one platform)`;
+    sendError(res, new UiError(502, 'TOO_LARGE', message, {}, headers));
+    return;
+  }
+  send(res, status, 'application/json; charset=utf-8', body, headers);
 }
 
 export function sendError(res: ServerResponse, err: UiError): void {

@@ -2,7 +2,7 @@
 // non-2xx becomes an ApiError; a 401 is also told to the app (onUnauthorized),
 // which ends a session that the gateway no longer accepts.
 import { ApiError, apiError } from './lib/errors.js';
-import type { ManifestDetail, PullSecret, RepositoryPage, Session, Setup, TagPage } from './lib/types.js';
+import type { ManifestDetail, PlatformManifest, PullSecret, RepositoryPage, Session, Setup, TagPage } from './lib/types.js';
 
 const API = '/ui/api/';
 
@@ -74,6 +74,9 @@ export const api = {
     call<TagPage>('repositories/tags', { name, last, n }, signal ? { signal } : {}),
   manifest: (name: string, ref: string, signal?: AbortSignal) =>
     call<ManifestDetail>('manifest', { name, ref }, signal ? { signal } : {}),
+  /** One platform of an index in full (its manifest, layers and config), as the page opens it. */
+  platform: (name: string, ref: string, digest: string, signal?: AbortSignal) =>
+    call<PlatformManifest>('manifest', { name, ref, platform: digest }, signal ? { signal } : {}),
   deleteManifest: (name: string, digest: string) => call<null>('manifest', { name, digest }, { method: 'DELETE' }),
   setup: (signal?: AbortSignal) => call<Setup>('setup', {}, signal ? { signal } : {}),
   pullSecret: (namespace: string) => call<PullSecret>('pull-secret', { namespace }),

@@ -67,3 +67,24 @@ test('YAML errors and duplicate keys are reported with the file name', async () 
   const example = await loadConfig(new URL('../../config/gateway.yaml', import.meta.url).pathname, {});
   assert.equal(example.access?.length, 4, 'the shipped example is valid');
 });
+
+test('upstream shares: unset, fractions of limits.upstreamSockets that leave room; over half of it is refused', () => {
+  const c = validateConfig({}, {}, 'gw.yaml');
+  const l = c.limits;
+  assert.deepEqual([l.upstreamSockets, l.upstreamAnonymous, l.upstreamPerAccount, l.upstreamPerAddress], [256, 64, 64, 32]);
+  // Anonymous callers, one account and one address, with one more account, still fit (issue 21).
+  assert.ok(l.upstreamAnonymous + l.upstreamPerAccount + l.upstreamPerAddress + l.upstreamPerAccount < l.upstreamSockets);
+  const scaled = validateConfig({ limits: { upstreamSockets: 32 } }, {}, 'gw.yaml').limits;
+  assert.deepEqual([scaled.upstreamAnonymous, scaled.upstreamPerAccount, scaled.upstreamPerAddress], [8, 8, 4]);
+  assert.equal(validateConfig({ limits: { upstreamPerAccount: 128 } }, {}, 'gw.yaml').limits.upstreamPerAccount, 128, 'half is allowed');
+  refuses({ limits: { upstreamPerAccount: 129 } }, /limits\.upstreamPerAccount: at most half of limits\.upstreamSockets \(128\)/);
+  refuses({ limits: { upstreamSockets: 16, upstreamAnonymous: 9 } }, /limits\.upstreamAnonymous: at most half .* \(8\)/);
+});
+
+test('timeouts.bodyMinBytes and timeouts.poolWait: defaults and bounds', () => {
+  const c = validateConfig({}, {}, 'gw.yaml');
+  assert.deepEqual([c.timeouts.bodyMinBytes, c.timeouts.poolWait], [8192, 10]);
+  refuses({ timeouts: { bodyMinBytes: 0 } }, /timeouts\.bodyMinBytes: /);
+  refuses({ timeouts: { poolWait: 0 } }, /timeouts\.poolWait: /);
+  refuses({ timeouts: { poolWait: 301 } }, /timeouts\.poolWait: at most 300/);
+});

@@ -3,6 +3,7 @@
 // failures, and guessing stays bounded (passwordLogin.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { BusyError } from '../../src/auth/bcryptPool.js';
 import { createPasswordLogin, type LoginResult } from '../../src/auth/passwordLogin.js';
 import { createThrottle } from '../../src/auth/throttle.js';
 import type { Verifier } from '../../src/auth/verifier.js';
@@ -101,10 +102,10 @@ test('parallel guesses before the lock: no more checks than the user limit plus 
   assert.equal(results.filter((s) => s === 401).length, checks.length);
 });
 
-test('guessing bound: per user window at most 30 + one per source (IPv4 address, IPv6 /48); 10 per address', async () => {
+test('guessing bound: per user window at most 30 + one per source (IPv4 address, IPv6 /56); 10 per source', async () => {
   const { clock, checks, attempt } = setup();
   const v4 = Array.from({ length: 40 }, (_, i) => `10.0.4.${i + 1}`);
-  // 20 /64s of one /48, and one /64 of another: two sources.
+  // 20 /64s of one /56, and one /64 of another: two sources.
   const v6 = [...Array.from({ length: 20 }, (_, i) => `2001:db8:1:${i.toString(16)}::1`), '2001:db8:2::7'];
   const sources = v4.length + 2;
   for (let window = 0; window < 2; window++) {
@@ -124,16 +125,44 @@ test('guessing bound: per user window at most 30 + one per source (IPv4 address,
   clock.now = 10 * 60_000;
   for (let i = 0; i < 10; i++) assert.equal(await attempt(`user${i}`, 'x', '10.0.9.9'), 401);
   assert.equal(await attempt('bob', 'bob-pw', '10.0.9.9'), 429);
-  // IPv6 addresses of one /64 are one address.
-  for (let i = 0; i < 10; i++) assert.equal(await attempt(`user${i}`, 'x', `2001:db8:9:9::${i + 1}`), 401);
-  assert.equal(await attempt('bob', 'bob-pw', '2001:db8:9:9::abcd'), 429);
-  assert.equal(await attempt('bob', 'bob-pw', '2001:db8:9:a::1'), 200, 'the next /64 is not');
+  // IPv6 addresses of one /56 are one source, whatever their /64.
+  for (let i = 0; i < 10; i++) assert.equal(await attempt(`user${i}`, 'x', `2001:db8:9:${i}::${i + 1}`), 401);
+  assert.equal(await attempt('bob', 'bob-pw', '2001:db8:9:ff::abcd'), 429);
+  assert.equal(await attempt('bob', 'bob-pw', '2001:db8:9:100::1'), 200, 'the next /56 is not');
 });
 
-test('while a user is locked, a clean /64 in a /48 that failed for it waits; another /48 gets its try', async () => {
+test('while a user is locked, a clean /64 in a /56 that failed for it waits; another /56 gets its try', async () => {
   const { attempt } = setup();
   await lock(attempt);
   assert.equal(await attempt('alice', 'x', '2001:db8:1:1::1'), 401);
-  assert.equal(await attempt('alice', 'right', '2001:db8:1:2::1'), 429, 'same /48');
-  assert.equal(await attempt('alice', 'right', '2001:db8:2:1::1'), 200, 'another /48');
+  assert.equal(await attempt('alice', 'right', '2001:db8:1:2::1'), 429, 'same /56');
+  assert.equal(await attempt('alice', 'right', '2001:db8:1:100::1'), 200, 'another /56');
+});
+
+test('a check refused for a full queue counts as a failure for its source (not its user), and marks the source as not clean', async () => {
+  const clock = { now: 0 };
+  const origins: { source: string; clean: boolean }[] = [];
+  let busy = true;
+  const verifier: Verifier = {
+    known: () => false,
+    verify: async (user, password, origin) => {
+      origins.push(origin!);
+      if (busy) throw new BusyError('full');
+      return PASSWORDS[user] === password;
+    },
+    clear: () => {},
+  };
+  const login = createPasswordLogin(verifier, {
+    byAddress: createThrottle(10, 60_000, () => clock.now),
+    byUser: createThrottle(30, 60_000, () => clock.now),
+    byUserSource: createThrottle(1, 60_000, () => clock.now),
+  });
+  for (let i = 0; i < 10; i++) assert.equal((await login.login(`u${i}`, 'x', '10.0.0.1')).ok, false);
+  assert.equal(origins[0]!.clean, true, 'clean before its first refusal');
+  assert.equal(origins[1]!.clean, false, 'not clean after it');
+  busy = false;
+  const r = await login.login('bob', 'bob-pw', '10.0.0.1');
+  assert.ok(!r.ok && r.status === 429 && (r.retryAfter ?? 0) > 1, 'ten refusals are the source\'s ten failures');
+  assert.equal(origins.length, 10, 'no check ran past the limit');
+  assert.deepEqual(await login.login('bob', 'bob-pw', '10.0.0.2'), { ok: true, account: 'bob' }, 'the user is not charged');
 });

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkParams, cursor, digest, isRepositoryName, page, pageSize, reference, repositoryName } from '../../src/ui/params.js';
-import { limiter, mapLimit, parseConfig, type Index } from '../../src/ui/images.js';
+import { CONFIG_BUDGET, FIELD_MAX, limiter, mapLimit, parseConfig, TRUNCATED, type Index, type IndexEntry } from '../../src/ui/images.js';
+import { fitted } from '../../src/ui/manifest.js';
 import { summarize } from '../../src/ui/repositories.js';
 import { UiError } from '../../src/ui/reply.js';
 
@@ -68,9 +69,10 @@ test('config: the fields shown, whatever else the config holds or lacks', () => 
       { created: '2026-01-15T10:00:00Z', createdBy: 'COPY app /bin/', emptyLayer: false, comment: null },
       { created: null, createdBy: null, emptyLayer: true, comment: 'c' },
     ],
+    truncated: false,
   });
   const bare = parseConfig(Buffer.from('{}'));
-  assert.deepEqual(bare, { created: null, os: null, architecture: null, entrypoint: null, cmd: null, env: [], labels: {}, workingDir: null, user: null, history: [] });
+  assert.deepEqual(bare, { created: null, os: null, architecture: null, entrypoint: null, cmd: null, env: [], labels: {}, workingDir: null, user: null, history: [], truncated: false });
   assert.throws(() => parseConfig(Buffer.from('not json')), (e: UiError) => e.status === 502);
 });
 
@@ -79,16 +81,17 @@ test('a tag\'s summary: an index\'s platforms without attestations, its newest c
   const index: Index = {
     kind: 'index', digest: 'sha256:1', mediaType: 'application/vnd.oci.image.index.v1+json', size: 300,
     platforms: [
-      { digest: 'sha256:a', mediaType: 'm', platform: { os: 'linux', architecture: 'amd64' }, size: 100, layers: [], config: config('2026-01-01T00:00:00Z'), annotations: {} },
-      { digest: 'sha256:b', mediaType: 'm', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, size: 150, layers: [], config: config('2026-02-01T00:00:00Z'), annotations: {} },
-      { digest: 'sha256:c', mediaType: 'm', platform: { os: 'unknown', architecture: 'unknown' }, size: 50, layers: [], config: null, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' } },
+      { digest: 'sha256:a', mediaType: 'm', platform: { os: 'linux', architecture: 'amd64' }, size: 100, layers: [], config: config('2026-01-01T00:00:00Z'), annotations: {}, loaded: true },
+      { digest: 'sha256:b', mediaType: 'm', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, size: 150, layers: [], config: config('2026-02-01T00:00:00Z'), annotations: {}, loaded: true },
+      { digest: 'sha256:c', mediaType: 'm', platform: { os: 'unknown', architecture: 'unknown' }, size: 50, layers: [], config: null, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' }, loaded: false },
     ],
+    entries: 3,
   };
   assert.deepEqual(summarize('v1', index), {
     name: 'v1', digest: 'sha256:1', mediaType: 'application/vnd.oci.image.index.v1+json', size: 300, created: '2026-02-01T00:00:00Z',
     platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }],
   });
-  assert.deepEqual(summarize('v2', { kind: 'image', digest: 'sha256:2', mediaType: 'x', size: 9, layers: [], config: null, platform: null }),
+  assert.deepEqual(summarize('v2', { kind: 'image', digest: 'sha256:2', mediaType: 'x', size: 9, layers: [], layerCount: 0, config: null, platform: null }),
     { name: 'v2', digest: 'sha256:2', mediaType: 'x', size: 9, created: null, platforms: [] });
 });
 
@@ -108,4 +111,35 @@ test('bounded concurrency: at most n at once, results in order', async () => {
   const run = limiter(3);
   await Promise.all(Array.from({ length: 20 }, (_, i) => run(() => task(i))));
   assert.equal(most, 3);
+});
+
+test('a config as shown is bounded: created_by cut to 4 KiB and marked, the whole within its budget', () => {
+  // The reviewer's config: nearly all one created_by of 4 MB, and many more entries.
+  const huge = 'x'.repeat(4_000_000);
+  const body = Buffer.from(JSON.stringify({
+    os: 'linux', architecture: 'amd64',
+    config: { Env: Array.from({ length: 5000 }, (_, i) => `V${i}=${'e'.repeat(100)}`), Labels: { big: 'l'.repeat(10_000) } },
+    history: [{ created_by: huge }, ...Array.from({ length: 10_000 }, () => ({ created_by: 'RUN true' }))],
+  }));
+  const c = parseConfig(body);
+  assert.equal(c.truncated, true);
+  assert.ok(JSON.stringify(c).length < CONFIG_BUDGET * 1.5, `shown: ${JSON.stringify(c).length} characters`);
+  assert.ok(c.env.length > 0 && c.env.length < 5000, 'env filled until the budget was spent');
+  const small = parseConfig(Buffer.from(JSON.stringify({ history: [{ created_by: huge }] })));
+  assert.equal(small.history[0]!.createdBy, 'x'.repeat(FIELD_MAX) + TRUNCATED);
+  assert.equal(small.truncated, true);
+});
+
+test('an answer over the ceiling gives back its platforms read in full, last first, until it fits', () => {
+  const config = { ...parseConfig(Buffer.from('{}')), env: ['A='.padEnd(4000, 'a')] };
+  const entry = (i: number): IndexEntry => ({
+    digest: `sha256:${String(i).padStart(64, '0')}`, mediaType: 'm', platform: null, size: 1, layers: [], config, annotations: {}, loaded: true,
+  });
+  const answer = { name: 'x', platforms: Array.from({ length: 16 }, (_, i) => entry(i)) };
+  const cut = fitted(answer, 30_000);
+  assert.ok(JSON.stringify(cut).length <= 30_000);
+  assert.equal(cut.platforms[0]!.loaded, true, 'the first stay in full');
+  assert.equal(cut.platforms[15]!.loaded, false);
+  assert.equal(cut.platforms[15]!.config, null);
+  assert.deepEqual(fitted(answer), answer, 'one that fits is unchanged');
 });

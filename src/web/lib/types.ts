@@ -55,6 +55,8 @@ export interface ImageConfig {
   workingDir?: string | null;
   user?: string | null;
   history?: HistoryEntry[] | null;
+  /** The gateway cut something long (a field to 4 KiB, or the config's total). */
+  truncated?: boolean;
 }
 
 export interface Layer {
@@ -72,6 +74,8 @@ export interface PlatformManifest {
   layers: Layer[];
   config: ImageConfig | null;
   annotations?: Record<string, string>;
+  /** false: listed from the index only (size is the manifest's own); its layers and config are read when opened. */
+  loaded?: boolean;
 }
 
 export interface Referrer {
@@ -90,7 +94,11 @@ export interface ManifestDetail {
   size: number;
   kind: 'index' | 'image';
   platforms?: PlatformManifest[];
+  /** An index's entries in all (more than are listed, for a very large one). */
+  entries?: number;
   layers?: Layer[];
+  /** An image's layers in all (more than are listed, for a very large one). */
+  layerCount?: number;
   config?: ImageConfig | null;
   /** An image's platform, from its config. */
   platform?: Platform | null;

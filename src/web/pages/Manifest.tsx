@@ -7,7 +7,7 @@ import { api } from '../api.js';
 import { formatDate, formatSize, isAttestationEntry, mediaTypeLabel, platformLabel, plural, shortDigest } from '../lib/format.js';
 import { isDigest, pullCommands } from '../lib/pull.js';
 import { href } from '../lib/routes.js';
-import type { ManifestDetail, Referrer } from '../lib/types.js';
+import type { ManifestDetail, PlatformManifest, Referrer } from '../lib/types.js';
 import { navigate } from '../router.js';
 import { useRegistryHost } from '../registry.js';
 import { useSession } from '../session.js';
@@ -113,27 +113,12 @@ function Detail({ manifest }: { manifest: ManifestDetail }) {
         <section aria-labelledby="platforms-heading">
           <h2 id="platforms-heading">Platforms</h2>
           {attestations > 0 && <p class="muted small">And {plural(attestations, 'attestation manifest')} (provenance, SBOM) not shown as platforms.</p>}
-          {platforms.map((p) => (
-            <section class="platform card" key={p.digest} aria-labelledby={`platform-${p.digest}`} data-testid="platform" data-platform={platformLabel(p.platform)}>
-              <h3 id={`platform-${p.digest}`}>{platformLabel(p.platform)}</h3>
-              <dl class="facts">
-                <dt>Digest</dt>
-                <dd>
-                  <a href={href({ page: 'manifest', name: manifest.name, ref: p.digest })}><code class="wrap">{p.digest}</code></a>
-                </dd>
-                <dt>Size</dt>
-                <dd data-testid="platform-size">{formatSize(p.size)}</dd>
-                <dt>Created</dt>
-                <dd>{formatDate(p.config?.created)}</dd>
-              </dl>
-              <h4>Layers</h4>
-              <Layers layers={p.layers} caption={`Layers of ${platformLabel(p.platform)}`} />
-              <details class="config-details">
-                <summary>Config of {platformLabel(p.platform)}</summary>
-                <ImageConfigView config={p.config} headingLevel={4} />
-              </details>
-            </section>
-          ))}
+          {manifest.entries !== undefined && manifest.entries > (manifest.platforms ?? []).length && (
+            <p class="muted small">The index has {plural(manifest.entries, 'entry')}; the first {(manifest.platforms ?? []).length} are listed.</p>
+          )}
+          {platforms.map((p) => (p.loaded === false
+            ? <ListedPlatform key={p.digest} name={manifest.name} reference={manifest.digest} entry={p} />
+            : <PlatformCard key={p.digest} name={manifest.name} p={p} />))}
         </section>
       ) : (
         <>
@@ -154,6 +139,60 @@ function Detail({ manifest }: { manifest: ManifestDetail }) {
 
       {manifest.canDelete && <Delete manifest={manifest} />}
     </>
+  );
+}
+
+function PlatformCard({ name, p }: { name: string; p: PlatformManifest }) {
+  return (
+    <section class="platform card" aria-labelledby={`platform-${p.digest}`} data-testid="platform" data-platform={platformLabel(p.platform)}>
+      <h3 id={`platform-${p.digest}`}>{platformLabel(p.platform)}</h3>
+      <dl class="facts">
+        <dt>Digest</dt>
+        <dd>
+          <a href={href({ page: 'manifest', name, ref: p.digest })}><code class="wrap">{p.digest}</code></a>
+        </dd>
+        <dt>Size</dt>
+        <dd data-testid="platform-size">{formatSize(p.size)}</dd>
+        <dt>Created</dt>
+        <dd>{formatDate(p.config?.created)}</dd>
+      </dl>
+      <h4>Layers</h4>
+      <Layers layers={p.layers} caption={`Layers of ${platformLabel(p.platform)}`} />
+      <details class="config-details">
+        <summary>Config of {platformLabel(p.platform)}</summary>
+        <ImageConfigView config={p.config} headingLevel={4} />
+      </details>
+    </section>
+  );
+}
+
+/** A platform the gateway listed from the index alone: its layers and config are read when it is opened. */
+function ListedPlatform({ name, reference, entry }: { name: string; reference: string; entry: PlatformManifest }) {
+  const [open, setOpen] = useState(false);
+  if (open) return <LoadedPlatform name={name} reference={reference} entry={entry} />;
+  return (
+    <section class="platform card" aria-labelledby={`platform-${entry.digest}`} data-testid="platform" data-platform={platformLabel(entry.platform)}>
+      <h3 id={`platform-${entry.digest}`}>{platformLabel(entry.platform)}</h3>
+      <dl class="facts">
+        <dt>Digest</dt>
+        <dd>
+          <a href={href({ page: 'manifest', name, ref: entry.digest })}><code class="wrap">{entry.digest}</code></a>
+        </dd>
+      </dl>
+      <button type="button" data-testid="platform-open" onClick={() => setOpen(true)}>Show layers and config</button>
+    </section>
+  );
+}
+
+function LoadedPlatform({ name, reference, entry }: { name: string; reference: string; entry: PlatformManifest }) {
+  const { data, error, loading } = useLoad((signal) => api.platform(name, reference, entry.digest, signal), [name, reference, entry.digest]);
+  if (data) return <PlatformCard name={name} p={data} />;
+  return (
+    <section class="platform card" data-testid="platform" data-platform={platformLabel(entry.platform)}>
+      <h3>{platformLabel(entry.platform)}</h3>
+      {loading && <Loading what="the platform" />}
+      {error && <ErrorMessage error={error} />}
+    </section>
   );
 }
 

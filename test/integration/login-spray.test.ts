@@ -1,0 +1,80 @@
+// Password checks serve clean sources first (issue 21, item 3): 80 source
+// addresses spray GET /v2/ with random unknown users (each a bcrypt run at
+// cost 10, as for a real user, on the gateway's one worker of two cores),
+// and bob, who never logged in, tries from a clean address meanwhile: his
+// first correct login answers 200 at once, not after the sprayers' queue.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import { randomBytes } from 'node:crypto';
+import { gateway as gatewayCli } from '../helpers/exec.js';
+import { startGateway } from '../helpers/gateway.js';
+import { request } from '../helpers/https.js';
+import { startRegistry } from '../helpers/registry.js';
+import { stage } from '../helpers/stage.js';
+import { join } from 'node:path';
+
+const SPRAYERS = 80;
+const PER_SPRAYER = 4;
+const { work, htpasswd, ca, tls } = await stage({ alice: 'alice-pw' });
+// bob at htpasswd -B's usual cost: his own check costs what a real one does.
+for (const user of ['bob', 'erin']) {
+  const added = await gatewayCli(['users', 'add', user, '--password-stdin', '--file', htpasswd, '--cost', '10'], { input: `${user}-pw` });
+  assert.equal(added.code, 0, added.stderr);
+}
+const registry = await startRegistry(work, { storage: join(work, 'storage') });
+const gw = await startGateway(work, { upstream: registry.url, tls, auth: { mode: 'htpasswd', htpasswd }, access: [{ account: '*', name: '**', actions: ['pull'] }] });
+after(async () => {
+  await gw.stop();
+  await registry.stop();
+});
+
+const basic = (user: string, pw: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}` });
+
+/** One first login from a clean address: its status and how long it took. */
+async function firstLogin(user: string, from: string): Promise<{ status: number; ms: number }> {
+  const started = performance.now();
+  const r = await request(`${gw.url}/v2/`, { ca, headers: basic(user, `${user}-pw`), localAddress: from });
+  return { status: r.status, ms: performance.now() - started };
+}
+
+test('80 addresses spraying unknown users: bob\'s first correct login from a clean address answers 200 at once', async () => {
+  // Without the spray, for comparison: erin's first login.
+  const quiet = await firstLogin('erin', '127.0.0.199');
+  assert.equal(quiet.status, 200);
+  const counts: Record<string, number> = {};
+  let spraying = true;
+  const agents: https.Agent[] = [];
+  const sprayer = async (address: string) => {
+    // Keep-alive, as a real sprayer would: the gateway's cost is the checks, not handshakes.
+    const agent = new https.Agent({ keepAlive: true, maxSockets: PER_SPRAYER, ca, localAddress: address });
+    agents.push(agent);
+    await Promise.all(Array.from({ length: PER_SPRAYER }, async () => {
+      while (spraying) {
+        const r = await request(`${gw.url}/v2/`, { ca, agent, headers: basic(`nobody-${randomBytes(6).toString('hex')}`, 'guess') }).catch(() => undefined);
+        const key = String(r?.status ?? 'error');
+        counts[key] = (counts[key] ?? 0) + 1;
+        if (r?.status === 429) await new Promise((res) => setTimeout(res, 50));
+      }
+    }));
+  };
+  const spray = Promise.all(Array.from({ length: SPRAYERS }, (_, i) => sprayer(`127.0.1.${i + 1}`)));
+  try {
+    // Well into the spray: the queue is full of the sprayers' checks.
+    await new Promise((r) => setTimeout(r, 5000));
+    const t0 = performance.now();
+    const live = await request(`${gw.url}/livez`, { ca, localAddress: '127.0.0.201' });
+    console.log(`[login-spray] /livez ${live.status} in ${(performance.now() - t0).toFixed(0)} ms`);
+    const bob = await firstLogin('bob', '127.0.0.200');
+    console.log(`[login-spray] bob's first login during the spray: ${bob.status} in ${bob.ms.toFixed(0)} ms ` +
+      `(erin's without it: ${quiet.ms.toFixed(0)} ms); sprayers so far: ${JSON.stringify(counts)}`);
+    assert.equal(bob.status, 200);
+    assert.ok(bob.ms < 5000, `bob waited ${bob.ms.toFixed(0)} ms`);
+  } finally {
+    spraying = false;
+    await spray;
+    agents.forEach((a) => a.destroy());
+  }
+  assert.equal(counts['200'] ?? 0, 0, 'no sprayer got in');
+  assert.ok((counts['401'] ?? 0) > 0 && (counts['429'] ?? 0) > 0, `sprayers: ${JSON.stringify(counts)}`);
+});
