@@ -46,7 +46,7 @@ const gw = await startGateway(work, {
   tls: { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') },
   auth: { mode: 'htpasswd', htpasswd },
   access: rules,
-  limits: { connectionsPerAddress: 1000, upstreamPerAddress: 1000 },
+  limits: { connectionsPerAddress: 1000, upstreamPerAddress: 64 },
 });
 after(async () => {
   await gw.stop();
