@@ -26,6 +26,8 @@ declare -A packages=(
   [runc]=runc
   [setpriv]=util-linux
   [chromium]=chromium
+  [zsh]=zsh
+  [fish]=fish
 )
 
 missing=()
