@@ -86,8 +86,9 @@ export const median = (xs: number[]): number => {
 };
 
 /** Installs (as root, from Debian) the programs the benchmarks drive, when missing. */
-export function ensureTools(): void {
-  const need: Record<string, string> = { nginx: 'nginx', wrk: 'wrk', 'docker-registry': 'docker-registry', curl: 'curl', 'redis-server': 'redis-server' };
+export function ensureTools(
+  need: Record<string, string> = { nginx: 'nginx', wrk: 'wrk', 'docker-registry': 'docker-registry', curl: 'curl', 'redis-server': 'redis-server' },
+): void {
   const missing = Object.entries(need).filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(' ')}: run 'sudo apt-get install -y ${missing.join(' ')}'`);

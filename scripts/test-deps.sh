@@ -27,6 +27,8 @@ declare -A packages=(
   [setpriv]=util-linux
   [chromium]=chromium
   [go]=golang-go
+  [zsh]=zsh
+  [fish]=fish
 )
 
 missing=()

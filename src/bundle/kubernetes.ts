@@ -5,20 +5,13 @@
 // Kubernetes schemas.
 import { stringify as toYaml } from 'yaml';
 import type { Address } from './address.js';
-import { CERTS_D, containerdCheckSh } from './containerdCheck.js';
+import { containerdCheckSh } from './containerdCheck.js';
+import { NODE_TARGETS, type NodeTarget } from './nodeTargets.js';
+
+export { DEFAULT_TARGETS, NODE_TARGETS, type NodeTarget } from './nodeTargets.js';
 
 const yaml = (doc: unknown) => toYaml(doc, { lineWidth: 0, aliasDuplicateObjects: false });
 
-/** Where a node's runtime reads per-registry trust, by what runs on the node. */
-export const NODE_TARGETS = {
-  containerd: { dir: CERTS_D, hostsToml: true },
-  docker: { dir: '/etc/docker/certs.d', hostsToml: false },
-  // k3s and k3d, and RKE2: their containerd's config_path (set by them).
-  k3s: { dir: '/var/lib/rancher/k3s/agent/etc/containerd/certs.d', hostsToml: true },
-  rke2: { dir: '/var/lib/rancher/rke2/agent/etc/containerd/certs.d', hostsToml: true },
-} as const;
-export type NodeTarget = keyof typeof NODE_TARGETS;
-export const DEFAULT_TARGETS: NodeTarget[] = ['containerd', 'docker'];
 
 export interface DaemonSetOptions {
   /** An image with a POSIX sh, awk, sed, cmp, cp and mv (busybox), that nodes can already pull. */

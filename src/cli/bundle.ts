@@ -3,16 +3,13 @@ import { Command } from 'commander';
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parseAddress, type Address } from '../bundle/address.js';
-import { DEFAULT_TARGETS, NODE_TARGETS, type NodeTarget } from '../bundle/kubernetes.js';
+import type { Address } from '../bundle/address.js';
+import { DEFAULT_TARGETS, NODE_TARGETS, type NodeTarget } from '../bundle/nodeTargets.js';
 import type { BundleInput } from '../bundle/render.js';
-import { certPaths, readText } from '../certs/store.js';
-import { readTrustPem } from '../certs/trustSet.js';
 import { fail } from '../errors.js';
-import { checkPassword } from '../auth/users.js';
-import { collect } from './options.js';
+import { collect, outputOption, type Format } from './options.js';
 import { certContext } from './certs.js';
-import type { Output } from './output.js';
+import { printJson, type Output } from './output.js';
 import { readStdin } from './stdin.js';
 
 async function stdinPassword(): Promise<string> {
@@ -21,13 +18,14 @@ async function stdinPassword(): Promise<string> {
       'printf %s "$PW" | gateway bundle ... --pull-secret USER');
   }
   const password = await readStdin();
+  const { checkPassword } = await import('../auth/users.js');
   checkPassword(password);
   return password;
 }
 
 type BundleOptions = {
   host?: string[]; certs: string; out: string; node?: string; clientCert?: boolean; pullSecret?: string; tar?: boolean;
-  daemonsetImage?: string; daemonsetFor?: string;
+  daemonsetImage?: string; daemonsetFor?: string; output: Format;
 };
 
 // An image reference: [registry[:port]/]path[:tag][@digest], as Kubernetes takes it.
@@ -73,21 +71,26 @@ export function bundleCommand(io: Output): Command {
     .option('--tar', 'also write a deterministic .tar.gz beside --out')
     .option('--daemonset-image <image>', 'write a DaemonSet that copies the CA onto every node, running this image (busybox; one nodes can already pull)')
     .option('--daemonset-for <list>', `where the DaemonSet writes on each node: ${Object.keys(NODE_TARGETS).join(', ')} (default ${DEFAULT_TARGETS.join(',')})`)
+    .addOption(outputOption())
     .addHelpText('after', '\nExamples:\n' +
       '  $ gateway bundle --host registry.example.test:5443 --host localhost:5443\n' +
       '  $ sudo sh dist/trust/install.sh\n' +
       '  $ gateway bundle --host registry.example.test:5443 --node worker1 --client-cert --tar\n' +
+      '  $ gateway bundle --host registry.example.test:5443 -o json   # the files written, for scripts\n' +
       '  $ gateway bundle --host registry.example.test:5443 --daemonset-image mirror.internal/library/busybox:1.36 --daemonset-for containerd,k3s')
     .action(async (o: BundleOptions) => {
       if (!o.host?.length) {
         fail('INVALID_ARGUMENT', 'give at least one --host HOST:PORT, the address nodes pull from (e.g. registry.example.test:5443)');
       }
+      const [
+        { parseAddress }, { renderBundle }, { tarball }, { writeBundle }, { sanHosts }, { parseHosts }, { issueLeaf }, { loadIssuer },
+        { certPaths, readText }, { readTrustPem },
+      ] = await Promise.all([
+        import('../bundle/address.js'), import('../bundle/render.js'), import('../bundle/tarball.js'), import('../bundle/write.js'),
+        import('../certs/der.js'), import('../certs/hosts.js'), import('../certs/issue.js'), import('../certs/issuer.js'),
+        import('../certs/store.js'), import('../certs/trustSet.js'),
+      ]);
       const addresses = o.host.map(parseAddress);
-      const [{ renderBundle }, { tarball }, { writeBundle }, { sanHosts }, { parseHosts }, { issueLeaf }, { loadIssuer }] =
-        await Promise.all([
-          import('../bundle/render.js'), import('../bundle/tarball.js'), import('../bundle/write.js'),
-          import('../certs/der.js'), import('../certs/hosts.js'), import('../certs/issue.js'), import('../certs/issuer.js'),
-        ]);
       const clientNode = o.clientCert
         ? o.node || fail('INVALID_ARGUMENT', '--client-cert needs --node NAME (the certificate is issued for that node)')
         : undefined;
@@ -127,14 +130,21 @@ export function bundleCommand(io: Output): Command {
       if (o.pullSecret) input.pullSecret = { user: o.pullSecret, password: await stdinPassword() };
       const files = renderBundle(input);
       await writeBundle(o.out, files);
-      io.out(`wrote ${files.length} files to ${o.out} for ${addresses.map((a) => a.name).join(', ')}`);
       const secrets = files.filter((f) => f.secret).map((f) => join(o.out, f.path));
-      if (secrets.length > 0) io.out(`secret (mode 0600, keep private): ${secrets.join(', ')}`);
-      if (o.tar) {
-        const path = join(dirname(o.out), `${basename(o.out)}${o.node ? `-${o.node}` : ''}.tar.gz`);
-        await writeFile(path, await tarball(files), { mode: secrets.length > 0 ? 0o600 : 0o644 });
-        io.out(`wrote ${path}`);
+      const tar = o.tar ? join(dirname(o.out), `${basename(o.out)}${o.node ? `-${o.node}` : ''}.tar.gz`) : undefined;
+      if (tar !== undefined) await writeFile(tar, await tarball(files), { mode: secrets.length > 0 ? 0o600 : 0o644 });
+      const install = join(o.out, 'install.sh');
+      if (o.output === 'json') {
+        printJson(io, {
+          out: o.out, hosts: addresses.map((a) => a.name),
+          files: files.map((f) => ({ path: join(o.out, f.path), secret: Boolean(f.secret) })),
+          tarball: tar ?? null, install,
+        });
+        return;
       }
-      io.out(`on each node, as root: sh ${join(o.out, 'install.sh')}   (--dry-run first to see what it changes)`);
+      io.out(`wrote ${files.length} files to ${o.out} for ${addresses.map((a) => a.name).join(', ')}`);
+      if (secrets.length > 0) io.out(`secret (mode 0600, keep private): ${secrets.join(', ')}`);
+      if (tar !== undefined) io.out(`wrote ${tar}`);
+      io.out(`on each node, as root: sh ${install}   (--dry-run first to see what it changes)`);
     });
 }

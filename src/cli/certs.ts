@@ -5,8 +5,8 @@ import { fail } from '../errors.js';
 import type { Context } from '../certs/issue.js';
 import type { CertReport } from '../certs/inspect.js';
 import type { LeafKeyType } from '../certs/keys.js';
-import { collect, wholeNumber } from './options.js';
-import type { Output } from './output.js';
+import { collect, outputOption, wholeNumber, type Format } from './options.js';
+import { printJson, type Output } from './output.js';
 
 // Apple platforms refuse TLS certificates valid for more than 825 days, even
 // from a private CA (HT210176); browsers cap public ones at 398.
@@ -148,12 +148,14 @@ export function certsCommand(io: Output): Command {
   certs.command('show')
     .description('show every certificate: names, validity, fingerprints, constraints; exit 1 if one is expired or does not chain to the CA')
     .option('--dir <dir>', 'the certificate directory', 'certs')
-    .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExample:\n  $ gateway certs show --dir certs --json')
-    .action(async (o: { dir: string; json?: boolean }) => {
+    .addOption(outputOption())
+    // The flag of earlier versions, kept for the scripts that pass it.
+    .addOption(new Option('--json', 'the same as -o json').hideHelp())
+    .addHelpText('after', '\nExample:\n  $ gateway certs show --dir certs -o json')
+    .action(async (o: { dir: string; json?: boolean; output: Format }) => {
       const { showCerts } = await import('../certs/show.js');
       const { reports, ok } = await showCerts(o.dir, new Date());
-      if (o.json) io.out(JSON.stringify({ dir: o.dir, ok, certificates: reports }, null, 2));
+      if (o.json || o.output === 'json') printJson(io, { dir: o.dir, ok, certificates: reports });
       else reports.forEach((r) => printReport(io, r));
       reports.flatMap((r) => r.warnings).forEach(io.warn);
       if (!ok) fail('CHECK_FAILED', `${reports.flatMap((r) => r.problems).length} problem(s) found in ${o.dir}`);

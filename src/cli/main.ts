@@ -2,6 +2,11 @@
 // The `gateway` command. Errors are mapped to exit codes here and only here:
 // 0 success, 2 a usage or input error (one line naming the value and the fix),
 // 1 anything else. User errors never print a stack trace.
+//
+// Only command definitions are imported here, and they import nothing heavy:
+// each action loads what it uses with import() (issue 26), so `--help`,
+// `--version` and `COMMAND --help` start in about the time of `node -e 0`.
+// test/integration/cli-startup.test.ts guards it.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { GatewayError, exitCodeFor } from '../errors.js';
@@ -12,6 +17,7 @@ import { usersCommand } from './users.js';
 import { tokenCommand } from './token.js';
 import { bundleCommand } from './bundle.js';
 import { deployCommand } from './deploy.js';
+import { completionCommand } from './completion.js';
 import { consoleOutput, type Output } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,6 +35,7 @@ export function buildProgram(io: Output): Command {
   program.addCommand(tokenCommand(io));
   program.addCommand(bundleCommand(io));
   program.addCommand(deployCommand(pkg.version, io));
+  program.addCommand(completionCommand(io, () => program));
   // Subcommands inherit this when added through .command(); addCommand needs it explicitly.
   const inherit = (cmd: Command) => {
     cmd.exitOverride();

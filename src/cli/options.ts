@@ -1,6 +1,6 @@
 // Option parsers shared by every command: each refuses a bad value with a
 // message that names it and says what is accepted.
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 
 export function wholeNumber(what: string, min: number, max: number, why = '') {
   return (value: string): number => {
@@ -13,3 +13,14 @@ export function wholeNumber(what: string, min: number, max: number, why = '') {
 }
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export type Format = 'text' | 'json';
+
+/**
+ * `-o json` (kubectl's convention) on the commands scripts read: one JSON
+ * document on stdout, its shape documented in the README (Command line);
+ * warnings and errors stay on stderr, the exit codes as they are.
+ */
+export const outputOption = () => new Option('-o, --output <format>', 'text, for people, or json, for scripts (README: Command line)')
+  .choices(['text', 'json'])
+  .default('text');

@@ -5,23 +5,37 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Context } from '../certs/issue.js';
-import { setUser } from '../auth/users.js';
-import { loadConfig, type Config, type Overrides } from '../config/config.js';
-import { startGateway, type Gateway } from '../server/server.js';
-import { metrics } from '../metrics/metrics.js';
+import type { Config, Overrides } from '../config/config.js';
+import type { Gateway } from '../server/server.js';
 import type { Probes } from '../metrics/probes.js';
-import { clusterProbes, STARTING } from '../server/health.js';
-import { clusterMetrics, processMetrics, startMetricsServer, type MetricsServer } from '../server/metricsServer.js';
-import { answerPrimary } from '../server/workerQueries.js';
-import { startLocalRegistry, type LocalRegistry } from '../server/localRegistry.js';
-import { createLogger, type Logger } from '../util/log.js';
+import type { MetricsServer } from '../server/metricsServer.js';
+import type { LocalRegistry } from '../server/localRegistry.js';
+import type { Logger } from '../util/log.js';
 import { collect, wholeNumber } from './options.js';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { isWorker, runWorkers, workerConfig } from '../server/workers.js';
-import { tokenKeyRing } from '../token/mode.js';
-import { certificateState, startRenewal, type RenewalSettings } from '../server/renewal.js';
+import { isWorker, workerConfig } from '../server/workers.js';
+import type { RenewalSettings } from '../server/renewal.js';
 import type { Output } from './output.js';
+
+/**
+ * The server's modules, loaded when a command serves, not when this file is
+ * imported: `gateway --help` builds these commands and must not load pino,
+ * zod, prom-client or ioredis (issue 26; test/integration/cli-startup.test.ts).
+ */
+async function serverModules() {
+  const modules = await Promise.all([
+    import('../auth/users.js'), import('../config/config.js'), import('../server/server.js'), import('../metrics/metrics.js'),
+    import('../server/health.js'), import('../server/metricsServer.js'), import('../server/workerQueries.js'),
+    import('../server/localRegistry.js'), import('../util/log.js'), import('../server/workers.js'), import('../token/mode.js'),
+    import('../server/renewal.js'),
+  ]);
+  const [users, config, server, metrics, health, metricsServer, workerQueries, localRegistry, log, workers, mode, renewal] = modules;
+  return {
+    ...users, ...config, ...server, ...metrics, ...health, ...metricsServer, ...workerQueries, ...localRegistry, ...log, ...workers,
+    ...mode, ...renewal,
+  };
+}
 
 const DEFAULT_CONFIG = 'config/gateway.yaml';
 const LOCAL_REGISTRY_PORT = 5000;
@@ -84,6 +98,10 @@ function stopWithParent(log: Logger): void {
 async function run(
   config: Config, configPath: string | undefined, log: Logger, version: string, extra?: LocalRegistry, workers = 1,
 ): Promise<void> {
+  const {
+    metrics, answerPrimary, startRenewal, clusterProbes, STARTING, startMetricsServer, clusterMetrics, processMetrics, tokenKeyRing,
+    runWorkers, startGateway, certificateState,
+  } = await serverModules();
   if (!isWorker()) stopWithParent(log);
   if (config.metrics) metrics.collectDefaults();
   let current: Gateway | undefined;
@@ -172,6 +190,7 @@ export function serveCommand(version: string): Command {
     .addHelpText('after', '\nExamples:\n  $ gateway serve --config config/gateway.yaml\n' +
       '  $ gateway serve --listen 127.0.0.1:5443 --upstream http://127.0.0.1:5000 --certs certs --htpasswd config/htpasswd')
     .action(async (o: ServeOptions) => {
+      const { loadConfig, createLogger } = await serverModules();
       const configPath = configPathOf(o);
       await run(await loadConfig(configPath, o), configPath, createLogger(), version, undefined, o.workers);
     });
@@ -209,6 +228,7 @@ export function upCommand(version: string, io: Output): Command {
     .option('--registry-port <n>', 'port of the local registry on 127.0.0.1', wholeNumber('--registry-port', 1, 65535), LOCAL_REGISTRY_PORT)
     .addHelpText('after', '\nExamples:\n  $ gateway up\n  $ gateway up --host registry.example.test --host 192.168.1.20')
     .action(async (o: ServeOptions & { host?: string[]; data: string; registryPort: number }) => {
+      const { loadConfig, createLogger, setUser, startLocalRegistry } = await serverModules();
       const configPath = configPathOf(o);
       const config = await loadConfig(configPath, o);
       const log = createLogger();
@@ -238,6 +258,7 @@ export function upCommand(version: string, io: Output): Command {
 
 /** A cluster worker: serve the config the primary validated, nothing else. */
 export async function runAsWorker(version: string): Promise<void> {
+  const { createLogger } = await serverModules();
   const { config, configPath } = workerConfig();
   await run(config, configPath, createLogger(), version);
   cluster.worker?.disconnect();

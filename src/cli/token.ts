@@ -1,18 +1,13 @@
 // `gateway token issue`: a token for scripts and debugging, granted by the
 // same access rules as the /token endpoint.
+// The modules that mint and check are imported at the actions: `gateway token
+// --help` loads none of them (issue 26).
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync } from 'node:fs';
-import { policyFor } from '../auth/policy.js';
-import { readHtpasswd } from '../auth/htpasswd.js';
-import { inAuthMode, loadConfig } from '../config/config.js';
 import { fail } from '../errors.js';
-import { tokenKeyRing, tokenSettings } from '../token/mode.js';
 import { dirname } from 'node:path';
-import { grantFor } from '../token/grant.js';
-import { parseScope } from '../registry/scope.js';
-import { mintAccessToken } from '../token/tokens.js';
-import { collect } from './options.js';
-import type { Output } from './output.js';
+import { collect, outputOption, type Format } from './options.js';
+import { printJson, type Output } from './output.js';
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
@@ -31,6 +26,7 @@ export function parseDuration(value: string): number {
  * accept the token, and the file's token settings would be guesses.
  */
 async function tokenModeConfig(file: string) {
+  const { inAuthMode, loadConfig } = await import('../config/config.js');
   const present = existsSync(file);
   const config = await loadConfig(present ? file : undefined, {});
   if (!inAuthMode(config, 'token')) {
@@ -52,8 +48,15 @@ export function tokenCommand(io: Output): Command {
     .option('--scope <scope>', 'repository:NAME:ACTIONS or registry:catalog:* (repeatable)', collect)
     .option('--ttl <duration>', 'lifetime: seconds, or 15m, 1h, 7d', parseDuration)
     .option('--config <file>', 'the gateway config', 'config/gateway.yaml')
-    .addHelpText('after', '\nExample:\n  $ gateway token issue --user ci --scope repository:app/web:pull,push --ttl 1h')
-    .action(async (o: { user: string; scope?: string[]; ttl?: number; config: string }) => {
+    .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  $ gateway token issue --user ci --scope repository:app/web:pull,push --ttl 1h\n' +
+      '  $ gateway token issue --user ci --scope repository:app/web:pull -o json   # with the access granted and the lifetime')
+    .action(async (o: { user: string; scope?: string[]; ttl?: number; config: string; output: Format }) => {
+      const [{ policyFor }, { readHtpasswd }, { tokenKeyRing, tokenSettings }, { grantFor }, { parseScope }, { mintAccessToken }] =
+        await Promise.all([
+          import('../auth/policy.js'), import('../auth/htpasswd.js'), import('../token/mode.js'), import('../token/grant.js'),
+          import('../registry/scope.js'), import('../token/tokens.js'),
+        ]);
       const { auth, access } = await tokenModeConfig(o.config);
       const asked = (o.scope ?? []).map((text) => parseScope(text) ?? fail('INVALID_ARGUMENT',
         `invalid --scope '${text}': expected repository:NAME:pull,push,delete (one repository, no wildcards) or registry:catalog:*`));
@@ -65,16 +68,27 @@ export function tokenCommand(io: Output): Command {
       const minted = await mintAccessToken(await tokenKeyRing(auth.token), settings, o.user, granted, o.ttl ?? settings.ttl);
       const refused = asked.filter((a) => !granted.some((g) => g.name === a.name && g.type === a.type));
       refused.forEach((a) => io.warn(`${a.type}:${a.name}: the access rules grant '${o.user}' nothing here`));
-      io.out(minted.token);
+      if (o.output === 'json') {
+        printJson(io, {
+          token: minted.token, user: o.user, issuedAt: minted.issuedAt, expiresIn: minted.expiresIn,
+          access: granted.map((g) => ({ type: g.type, name: g.name, actions: [...g.actions] })),
+          refused: refused.map((a) => ({ type: a.type, name: a.name, actions: [...a.actions] })),
+        });
+      } else io.out(minted.token);
     });
   token.command('rotate')
     .description('retire the signing key and make a new one; tokens already issued keep verifying')
     .option('--config <file>', 'the gateway config', 'config/gateway.yaml')
+    .addOption(outputOption())
     .addHelpText('after', '\nExample:\n  $ gateway token rotate      # running gateways load the new key within seconds; kill -HUP $(pidof gateway) at once')
-    .action(async (o: { config: string }) => {
+    .action(async (o: { config: string; output: Format }) => {
       const keyPath = (await tokenModeConfig(o.config)).auth.token.signingKey;
-      const { rotateSigningKey } = await import('../token/keyring.js');
+      const { rotateSigningKey, certPathFor } = await import('../token/keyring.js');
       const { retiredCert } = await rotateSigningKey(keyPath, dirname(keyPath));
+      if (o.output === 'json') {
+        printJson(io, { signingKey: keyPath, certificate: certPathFor(keyPath), retiredCertificate: retiredCert });
+        return;
+      }
       io.out(`new signing key in ${keyPath}; the retired key's certificate ${retiredCert} keeps verifying the tokens it signed`);
       io.out('running gateways sharing these files load the new key within seconds (SIGHUP: at once); ' +
         'delete the retired files once auth.token.refreshTtl has passed');

@@ -3,9 +3,8 @@
 import { Command } from 'commander';
 import { createInterface } from 'node:readline';
 import { fail } from '../errors.js';
-import { listUsers, removeUser, setUser } from '../auth/users.js';
-import { wholeNumber } from './options.js';
-import type { Output } from './output.js';
+import { outputOption, wholeNumber, type Format } from './options.js';
+import { printJson, type Output } from './output.js';
 import { readStdin } from './stdin.js';
 
 const DEFAULT_FILE = 'config/htpasswd';
@@ -59,6 +58,7 @@ export function usersCommand(io: Output): Command {
     .addHelpText('after', '\nExamples:\n  $ gateway users add alice                  # asks for the password\n' +
       '  $ printf %s "$PW" | gateway users add ci --password-stdin --file config/htpasswd')
     .action(async (name: string, o: SetOptions) => {
+      const { setUser } = await import('../auth/users.js');
       await setUser(o.file, name, await password(o), o.cost, 'add');
       io.out(`added user '${name}' to ${o.file}`);
     });
@@ -66,6 +66,7 @@ export function usersCommand(io: Output): Command {
   passwordOptions(users.command('passwd <name>').description("change a user's password"))
     .addHelpText('after', '\nExample:\n  $ gateway users passwd alice')
     .action(async (name: string, o: SetOptions) => {
+      const { setUser } = await import('../auth/users.js');
       await setUser(o.file, name, await password(o), o.cost, 'passwd');
       io.out(`changed the password of '${name}' in ${o.file}`);
     });
@@ -75,6 +76,7 @@ export function usersCommand(io: Output): Command {
     .option('--file <path>', 'the htpasswd file', DEFAULT_FILE)
     .addHelpText('after', '\nExample:\n  $ gateway users remove alice')
     .action(async (name: string, o: { file: string }) => {
+      const { removeUser } = await import('../auth/users.js');
       await removeUser(o.file, name);
       io.out(`removed user '${name}' from ${o.file}`);
     });
@@ -82,10 +84,13 @@ export function usersCommand(io: Output): Command {
   users.command('list')
     .description('list the users')
     .option('--file <path>', 'the htpasswd file', DEFAULT_FILE)
-    .addHelpText('after', '\nExample:\n  $ gateway users list --file config/htpasswd')
-    .action(async (o: { file: string }) => {
+    .addOption(outputOption())
+    .addHelpText('after', '\nExamples:\n  $ gateway users list --file config/htpasswd\n  $ gateway users list -o json')
+    .action(async (o: { file: string; output: Format }) => {
+      const { listUsers } = await import('../auth/users.js');
       const { users: names, warnings } = await listUsers(o.file);
-      names.forEach((n) => io.out(n));
+      if (o.output === 'json') printJson(io, { file: o.file, users: names });
+      else names.forEach((n) => io.out(n));
       warnings.forEach(io.warn);
     });
   return users;

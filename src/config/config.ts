@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { fail } from '../errors.js';
+import { AUTH_MODE_NAMES } from './authModes.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:5443 or [::]:5443');
 const url = (schemes: string[]) => z.string().refine((v) => {
@@ -38,8 +39,6 @@ const rule = z.strictObject({
   name: z.string().regex(/^[a-z0-9._\-/*${}]+$/, 'expected a repository glob (letters a-z, digits, . _ - /, * and **, ${account})'),
   actions: z.array(z.enum(ACTIONS)).min(1),
 });
-
-const AUTH_MODE_NAMES = ['none', 'htpasswd', 'token'] as const;
 
 const tokenFields = z.strictObject({
   // The "service" of challenges and the tokens' audience; default: publicUrl's host:port.

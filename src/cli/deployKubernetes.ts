@@ -1,0 +1,227 @@
+// `gateway deploy kubernetes`: what users would otherwise type out, a
+// kustomize directory holding the manifests and the ConfigMap and Secret
+// inputs from certs/ and the users file. The side effects are here: reading
+// the inputs and writing the directory whole (a temporary sibling renamed
+// into place), so nothing is ever half-written. Loaded by the command's
+// action (deploy.ts), not by `gateway --help`.
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readHtpasswd } from '../auth/htpasswd.js';
+import { exists } from '../certs/store.js';
+import { fail } from '../errors.js';
+import { configSets, containerConfig, readUserConfig } from '../deploy/containerConfig.js';
+import {
+  certificateWarnings, chooseUpstream, parseImage, parseNamespace, parseOverlay, parseSelector, retiredTokenCerts,
+  tlsInputs, tokenInputs, upstreamNamespace, type InputFile,
+} from '../deploy/inputs.js';
+import { MARKER, MOUNTS, OUT, SECRET_FOLDERS, type Overlay } from '../deploy/layout.js';
+import { renderDirectory, type OutFile, type ShippedFile } from '../deploy/render.js';
+import { DEFAULT_CONFIG, type KubernetesOptions } from './deploy.js';
+import { printJson, type Output } from './output.js';
+
+const SHIPPED = fileURLToPath(new URL('../../deploy/kubernetes/', import.meta.url));
+
+async function listShipped(dir = SHIPPED, prefix = ''): Promise<ShippedFile[]> {
+  const out: ShippedFile[] = [];
+  for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await listShipped(join(dir, entry.name), rel)));
+    else if (entry.name.endsWith('.yaml')) out.push({ path: rel, content: await readFile(join(dir, entry.name), 'utf8') });
+  }
+  return out;
+}
+
+async function readInput(file: InputFile, hint: string): Promise<OutFile> {
+  try {
+    return { path: file.to, content: await readFile(file.from), mode: file.mode };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return fail(code === 'ENOENT' ? 'FILE_MISSING' : 'FILE_INVALID', `cannot read ${file.from} (${code ?? (err as Error).message}); ${hint}`);
+  }
+}
+
+const namesIn = async (dir: string) => readdir(dir).catch(() => [] as string[]);
+
+/** --out: refused when it holds anything but an earlier output of this command, and even that without --force. */
+async function checkOut(out: string, force: boolean, name: string): Promise<'new' | 'replace'> {
+  let entries: string[];
+  try {
+    if (!(await stat(out)).isDirectory()) fail('FILE_EXISTS', `--out ${name} is a file; choose a directory to write`);
+    entries = await readdir(out);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'new';
+    throw err;
+  }
+  if (entries.length === 0) return 'new';
+  const ours = (await readFile(join(out, 'kustomization.yaml'), 'utf8').catch(() => '')).startsWith(MARKER);
+  if (!ours) {
+    fail('FILE_EXISTS', `${name} exists and was not written by 'gateway deploy kubernetes' (no kustomization.yaml of its own): ` +
+      'refusing to replace it, even with --force; choose another --out');
+  }
+  if (!force) fail('FILE_EXISTS', `${name} exists (an earlier output of this command); pass --force to replace it`);
+  return 'replace';
+}
+
+/** Writes the tree into a temporary sibling, then renames it into place: all of it or none. */
+async function writeTree(out: string, files: readonly OutFile[], replacing: boolean): Promise<void> {
+  const suffix = randomBytes(4).toString('hex');
+  const staging = `${out}.tmp-${suffix}`;
+  await mkdir(dirname(resolve(out)), { recursive: true });
+  // 0700: it holds the server key and the users.
+  await mkdir(staging, { mode: 0o700 });
+  try {
+    for (const folder of SECRET_FOLDERS) {
+      if (files.some((f) => f.path.startsWith(`${folder}/`))) await mkdir(join(staging, folder), { mode: 0o700 });
+    }
+    for (const f of files) {
+      const path = join(staging, f.path);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, f.content, { mode: f.mode, flag: 'wx' });
+      await chmod(path, f.mode); // the umask may have narrowed it
+    }
+    await chmod(staging, 0o700);
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+  if (!replacing) {
+    await rm(out, { recursive: true, force: true }); // an empty directory, checked before
+    await rename(staging, out);
+    return;
+  }
+  const old = `${out}.old-${suffix}`;
+  await rename(out, old);
+  await rename(staging, out);
+  await rm(old, { recursive: true, force: true });
+}
+
+export async function kubernetes(version: string, o: KubernetesOptions, io: Output): Promise<void> {
+  // Under -o json the notes go into the document, so stdout is one JSON value.
+  const notes: string[] = [];
+  const note = (line: string) => (o.output === 'json' ? notes.push(line) : io.out(line));
+  const overlay: Overlay = parseOverlay(o.overlay);
+  const namespace = parseNamespace(o.namespace);
+  const image = parseImage(o.image ?? `registry-gateway:${version}`);
+  const selector = o.registrySelector === undefined ? undefined : parseSelector(o.registrySelector);
+  if (overlay === 'with-registry' && selector) {
+    fail('INVALID_ARGUMENT', '--registry-selector is for --overlay existing-registry; with-registry selects the registry it deploys');
+  }
+  if (overlay === 'existing-registry' && !selector) {
+    fail('INVALID_ARGUMENT', '--overlay existing-registry needs --registry-selector KEY=VALUE, the labels of the registry\'s pods ' +
+      '(kubectl get pods --show-labels lists them): the NetworkPolicy lets only the gateway reach those pods');
+  }
+  const out = resolve(o.out); // no trailing slash: the staging directory is a sibling, never inside
+  const replacing = (await checkOut(out, Boolean(o.force), o.out)) === 'replace';
+
+  // The user's config, read as `gateway serve` reads it here: paths relative to this directory.
+  const configPath = o.config ?? ((await exists(DEFAULT_CONFIG)) ? DEFAULT_CONFIG : undefined);
+  let text: string | undefined;
+  if (configPath !== undefined) {
+    text = await readFile(configPath, 'utf8').catch((err: NodeJS.ErrnoException) =>
+      fail('FILE_MISSING', `cannot read config ${configPath} (${err.code ?? err.message}); pass the gateway's config with --config FILE`));
+  }
+  const source = configPath ?? 'the defaults (no config/gateway.yaml)';
+  const user = readUserConfig(text, source);
+  const upstream = chooseUpstream(overlay, o.upstream, user.upstream);
+  if (overlay === 'with-registry' && user.upstream !== undefined && !/^https?:\/\/(localhost|127\.|\[::1\])/.test(user.upstream)) {
+    note(`note: the config's upstream ${user.upstream} is replaced by the registry deployed beside the gateway; ` +
+      `for that one, use --overlay existing-registry --upstream ${user.upstream}`);
+  }
+
+  // TLS: the server pair, and the CAs beside it.
+  const certsDir = o.certs ?? dirname(user.tls.cert);
+  const cert = o.certs ? join(o.certs, 'server.crt') : user.tls.cert;
+  const key = o.certs ? join(o.certs, 'server.key') : user.tls.key;
+  const service = `registry-gateway.${namespace}.svc.cluster.local`;
+  const initHint = `run 'gateway certs init --dir ${certsDir} --host ${service} --host NAME' first (NAME: what clients outside use), or point --certs at the directory holding it`;
+  const secrets: OutFile[] = [];
+  const present = await namesIn(certsDir);
+  for (const file of tlsInputs(cert, key, certsDir, present)) secrets.push(await readInput(file, initHint));
+  const serverPem = String(secrets[0]!.content);
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(serverPem);
+  } catch (err) {
+    return fail('FILE_INVALID', `${cert} is not a PEM certificate (${(err as Error).message}); re-issue it with 'gateway certs init --force --dir ${certsDir}'`);
+  }
+  try {
+    if (!certificate.checkPrivateKey(createPrivateKey(String(secrets[1]!.content)))) throw new Error('the key is another certificate\'s');
+  } catch (err) {
+    fail('FILE_INVALID', `${cert} and ${key} are not a certificate and its key (${(err as Error).message}); re-issue them with 'gateway certs renew --dir ${certsDir}'`);
+  }
+  if (!present.includes('ca.crt')) io.warn(`no ca.crt in ${certsDir}: /trust/ is off in the Pod, and nodes get their CA some other way`);
+  if (new Date(certificate.validTo) < new Date()) io.warn(`${cert} expired on ${certificate.validTo}; renew it with 'gateway certs renew --dir ${certsDir}'`);
+  const names = (host: string) => (/^[\d.]+$|:/.test(host) ? certificate.checkIP(host) : certificate.checkHost(host)) !== undefined;
+  certificateWarnings(names, { namespace, publicUrl: user.publicUrl, certPath: cert, certsDir }).forEach((w) => io.warn(w));
+  let clientCA: string | undefined;
+  if (user.tls.clientCA !== undefined) {
+    if (resolve(user.tls.clientCA) === resolve(certsDir, 'ca.crt')) clientCA = `${MOUNTS.certs}/ca.crt`;
+    else {
+      secrets.push(await readInput({ from: user.tls.clientCA, to: `${OUT.certs}/client-ca.crt`, mode: 0o644 }, 'fix tls.clientCA in the config'));
+      clientCA = `${MOUNTS.certs}/client-ca.crt`;
+    }
+  }
+
+  // Users: checked as the gateway will read them.
+  const htpasswd = o.htpasswd ?? user.auth.htpasswd;
+  if (user.auth.mode !== 'none' || o.htpasswd !== undefined) {
+    const users = await readHtpasswd(htpasswd); // missing: says to run gateway users add
+    if (users.users.size === 0) io.warn(`${htpasswd} holds no users: nobody can log in until 'gateway users add NAME --file ${htpasswd}'`);
+    secrets.push(await readInput({ from: htpasswd, to: `${OUT.users}/htpasswd`, mode: 0o600 }, `fix --htpasswd`));
+  }
+
+  // Token mode: the signing key only when asked for.
+  let verifyKeys: string[] | undefined;
+  if (user.auth.mode === 'token') {
+    if (!o.withTokenKey) {
+      fail('INVALID_ARGUMENT', `${source} sets auth.mode token: the Pod signs tokens with ${user.auth.token.signingKey}; ` +
+        'pass --with-token-key to put it (mode 0600) in the Secret registry-gateway-token');
+    }
+    // Unset in the config: beside the certificates, wherever --certs points.
+    const signingKey = configSets(text, ['auth', 'token', 'signingKey']) ? user.auth.token.signingKey : join(certsDir, 'token.key');
+    const { ensureSigningKey, certPathFor } = await import('../token/keyring.js');
+    // Created here as serve would at its first start: the Pod cannot (read-only, no ca.key).
+    if (await ensureSigningKey(signingKey, certsDir)) note(`created ${signingKey} and ${certPathFor(signingKey)} (the token signing key)`);
+    const keyDir = dirname(signingKey);
+    const token = tokenInputs(signingKey, certPathFor(signingKey), retiredTokenCerts(signingKey, await namesIn(keyDir)), user.auth.token.verifyKeys, keyDir);
+    for (const file of token.files) secrets.push(await readInput(file, 'fix auth.token in the config'));
+    verifyKeys = token.verifyKeys;
+  } else if (o.withTokenKey) {
+    fail('INVALID_ARGUMENT', `--with-token-key is for auth.mode token; ${source} sets auth.mode ${user.auth.mode}, which signs no tokens`);
+  }
+
+  // distribution's http.secret: kept across runs, so a re-render does not break uploads in progress.
+  if (overlay === 'with-registry') {
+    const previous = replacing ? await readFile(join(out, OUT.registry, 'http-secret'), 'utf8').catch(() => undefined) : undefined;
+    secrets.push({ path: `${OUT.registry}/http-secret`, content: previous?.trim() || randomBytes(32).toString('hex'), mode: 0o600 });
+  }
+
+  const rewritten = containerConfig(text, { source, file: configPath, upstream, redis: !o.single, clientCA, ...(verifyKeys ? { verifyKeys } : {}) });
+  rewritten.notes.forEach((n) => note(`note: ${n}`));
+  const registryNs = overlay === 'existing-registry' ? upstreamNamespace(upstream) : undefined;
+  if (registryNs !== undefined && registryNs !== namespace) {
+    io.warn(`${upstream} is in namespace ${registryNs}, the gateway in ${namespace}: the NetworkPolicy 'registry' selects pods of ${namespace} only; ` +
+      `deploy with --namespace ${registryNs}, or see overlays/existing-registry/registry-networkpolicy.yaml for a policy in ${registryNs}`);
+  }
+  const files = renderDirectory({
+    version, overlay, namespace, image, shipped: await listShipped(), config: rewritten.text,
+    shutdown: rewritten.config.shutdown, secrets, registrySelector: selector,
+    single: Boolean(o.single), serviceMonitor: Boolean(o.servicemonitor),
+  });
+  await writeTree(out, files, replacing);
+  const shown = relative(process.cwd(), out) || '.';
+  if (o.output === 'json') {
+    printJson(io, {
+      out: shown, overlay, single: Boolean(o.single), namespace, upstream, notes,
+      files: files.map((f) => ({ path: join(shown, f.path), mode: `0${f.mode.toString(8)}`, secret: f.mode === 0o600 })),
+    });
+    return;
+  }
+  io.out(`wrote ${shown}: overlay ${overlay}${o.single ? ' (single)' : ''}, namespace ${namespace}, upstream ${upstream}, ${files.length} files`);
+  io.out(`secret (mode 0600, git-ignored): ${secrets.filter((s) => s.mode === 0o600).map((s) => join(shown, s.path)).join(', ')}`);
+  io.out('next:');
+  io.out(`  kubectl apply -k ${shown}`);
+  io.out(`  kubectl -n ${namespace} rollout status deployment/registry-gateway`);
+}
