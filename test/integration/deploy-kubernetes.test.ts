@@ -199,8 +199,10 @@ function asUser(pod: Obj, container: Obj): string[] {
     ...(container.securityContext?.capabilities?.drop?.includes('ALL') ? ['--inh-caps=-all', '--bounding-set=-all'] : []),
     '--pdeathsig', 'KILL'];
 }
+// The downward API's pod IP is the test host's address; a Secret reference is the caller's to resolve.
 const plainEnv = (container: Obj, resolve: (ref: Obj) => string = () => assert.fail('valueFrom')) =>
-  (container.env ?? []).map((e: Obj) => `${e.name}=${e.value ?? resolve(e.valueFrom.secretKeyRef)}`);
+  (container.env ?? []).map((e: Obj) => `${e.name}=${e.value
+    ?? (e.valueFrom.fieldRef?.fieldPath === 'status.podIP' ? host.address : resolve(e.valueFrom.secretKeyRef))}`);
 
 // The registry of with-registry: its rendered env and user, with registry:2's own config.yml.
 const regPod = get(docs, 'Deployment', 'registry').spec.template.spec;
