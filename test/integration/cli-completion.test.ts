@@ -67,26 +67,35 @@ test('zsh: Tab in an interactive zsh with compinit completes gateway ce and gate
   await mkdir(join(dir, 'functions'));
   await writeFile(join(dir, 'functions', '_gateway'), await script('zsh'));
   // The words of the line once Tab has completed it, read off the terminal (escape sequences removed).
-  const zsh = async (line: string) => {
+  // Waits for the completed words on the terminal, not for a clock (at most 60 s: a busy machine is only slower).
+  const zsh = async (line: string, completed: string) => {
     const driver = `
+      setopt extendedglob
       zmodload zsh/zpty
       zpty z 'zsh -f -i'
       zpty -w z 'PS1="> "; fpath=(${join(dir, 'functions')} $fpath); autoload -Uz compinit; compinit -u -D; print RE""ADY'
       zpty -r -m z out '*READY*'
       zpty -w -n z $1$'\\t'
-      sleep 1
+      acc=''
+      for i in {1..600}; do
+        zpty -r -t z chunk && acc+=$chunk
+        clean=\${acc//$'\\e'\\[[0-9;?]#[A-Za-z]/}
+        clean=\${clean//?$'\\b'/}
+        [[ $clean == *$2* ]] && break
+        sleep 0.1
+      done
       zpty -w -n z $'\\x01\\x0b'
       zpty -w z 'print DO""NE'
       zpty -r -m z out '*DONE*'
-      print -r -- "$out"
+      print -r -- "$clean"
       zpty -d z`;
-    const r = await exec('zsh', ['-f', '-c', driver, '_', line], { timeoutMs: 30_000 });
+    const r = await exec('zsh', ['-f', '-c', driver, '_', line, completed], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
     return r.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/.\x08/g, '');
   };
-  assert.match(await zsh('gateway ce'), /gateway certs /);
-  assert.match(await zsh('gateway certs init --k'), /gateway certs init --key /);
-  assert.match(await zsh('gateway serve --auth h'), /gateway serve --auth htpasswd /);
+  assert.match(await zsh('gateway ce', 'gateway certs '), /gateway certs /);
+  assert.match(await zsh('gateway certs init --k', 'gateway certs init --key '), /gateway certs init --key /);
+  assert.match(await zsh('gateway serve --auth h', 'gateway serve --auth htpasswd '), /gateway serve --auth htpasswd /);
 });
 
 test('an unknown shell is refused with the ones there are, exit 2', async () => {
