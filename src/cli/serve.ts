@@ -35,6 +35,8 @@ function withServeOptions(cmd: Command): Command {
   return cmd
     .option('--config <file>', `YAML config (default: ${DEFAULT_CONFIG} when it exists)`)
     .option('--listen <host:port>', 'listen address (default [::]:5443: every address, IPv6 and IPv4), e.g. 0.0.0.0:5443 for IPv4 only, or a port alone (6000)')
+    .option('--port <n>', 'the port to listen on, the host kept (from --listen or the config): --port 6000 on the default is [::]:6000',
+      wholeNumber('--port', 1, 65535))
     .option('--upstream <url>', 'the registry behind the gateway, e.g. http://127.0.0.1:5000')
     .option('--public-url <url>', 'how clients reach the gateway, e.g. https://registry.example.test:5443')
     .option('--certs <dir>', 'directory holding server.crt and server.key')

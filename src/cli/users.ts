@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { createInterface } from 'node:readline';
 import { fail } from '../errors.js';
-import { listUsers, removeUser, setUser } from '../auth/users.js';
+import { listUsers, MIN_PASSWORD_LENGTH, removeUser, setUser } from '../auth/users.js';
 import { wholeNumber } from './options.js';
 import type { Output } from './output.js';
 import { readStdin } from './stdin.js';
@@ -39,7 +39,7 @@ async function password(o: { password?: string; passwordStdin?: boolean }): Prom
   return first;
 }
 
-type SetOptions = { file: string; password?: string; passwordStdin?: boolean; cost: number };
+type SetOptions = { file: string; password?: string; passwordStdin?: boolean; cost: number; minLength: number };
 
 function passwordOptions(cmd: Command): Command {
   return cmd
@@ -47,7 +47,8 @@ function passwordOptions(cmd: Command): Command {
     .option('--password-stdin', 'read the password from standard input')
     .option('--password <password>', 'the password itself (visible to other users in ps: prefer --password-stdin)')
     .option('--cost <n>', 'bcrypt cost',
-      wholeNumber('--cost', 4, 17, ' (10 is the default of htpasswd -B; each step doubles the time)'), 10);
+      wholeNumber('--cost', 4, 17, ' (10 is the default of htpasswd -B; each step doubles the time)'), 10)
+    .option('--min-length <n>', 'shortest password accepted, in characters', wholeNumber('--min-length', 1, 72), MIN_PASSWORD_LENGTH);
 }
 
 export function usersCommand(io: Output): Command {
@@ -59,14 +60,14 @@ export function usersCommand(io: Output): Command {
     .addHelpText('after', '\nExamples:\n  $ gateway users add alice                  # asks for the password\n' +
       '  $ printf %s "$PW" | gateway users add ci --password-stdin --file config/htpasswd')
     .action(async (name: string, o: SetOptions) => {
-      await setUser(o.file, name, await password(o), o.cost, 'add');
+      await setUser(o.file, name, await password(o), o.cost, 'add', o.minLength);
       io.out(`added user '${name}' to ${o.file}`);
     });
 
   passwordOptions(users.command('passwd <name>').description("change a user's password"))
     .addHelpText('after', '\nExample:\n  $ gateway users passwd alice')
     .action(async (name: string, o: SetOptions) => {
-      await setUser(o.file, name, await password(o), o.cost, 'passwd');
+      await setUser(o.file, name, await password(o), o.cost, 'passwd', o.minLength);
       io.out(`changed the password of '${name}' in ${o.file}`);
     });
 

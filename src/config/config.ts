@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { fail } from '../errors.js';
+import { permissionProblem } from '../util/permission.js';
 
 // A port alone (`listen: 5443`, YAML's number, or --listen 5443) is that port on every address, as ':5443' is.
 const hostPort = z.preprocess(
@@ -183,6 +184,8 @@ export type AccessRule = z.infer<typeof rule>;
 
 export interface Overrides {
   listen?: string;
+  /** --port: the listen address's port, its host kept. */
+  port?: number;
   upstream?: string;
   publicUrl?: string;
   certs?: string;
@@ -217,7 +220,7 @@ const FLAG_OF: Record<string, { name: string; key: keyof Overrides }> = {
 function flagFor(path: readonly PropertyKey[], overrides: Overrides): { name: string; value: string } | undefined {
   const flag = FLAG_OF[path.map(String).join('.')];
   const value = flag ? overrides[flag.key] : undefined;
-  return flag && value ? { name: flag.name, value } : undefined;
+  return flag && value !== undefined && value !== '' ? { name: flag.name, value: String(value) } : undefined;
 }
 
 /** Validates a plain object (from YAML, plus overrides) into a Config. */
@@ -226,6 +229,11 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
   if (typeof base !== 'object' || Array.isArray(base)) fail('INVALID_CONFIG', `${source}: expected a mapping of settings at the top level`);
   const merged: Record<string, unknown> = { ...base };
   if (overrides.listen) merged.listen = overrides.listen;
+  if (overrides.port !== undefined) {
+    // The host of whatever listen says (flag, file or the default), with this port.
+    const listen = String(merged.listen ?? '[::]:5443');
+    merged.listen = `${/^\s*\d+\s*$/.test(listen) ? '' : listen.slice(0, Math.max(0, listen.lastIndexOf(':')))}:${overrides.port}`;
+  }
   if (overrides.upstream) merged.upstream = overrides.upstream;
   if (overrides.publicUrl) merged.publicUrl = overrides.publicUrl;
   if (overrides.metrics) merged.metrics = { ...(base.metrics as object ?? {}), listen: overrides.metrics };
@@ -273,6 +281,8 @@ export async function loadConfig(path: string | undefined, overrides: Overrides)
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
+    const denied = permissionProblem(path, err);
+    if (denied) return fail('FILE_INVALID', `cannot read config ${path}: ${denied}`);
     return fail('FILE_MISSING', `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const doc = parseDocument(text, { uniqueKeys: true });

@@ -41,6 +41,13 @@ test('a port alone is that port on every address, as \':PORT\' is: in the file (
   assert.equal(validateConfig({ metrics: { listen: 9465 } }, {}, 'gw.yaml').metrics?.listen, ':9465');
 });
 
+test('--port sets the port and keeps the host of listen (flag, file or default)', () => {
+  assert.equal(validateConfig({}, { port: 6000 }, 'gw.yaml').listen, '[::]:6000');
+  assert.equal(validateConfig({ listen: '127.0.0.1:5443' }, { port: 6000 }, 'gw.yaml').listen, '127.0.0.1:6000');
+  assert.equal(validateConfig({ listen: 5443 }, { port: 6000 }, 'gw.yaml').listen, ':6000');
+  assert.equal(validateConfig({}, { listen: '[::1]:1', port: 6000 }, 'gw.yaml').listen, '[::1]:6000');
+});
+
 test('flags override the file', () => {
   const c = validateConfig({ listen: '0.0.0.0:5443', tls: { clientCA: 'ca.crt' }, auth: { mode: 'none' } }, { listen: '127.0.0.1:1', certs: 'c', htpasswd: 'h', auth: 'htpasswd', upstream: 'http://u:1' }, 'gw.yaml');
   assert.equal(c.listen, '127.0.0.1:1');
