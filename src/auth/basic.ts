@@ -49,7 +49,8 @@ export function basicController(opts: BasicOptions): AccessController {
   });
   const missing = (): Decision => {
     metrics.authFailure('missing');
-    return unauthorized('authentication required');
+    // Not distribution's bare default: containers/image prints that one as plain "unauthorized".
+    return unauthorized('authentication required: no credentials were sent (log in, or give the client a user and password)');
   };
 
   async function authenticate(req: IncomingMessage): Promise<{ account: string } | Decision> {
