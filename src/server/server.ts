@@ -173,19 +173,37 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   server.timeout = idleMs; // idle time on the client socket
   server.on('tlsClientError', (err) => log.debug({ error: err.message }, 'TLS handshake failed'));
 
-  const reloadTls = async () => {
+  // 'signal' (SIGHUP): reload and say so. 'change' (the file watch): add-host and renew replace
+  // server.crt and server.key one after the other, so the watch fires once per file, perhaps
+  // between the two: one reload for both (debounced), logged only when something changed, and
+  // a pair that does not match yet is tried again before it counts as a failure.
+  let loaded = { cert: String(tls.cert), key: String(tls.key) };
+  let tlsQueue = Promise.resolve();
+  const reloadTls = (why: 'signal' | 'change', retry = true): Promise<void> => (tlsQueue = tlsQueue.then(async () => {
     try {
       const next = await loadTls(tlsPaths);
+      const same = String(next.cert) === loaded.cert && String(next.key) === loaded.key;
+      if (why === 'change' && same) return;
       server.setSecureContext(next);
-      certificate = new X509Certificate(String(next.cert));
+      loaded = { cert: String(next.cert), key: String(next.key) };
+      certificate = new X509Certificate(loaded.cert);
       hostChecks.clear();
-      const key = sessionKey(String(next.key));
+      const key = sessionKey(loaded.key);
       if (Buffer.compare(key, sessionKeys[0]!) !== 0) sessionKeys = [key, sessionKeys[0]!];
       log.info({ cert: tlsPaths.cert }, 'TLS certificate reloaded');
     } catch (err) {
+      if (why === 'change' && retry) {
+        tlsSoon(false, 1000);
+        return;
+      }
       log.error({ error: (err as Error).message }, 'TLS reload failed; keeping the current certificate');
     }
     await reloadTrust(); // the certificate's names are the addresses in the setup commands
+  }));
+  let tlsTimer: NodeJS.Timeout | undefined;
+  const tlsSoon = (retry = true, delayMs = 300) => {
+    clearTimeout(tlsTimer);
+    tlsTimer = setTimeout(() => void reloadTls('change', retry), delayMs).unref();
   };
   // /trust/ follows the CA files (each rollover phase changes them) and the
   // server certificate. Runs one at a time, so the last change is the one served.
@@ -211,12 +229,13 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     clearTimeout(trustTimer);
     trustTimer = setTimeout(() => void reloadTrust(), 300).unref();
   };
-  const stopTlsOnly = watchTls(tlsPaths, () => void reloadTls());
+  const stopTlsOnly = watchTls(tlsPaths, () => tlsSoon());
   const stopTrustWatch = trust ? watchFiles(trustPaths(certDir), trustSoon) : () => {};
   const stopTlsWatch = () => {
     stopTlsOnly();
     stopTrustWatch();
     clearTimeout(trustTimer);
+    clearTimeout(tlsTimer);
   };
 
   try {
@@ -246,7 +265,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     health,
     counts,
     async reload() {
-      await reloadTls();
+      await reloadTls('signal');
       await auth.reload().catch((err: Error) => log.error({ error: err.message }, 'token key reload failed; keeping the current keys'));
     },
     async drain(settings) {
