@@ -12,6 +12,7 @@ import { usersCommand } from './users.js';
 import { tokenCommand } from './token.js';
 import { bundleCommand } from './bundle.js';
 import { deployCommand } from './deploy.js';
+import { reloadCommand } from './reload.js';
 import { consoleOutput, type Output } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,6 +30,7 @@ export function buildProgram(io: Output): Command {
   program.addCommand(tokenCommand(io));
   program.addCommand(bundleCommand(io));
   program.addCommand(deployCommand(pkg.version, io));
+  program.addCommand(reloadCommand(io));
   // Subcommands inherit this when added through .command(); addCommand needs it explicitly.
   const inherit = (cmd: Command) => {
     cmd.exitOverride();
@@ -54,8 +56,8 @@ export async function run(argv: string[], io: Output = consoleOutput): Promise<n
   }
 }
 
-// `pidof gateway` and `pkill -HUP gateway` find it, as `token rotate` and the
-// README say; otherwise it is one `node` among others. Exactly 'gateway':
+// `pidof gateway` finds it (and `gateway reload` checks that the pid in a pid
+// file is one); otherwise it is one `node` among others. Exactly 'gateway':
 // pidof compares the whole process name.
 process.title = 'gateway';
 

@@ -34,6 +34,7 @@ import { metrics } from '../metrics/metrics.js';
 import { certificateCheck, createHealth, upstreamCheck, type Health } from './health.js';
 import { drain, drainableServer, type DrainSettings } from './drain.js';
 import { createUi } from '../ui/endpoint.js';
+import { rootRedirect } from '../ui/rootRedirect.js';
 import { localRevocations, sharedRevocations } from '../ui/revocations.js';
 import { sessionKey } from '../ui/session.js';
 
@@ -138,7 +139,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       anonymous: config.limits.upstreamAnonymous,
     }),
     bodyStallMs: config.timeouts.bodyStall * 1000,
-    endpoints: [...auth.endpoints, ...(trust ? [trust] : []), ui],
+    endpoints: [...auth.endpoints, ...(trust ? [trust] : []), ui, rootRedirect],
   });
   const server = https.createServer({
     ...tls,

@@ -88,7 +88,7 @@ export function setupSteps(registry: string, caSha256: string | undefined, login
 
 export interface SetupInput {
   registry: string;
-  trust: Pick<Trust, 'caSha256' | 'commands'> | undefined;
+  trust: Pick<Trust, 'caSha256' | 'commands'> & Partial<Pick<Trust, 'caFingerprints'>> | undefined;
   certificate: X509Certificate;
   logins: boolean;
   now?: Date;
@@ -101,6 +101,7 @@ export function setupData({ registry, trust, certificate, logins, now = new Date
   return {
     registry,
     caSha256: trust?.caSha256 ?? null,
+    caFingerprints: trust?.caFingerprints ?? [],
     commands,
     bundleUrl: trust ? BUNDLE_URL : null,
     steps: setupSteps(registry, trust?.caSha256, logins),

@@ -41,13 +41,13 @@ test('bad --upstream, --listen and --auth are blamed on the flag, not on config/
   }
 });
 
-test('a running gateway is found by `pidof gateway`, as token rotate --help suggests', async () => {
+test('a running gateway names itself `gateway` (pidof, and the check gateway reload makes); token rotate --help points at gateway reload', async () => {
   const gw = await startGateway(work, { auth: { mode: 'none' }, tls: { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') } });
   after(() => gw.stop());
   const r = await exec('pidof', ['gateway']);
   assert.ok(r.stdout.trim().split(/\s+/).includes(String(gw.pid)), `pidof gateway: '${r.stdout.trim()}', gateway pid ${gw.pid}`);
   const help = await gateway(['token', 'rotate', '--help']);
-  assert.match(help.stdout, /kill -HUP \$\(pidof gateway\)/);
+  assert.match(help.stdout, /gateway reload \(or kill -HUP PID\) at once/);
 });
 
 test('`npx gateway` runs the CLI in a clone after npm ci, as the README says', async () => {

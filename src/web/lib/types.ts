@@ -119,6 +119,8 @@ export interface Setup {
   registry: string;
   /** null (and no commands, no bundle) when the gateway serves no /trust/. */
   caSha256: string | null;
+  /** Each CA's certificate SHA-256 fingerprint (AB:CD:…), as openssl x509 -fingerprint -sha256 and browsers show it. */
+  caFingerprints: string[];
   commands: string[];
   bundleUrl: string | null;
   steps: RuntimeSteps;

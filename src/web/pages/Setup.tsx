@@ -1,6 +1,7 @@
 // "Set up a node": trust the gateway's CA (its fingerprint, the pinned
 // one-line command, the bundle), what each runtime needs after that, an
 // imagePullSecret for the logged-in user, and the certificate's status.
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { daysLeftText, expiryText, formatDate } from '../lib/format.js';
@@ -84,13 +85,23 @@ function SetupDetail({ setup }: { setup: Setup }) {
             )}
             <p class="muted small">Add <code>--dry-run</code> at the end to see what it would change first.</p>
             <dl class="facts">
-              <dt>CA SHA-256</dt>
+              <dt>CA file SHA-256</dt>
               <dd>
                 <span class="digest">
                   <code class="wrap" data-testid="ca-sha256">{setup.caSha256}</code>
-                  <CopyButton label="Copy CA SHA-256" text={setup.caSha256} />
+                  <CopyButton label="Copy CA file SHA-256" text={setup.caSha256} />
                 </span>
+                <span class="muted small"> (sha256sum of ca.crt: what the command checks)</span>
               </dd>
+              {setup.caFingerprints.map((fingerprint, i) => (
+                <Fragment key={fingerprint}>
+                  <dt>CA certificate fingerprint{setup.caFingerprints.length > 1 ? ` ${i + 1}` : ''}</dt>
+                  <dd>
+                    <code class="wrap" data-testid="ca-fingerprint">{fingerprint}</code>
+                    <span class="muted small"> (SHA-256, as openssl x509 -fingerprint -sha256 and browsers show it)</span>
+                  </dd>
+                </Fragment>
+              ))}
               {setup.bundleUrl && (
                 <>
                   <dt>Bundle</dt>
