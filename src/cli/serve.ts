@@ -8,6 +8,7 @@ import type { Context } from '../certs/issue.js';
 import { setUser } from '../auth/users.js';
 import { loadConfig, type Config, type Overrides } from '../config/config.js';
 import { startGateway, type Gateway } from '../server/server.js';
+import { watchConfig } from '../server/configReload.js';
 import { metrics } from '../metrics/metrics.js';
 import type { Probes } from '../metrics/probes.js';
 import { clusterProbes, STARTING } from '../server/health.js';
@@ -94,6 +95,8 @@ function stopWithParent(log: Logger): void {
 
 /** Runs until a stop signal; `extra` is stopped after the gateway. */
 interface RunOptions {
+  /** The flags, for re-reading the config as the start read it. */
+  overrides?: Overrides;
   extra?: LocalRegistry | undefined;
   workers?: number;
   format?: LogFormat;
@@ -144,7 +147,7 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
       // Created once here: workers creating it at the same time would each sign with their own.
       if (config.auth.mode === 'token') await tokenKeyRing(config.auth.token);
       await pidFile();
-      await runWorkers(workers, config, configPath, log);
+      await runWorkers(workers, config, configPath, log, opts.overrides);
     } finally {
       await extra?.stop();
       await removePidFile();
@@ -178,7 +181,10 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
       process.stdout.write(startSummary({ version, listen, upstream: gateway.upstream, auth: config.auth.mode, ui, address, trust: gateway.trust }));
     }
   }
-  process.on('SIGHUP', () => void gateway.reload());
+  const configReload = configPath
+    ? watchConfig(configPath, opts.overrides ?? {}, config, (next) => gateway.setAccess(next.access), log)
+    : undefined;
+  process.on('SIGHUP', () => void gateway.reload().then(() => configReload?.reload('signal')));
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -189,6 +195,7 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
       // The local registry (gateway up) after the gateway: uploads in flight still need it.
       void gateway.drain({ delayMs: config.shutdown.delay * 1000, graceMs: config.shutdown.grace * 1000 })
         .catch((err: Error) => log.error({ error: err.message }, 'drain failed'))
+        .then(() => configReload?.stop())
         .then(() => extra?.stop())
         .then(removePidFile)
         .then(stopped)
@@ -208,7 +215,7 @@ export function serveCommand(version: string): Command {
       const configPath = configPathOf(o);
       const format = resolveLogFormat(o.logFormat);
       await run(await loadConfig(configPath, o), configPath, createLogger(process.stdout, format), version,
-        { workers: o.workers, format, pidFile: o.pidFile });
+        { workers: o.workers, format, pidFile: o.pidFile, overrides: o });
     });
 }
 
@@ -313,7 +320,9 @@ export function upCommand(version: string, io: Output): Command {
         process.stderr.write(`started a local docker-registry at ${local.url} (images in ${o.data}/registry)\n`);
       }
       try {
-        await run(config, configPath, log, version, { extra: local, workers: o.workers, format, pidFile });
+        // The local registry's URL counts as a flag: a re-read config without upstream: is no change.
+        const overrides = local ? { ...o, upstream: local.url } : o;
+        await run(config, configPath, log, version, { extra: local, workers: o.workers, format, pidFile, overrides });
       } catch (err) {
         await local?.stop();
         throw err;
@@ -323,8 +332,8 @@ export function upCommand(version: string, io: Output): Command {
 
 /** A cluster worker: serve the config the primary validated, nothing else. */
 export async function runAsWorker(version: string): Promise<void> {
-  const { config, configPath } = workerConfig();
+  const { config, configPath, overrides } = workerConfig();
   const format = resolveLogFormat(undefined);
-  await run(config, configPath, createLogger(process.stdout, format), version, { format });
+  await run(config, configPath, createLogger(process.stdout, format), version, { format, overrides });
   cluster.worker?.disconnect();
 }

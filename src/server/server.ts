@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { AuthMode } from '../auth/mode.js';
-import { policyFor } from '../auth/policy.js';
+import { policyFor, type Policy } from '../auth/policy.js';
 import { createThrottle } from '../auth/throttle.js';
 import { DEFAULT_UPSTREAM, type Config } from '../config/config.js';
 import { fail } from '../errors.js';
@@ -45,6 +45,8 @@ export interface Gateway {
   address: AddressInfo;
   /** SIGHUP: re-reads certificates and token keys; open connections keep theirs. */
   reload(): Promise<void>;
+  /** New access rules (gateway.yaml re-read): the next request is decided by them. */
+  setAccess(rules: Config['access']): void;
   /** /livez, /startupz, /readyz; `health.checks` is the readiness list. */
   health: Health;
   /** Client connections and requests in flight now. */
@@ -65,7 +67,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const hostChecks = new Map<string, boolean>();
   const originOf = (req: IncomingMessage) => configured ?? `https://${req.headers.host ?? ''}`;
   // Who may do what is the policy's; who is asking, the auth mode's.
-  const policy = policyFor(config.access, config.auth.mode);
+  // Through a variable: a re-read gateway.yaml replaces the rules under everything that holds `policy`.
+  let currentPolicy = policyFor(config.access, config.auth.mode);
+  const policy: Policy = (account, access) => currentPolicy(account, access);
   // Replicas count failed logins in one Redis when configured (README, Scaling
   // out); otherwise per process, relayed between --workers.
   const shared = config.redis ? await connectShared(config.redis, log) : undefined;
@@ -265,6 +269,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     address: server.address() as AddressInfo,
     health,
     counts,
+    setAccess(rules) {
+      currentPolicy = policyFor(rules, config.auth.mode);
+    },
     async reload() {
       await reloadTls('signal');
       await auth.reload().catch((err: Error) => log.error({ error: err.message }, 'token key reload failed; keeping the current keys'));

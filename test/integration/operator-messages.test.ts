@@ -2,11 +2,12 @@
 // problem and the fix, and the commands the help and README suggest.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, exec, gateway, ROOT } from '../helpers/exec.js';
 import { startGateway } from '../helpers/gateway.js';
-import { freePort } from '../helpers/registry.js';
+import { freePort, startRegistry } from '../helpers/registry.js';
+import { request } from '../helpers/https.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const work = await tempDir();
@@ -101,4 +102,40 @@ test('files uid 65532 may not read: the message names the uid, the permission an
   await chmod(join(locked, 'server.crt'), 0o600);
   const file = await asNobody(['serve', '--certs', locked, '--upstream', 'http://127.0.0.1:1']);
   assert.match(file.stderr, /server\.crt: permission denied: uid 65532 \(gid 65532\) may not read it \(owner uid 0, gid 0, mode 0600\); make it readable by uid 65532/);
+});
+
+test('gateway.yaml is re-read on a change and on SIGHUP: the access rules apply at once; the rest is named as needing a restart', async () => {
+  const upstream = await startRegistry(work, { storage: join(work, 'reload-storage') });
+  after(() => upstream.stop());
+  const gw = await startGateway(work, {
+    upstream: upstream.url, auth: { mode: 'none' }, tls: { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') },
+    access: [{ account: '', name: 'open/**', actions: ['pull'] }],
+  });
+  after(() => gw.stop());
+  const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
+  const status = async (repo: string) => (await request(`${gw.url}/v2/${repo}/tags/list`, { ca })).status;
+  assert.equal(await status('closed/app'), 403);
+  const path = join(work, `gateway-${gw.port}.yaml`);
+  const config = JSON.parse(await readFile(path, 'utf8'));
+  // Edited as a user edits it: the rules widened, and a setting only a restart takes.
+  const from = gw.entries().length;
+  await writeFile(path, JSON.stringify({ ...config, access: [{ account: '', name: '**', actions: ['pull'] }], timeouts: { idle: 60 } }));
+  const changed = await gw.waitFor((e) => String(e.msg).startsWith('config changed'), from, 20_000);
+  assert.deepEqual(changed.applied, ['access']);
+  assert.deepEqual(changed.needsRestart, ['timeouts.idle']);
+  assert.equal(changed.msg, 'config changed: applied what can change live; restart the gateway for timeouts.idle');
+  assert.notEqual(await status('closed/app'), 403, 'the new rules decide at once');
+  // A broken edit keeps the running config; SIGHUP re-reads too.
+  const broken = gw.entries().length;
+  await writeFile(path, 'listen: [\n');
+  const failed = await gw.waitFor((e) => e.msg === 'config reload failed; the gateway keeps running with the config it has', broken, 20_000);
+  assert.match(String(failed.error), /at line \d+, column \d+/);
+  assert.notEqual(await status('closed/app'), 403);
+  await writeFile(path, JSON.stringify({ ...config, listen: '127.0.0.1:1' }));
+  const hup = gw.entries().length;
+  gw.signal('SIGHUP');
+  const again = await gw.waitFor((e) => String(e.msg).startsWith('config changed'), hup, 20_000);
+  assert.deepEqual(again.needsRestart, ['listen'], 'timeouts back as started; listen differs');
+  assert.deepEqual(again.applied, ['access']);
+  assert.equal(await status('closed/app'), 403, 'the old rules are back');
 });
