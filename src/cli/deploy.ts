@@ -19,6 +19,7 @@ import {
 import { MARKER, MOUNTS, OUT, SECRET_FOLDERS, type Overlay } from '../deploy/layout.js';
 import { renderDirectory, type OutFile, type ShippedFile } from '../deploy/render.js';
 import type { Output } from './output.js';
+import { containerCommand } from './deployContainer.js';
 
 const SHIPPED = fileURLToPath(new URL('../../deploy/kubernetes/', import.meta.url));
 const DEFAULT_CONFIG = 'config/gateway.yaml';
@@ -223,7 +224,8 @@ async function kubernetes(version: string, o: KubernetesOptions, io: Output): Pr
 }
 
 export function deployCommand(version: string, io: Output): Command {
-  const deploy = new Command('deploy').description('write what a platform needs to run the gateway (Kubernetes)');
+  const deploy = new Command('deploy').description('write what a platform needs to run the gateway (Kubernetes, a container)');
+  deploy.addCommand(containerCommand(version, io));
   deploy.command('kubernetes')
     .description('write a kustomize directory: the manifests, gateway.yaml for the Pod and the Secret inputs from certs/ and the users file')
     .requiredOption('--out <dir>', 'the directory to write (kubectl apply -k DIR)')
