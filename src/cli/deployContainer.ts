@@ -52,14 +52,14 @@ async function hardLimits(): Promise<{ nofile: number; nproc: number }> {
 export function runCommands(o: { dir: string; image: string; hostNetwork: boolean; folders: string[]; nofile: number; nproc: number }): string {
   const mounts = o.folders.map((f) => `-v ${o.dir}/${f}:/etc/gateway/${f}:ro`).join(' ');
   const net = o.hostNetwork ? '--network host' : '-p 5443:5443';
-  const common = `--read-only --runtime runc --ulimit nofile=${o.nofile}:${o.nofile} --ulimit nproc=${o.nproc}:${o.nproc} ${net}`;
+  const common = `--read-only --ulimit nofile=${o.nofile}:${o.nofile} --ulimit nproc=${o.nproc}:${o.nproc} ${net}`;
   return [
     'Rootful (as root; the files are owned by uid 65532, the image\'s user):',
-    `  podman run -d --name registry-gateway ${common} --user ${IMAGE_UID}:${IMAGE_UID} ${mounts} ${o.image}`,
+    `  podman --runtime runc run -d --name registry-gateway ${common} --user ${IMAGE_UID}:${IMAGE_UID} ${mounts} ${o.image}`,
     'Rootless (as the user who owns the files; keep-id maps you to uid 65532 inside, so it reads them):',
-    `  podman run -d --name registry-gateway ${common} --userns keep-id:uid=${IMAGE_UID},gid=${IMAGE_UID} ${mounts} ${o.image}`,
+    `  podman --runtime runc run -d --name registry-gateway ${common} --userns keep-id:uid=${IMAGE_UID},gid=${IMAGE_UID} ${mounts} ${o.image}`,
     'Why the flags:',
-    '  --runtime runc        Debian 12\'s crun (1.8) stops with "cgroups in hybrid mode not supported" and setrlimit errors; runc starts',
+    '  --runtime runc        (a podman option, before run) Debian 12\'s crun (1.8) stops with "cgroups in hybrid mode not supported" and setrlimit errors; runc starts',
     `  --ulimit nofile/nproc podman otherwise asks for 1048576 files and 4194304 processes, which needs CAP_SYS_RESOURCE: these are this host's hard limits`,
     '  --read-only           the gateway writes nothing (no ca.key here, so no renewal: it warns 30 days ahead)',
     o.hostNetwork

@@ -45,10 +45,10 @@ test('deploy container writes the image\'s mounts, owned by uid 65532 (written a
     listen: '[::]:5443', upstream: registry.url,
     tls: { cert: '/etc/gateway/certs/server.crt', key: '/etc/gateway/certs/server.key' }, auth: { htpasswd: '/etc/gateway/users/htpasswd' },
   });
-  assert.match(r.stdout, /podman run -d --name registry-gateway --read-only --runtime runc --ulimit nofile=\d+:\d+ --ulimit nproc=\d+:\d+ --network host --user 65532:65532 /);
+  assert.match(r.stdout, /podman --runtime runc run -d --name registry-gateway --read-only --ulimit nofile=\d+:\d+ --ulimit nproc=\d+:\d+ --network host --user 65532:65532 /);
   assert.match(r.stdout, /--userns keep-id:uid=65532,gid=65532/);
   assert.match(r.stdout, /the upstream http:\/\/127\.0\.0\.1:\d+ is on this host's loopback/);
-  assert.match(await readFile(join(out, 'README.txt'), 'utf8'), /--runtime runc {8}Debian 12's crun/);
+  assert.match(await readFile(join(out, 'README.txt'), 'utf8'), /--runtime runc {8}\(a podman option, before run\) Debian 12's crun/);
   const again = await gateway(['deploy', 'container', '--out', out, '--config', config]);
   assert.equal(again.code, 2);
   assert.match(again.stderr, /pass --force to replace it/);
