@@ -11,6 +11,7 @@ import { authorize, CATALOG, pull, remove, type Viewer } from './access.js';
 import { mapLimit, PER_REQUEST, type Details, type ImageReader, type Platform } from './images.js';
 import { checkParams, cursor, isRepositoryName, isTag, page, pageSize, repositoryName } from './params.js';
 import { UiError } from './reply.js';
+import type { RepositoryPage, TagPage, TagSummary } from './apiTypes.js';
 
 export const MAX_REPOSITORIES_PAGE = 1000;
 export const MAX_TAGS_PAGE = 100;
@@ -25,14 +26,7 @@ export interface ListOptions {
   images: ImageReader;
 }
 
-export interface TagSummary {
-  name: string;
-  digest: string;
-  mediaType: string;
-  size: number;
-  created: string | null;
-  platforms: Platform[];
-}
+export type { TagSummary };
 
 /** A tag's line: an index's platforms (attestations, unknown/unknown, left out) and its newest creation date. */
 export function summarize(tag: string, d: Details): TagSummary {
@@ -81,7 +75,7 @@ export function createLists(opts: ListOptions) {
   return {
     tagsOf,
 
-    async repositories(viewer: Viewer, query: URLSearchParams) {
+    async repositories(viewer: Viewer, query: URLSearchParams): Promise<RepositoryPage> {
       checkParams(query, ['q', 'n', 'last']);
       const q = (query.get('q') ?? '').trim().toLowerCase();
       if (q.length > MAX_QUERY) throw new UiError(400, 'BAD_PARAMETER', `'q' is longer than ${MAX_QUERY} characters: no repository name is`);
@@ -93,7 +87,7 @@ export function createLists(opts: ListOptions) {
       return { repositories: items, next, total: visible.length };
     },
 
-    async tags(viewer: Viewer, query: URLSearchParams) {
+    async tags(viewer: Viewer, query: URLSearchParams): Promise<TagPage> {
       checkParams(query, ['name', 'n', 'last']);
       const name = repositoryName(query);
       const n = pageSize(query, 50, MAX_TAGS_PAGE);

@@ -76,5 +76,5 @@ export const api = {
     call<ManifestDetail>('manifest', { name, ref }, signal ? { signal } : {}),
   deleteManifest: (name: string, digest: string) => call<null>('manifest', { name, digest }, { method: 'DELETE' }),
   setup: (signal?: AbortSignal) => call<Setup>('setup', {}, signal ? { signal } : {}),
-  pullSecret: (namespace: string) => call<PullSecret>('pull-secret', { namespace }),
+  pullSecret: (namespace: string, name: string) => call<PullSecret>('pull-secret', { namespace, name }),
 };

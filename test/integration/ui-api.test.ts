@@ -509,6 +509,8 @@ test('token mode: the pull secret holds a pull-only token, not the password; sko
   assert.equal(secret.kind, 'Secret');
   assert.equal(secret.type, 'kubernetes.io/dockerconfigjson');
   assert.deepEqual(secret.metadata, { name: 'registry-gateway-pull', namespace: 'apps' });
+  // Token mode takes the name asked for too.
+  assert.deepEqual(parse((await get(erin, '/ui/api/pull-secret?namespace=apps&name=erin-pull')).json().yaml).metadata, { name: 'erin-pull', namespace: 'apps' });
   const config = JSON.parse(Buffer.from(secret.data['.dockerconfigjson'], 'base64').toString());
   const entry = config.auths[service];
   assert.ok(entry, `an entry for ${service}: ${JSON.stringify(Object.keys(config.auths))}`);
@@ -564,8 +566,14 @@ test('token mode: the pull secret holds a pull-only token, not the password; sko
   assert.equal(status, 401, 'password changed: the pull token is refused');
 
   // htpasswd mode: the server holds no token to give, the browser fills in the password.
-  assert.deepEqual((await get(alice, '/ui/api/pull-secret?namespace=default')).json(),
-    { yaml: null, template: true, name: 'registry-gateway-pull', namespace: 'default', registry: `127.0.0.1:${gw.port}` });
+  const template = (await get(alice, '/ui/api/pull-secret?namespace=default')).json();
+  assert.deepEqual({ ...template, registries: undefined },
+    { yaml: null, template: true, name: 'registry-gateway-pull', namespace: 'default', registry: `127.0.0.1:${gw.port}`, registries: undefined });
+  // Every address the certificate names, the browser's first: the Secret must work from nodes too.
+  const setup = (await get(anonymous, '/ui/api/setup')).json();
+  assert.equal(template.registries[0], `127.0.0.1:${gw.port}`);
+  assert.deepEqual([...template.registries].sort(), [...setup.registries].sort());
+  assert.ok(template.registries.length > 1, JSON.stringify(template.registries));
 });
 
 test('setup: the trust\'s fingerprint and commands, per-runtime steps, the certificate\'s status', async () => {

@@ -128,7 +128,7 @@ function SetupDetail({ setup }: { setup: Setup }) {
         />
       </section>
 
-      <PullSecretSection registry={setup.registry} />
+      <PullSecretSection registry={setup.registry} registries={setup.registries} />
 
       <CertificateStatus certificate={setup.certificate} />
     </>
@@ -155,7 +155,7 @@ function Steps({ runtime, steps }: { runtime: string; steps: string[] }) {
   );
 }
 
-function PullSecretSection({ registry }: { registry: string }) {
+function PullSecretSection({ registry, registries }: { registry: string; registries: string[] }) {
   const { session } = useSession();
   const [namespace, setNamespace] = useState('default');
   const [name, setName] = useState(DEFAULT_SECRET_NAME);
@@ -181,7 +181,7 @@ function PullSecretSection({ registry }: { registry: string }) {
     const submit = async (event: Event) => {
       event.preventDefault();
       setYaml(null);
-      const p = namespaceProblem(namespace) ?? (local ? secretNameProblem(name) : null);
+      const p = namespaceProblem(namespace) ?? secretNameProblem(name);
       if (p) {
         setProblem(p);
         return;
@@ -189,7 +189,7 @@ function PullSecretSection({ registry }: { registry: string }) {
       setProblem(null);
       if (local) {
         try {
-          setYaml(pullSecretYaml({ registry, username: session.user!, password, namespace, name }));
+          setYaml(pullSecretYaml({ registry, registries, username: session.user!, password, namespace, name }));
         } catch (e) {
           setProblem((e as Error).message);
         }
@@ -197,7 +197,7 @@ function PullSecretSection({ registry }: { registry: string }) {
       }
       setBusy(true);
       try {
-        const answer = await api.pullSecret(namespace);
+        const answer = await api.pullSecret(namespace, name);
         if (answer.yaml) {
           setYaml(answer.yaml);
           setTokenEnds(answer.expiresAt ?? null);
@@ -221,22 +221,25 @@ function PullSecretSection({ registry }: { registry: string }) {
         ) : (
           <p>The gateway makes the Secret on a pull-only token for {session.user}, not on your password. It stops working when the token expires.</p>
         )}
+        <p class="muted small" data-testid="pull-secret-addresses">
+          For {registries.length > 1 ? 'every address of the gateway' : 'the address'}: {registries.map((r, i) => (
+            <Fragment key={r}>{i > 0 && ', '}<code>{r}</code></Fragment>
+          ))}.
+        </p>
         <form class="form inline-form" onSubmit={submit} noValidate data-testid="pull-secret-form">
           <div class="field">
             <label for="secret-namespace">Namespace</label>
             <input id="secret-namespace" value={namespace} autocapitalize="none" spellcheck={false} onInput={(e) => setNamespace(e.currentTarget.value.trim())} />
           </div>
+          <div class="field">
+            <label for="secret-name">Secret name</label>
+            <input id="secret-name" value={name} autocapitalize="none" spellcheck={false} onInput={(e) => setName(e.currentTarget.value.trim())} />
+          </div>
           {local && (
-            <>
-              <div class="field">
-                <label for="secret-name">Secret name</label>
-                <input id="secret-name" value={name} autocapitalize="none" spellcheck={false} onInput={(e) => setName(e.currentTarget.value.trim())} />
-              </div>
-              <div class="field">
-                <label for="secret-password">Your password</label>
-                <input id="secret-password" type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-              </div>
-            </>
+            <div class="field">
+              <label for="secret-password">Your password</label>
+              <input id="secret-password" type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+            </div>
           )}
           <button type="submit" class="primary" disabled={busy}>{busy ? 'Making…' : 'Make the pull secret'}</button>
         </form>
