@@ -128,6 +128,7 @@ export function createUi(opts: UiOptions): Endpoint {
     },
     '/ui/api/repositories': { GET: async ({ viewer, query }) => ok(await lists.repositories(viewer, query)) },
     '/ui/api/repositories/tags': { GET: async ({ viewer, query }) => ok(await lists.tags(viewer, query)) },
+    '/ui/api/repositories/summary': { GET: async ({ viewer, query }) => ok(await lists.summaries(viewer, query)) },
     '/ui/api/manifest': {
       GET: async ({ viewer, query }) => ok(await manifests.show(viewer, query)),
       DELETE: async ({ viewer, query }) => ({ status: 202, body: await manifests.remove(viewer, query) }),

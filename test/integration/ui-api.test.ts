@@ -33,7 +33,7 @@ const certs = join(work, 'certs');
 const htpasswd = join(work, 'htpasswd');
 assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', 'localhost', '--host', '127.0.0.1'])).code, 0);
 const addUser = async (user: string, pw: string, verb = 'add') =>
-  assert.equal((await gatewayCli(['users', verb, user, '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: pw })).code, 0);
+  assert.equal((await gatewayCli(['users', verb, user, '--password-stdin', '--min-length', '1', '--file', htpasswd, '--cost', '4'], { input: pw })).code, 0);
 for (const user of ['admin', 'alice', 'bob', 'carol', 'dave', 'erin']) await addUser(user, `${user}-pw`);
 const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
 const tls = { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') };
@@ -276,6 +276,24 @@ test('repositories: only what the viewer may pull, as the access rules say for d
   assert.deepEqual(docker.json().repositories, ['public/base']);
   const dockerFirst = await request(`${gw.url}/v2/_catalog?n=3`, { ca, headers: basic('alice:alice-pw') });
   assert.deepEqual(dockerFirst.json().repositories, (await names(alice)).slice(0, 3));
+});
+
+test('repository summaries: tags, last push, platforms for up to 25 names a call; names the viewer may not pull left out', async () => {
+  const q = (names: string[]) => `/ui/api/repositories/summary?${names.map((n) => `name=${encodeURIComponent(n)}`).join('&')}`;
+  const r = await get(alice, q(['alice/app', 'alice/multi', 'private/secret', 'public/base']));
+  assert.equal(r.status, 200, r.body.toString());
+  const rows = r.json().summaries as { name: string; tags: number; lastPush: string | null; platforms: { os: string; architecture: string }[]; partial: boolean }[];
+  assert.deepEqual(rows.map((x) => x.name), ['alice/app', 'alice/multi', 'public/base'], 'private/secret is not alice\'s to see');
+  const app = rows.find((x) => x.name === 'alice/app')!;
+  assert.equal(app.tags, 2);
+  assert.equal(app.partial, false);
+  assert.ok(app.lastPush && !Number.isNaN(Date.parse(app.lastPush)));
+  const multi = rows.find((x) => x.name === 'alice/multi')!;
+  assert.ok(multi.platforms.length >= 2, JSON.stringify(multi.platforms));
+  assert.equal((await get(alice, q(Array.from({ length: 26 }, (_, i) => `many/r-${i}`)))).status, 400, 'at most 25 a call');
+  assert.equal((await get(alice, '/ui/api/repositories/summary')).status, 400);
+  assert.equal((await get(alice, q(['Bad Name']))).status, 400);
+  assert.equal((await get(anonymous, q(['alice/app']))).json().summaries.length, 0);
 });
 
 test('search and pages past 1,000: every name once, cursors from the filtered list', async () => {
