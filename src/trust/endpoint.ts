@@ -28,7 +28,14 @@ export interface Trust extends Endpoint {
 
 /** The certificate fingerprints of every CA in a PEM bundle, in order. */
 export function caFingerprints(pem: string): string[] {
-  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((c) => new X509Certificate(c).fingerprint256);
+  // One that does not parse is left out: the file hash still pins what nodes get.
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).flatMap((c) => {
+    try {
+      return [new X509Certificate(c).fingerprint256];
+    } catch {
+      return [];
+    }
+  });
 }
 
 /** The two SHA-256s of the CA, labelled, for wherever a person compares them. */
