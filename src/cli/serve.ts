@@ -163,7 +163,9 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
     throw err;
   }
   current = gateway;
-  const listen = `${gateway.address.address}:${gateway.address.port}`;
+  // [::]:5443, as the config writes it: ':::5443' reads as nothing.
+  const { address: bound, port: boundPort, family } = gateway.address;
+  const listen = family === 'IPv6' ? `[${bound}]:${boundPort}` : `${bound}:${boundPort}`;
   const certificate = await certificateState(config.tls.cert);
   await pidFile();
   // The address other machines use: publicUrl's, else the first the certificate names (loopback last).
