@@ -24,7 +24,9 @@ export const IMAGE_UID = 65532;
 /** The first line of the README it writes: how --force knows a directory is ours to replace. */
 const MARKER = '# Written by `gateway deploy container`';
 
-type ContainerOptions = { out: string; config?: string; certs?: string; htpasswd?: string; upstream?: string; image?: string; force?: boolean };
+type ContainerOptions = {
+  out: string; config?: string; certs?: string; htpasswd?: string; upstream?: string; image?: string; force?: boolean;
+};
 interface File { path: string; content: string | Buffer; mode: number }
 
 const isLoopback = (url: string) => /^https?:\/\/(localhost|127\.[\d.]+|\[::1\])(:|\/|$)/.test(url);
@@ -34,7 +36,8 @@ async function read(file: InputFile, hint: string): Promise<File> {
     return { path: file.to, content: await readFile(file.from), mode: file.mode };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return fail(code === 'ENOENT' ? 'FILE_MISSING' : 'FILE_INVALID', `cannot read ${file.from} (${code ?? (err as Error).message}); ${hint}`);
+    const why = code ?? (err as Error).message;
+    return fail(code === 'ENOENT' ? 'FILE_MISSING' : 'FILE_INVALID', `cannot read ${file.from} (${why}); ${hint}`);
   }
 }
 
@@ -49,7 +52,9 @@ async function hardLimits(): Promise<{ nofile: number; nproc: number }> {
 }
 
 /** The podman commands for this directory: rootful and rootless, with why each flag is there. */
-export function runCommands(o: { dir: string; image: string; hostNetwork: boolean; folders: string[]; nofile: number; nproc: number }): string {
+export function runCommands(o: {
+  dir: string; image: string; hostNetwork: boolean; folders: string[]; nofile: number; nproc: number;
+}): string {
   const mounts = o.folders.map((f) => `-v ${o.dir}/${f}:/etc/gateway/${f}:ro`).join(' ');
   const net = o.hostNetwork ? '--network host' : '-p 5443:5443';
   const common = `--read-only --ulimit nofile=${o.nofile}:${o.nofile} --ulimit nproc=${o.nproc}:${o.nproc} ${net}`;
@@ -57,13 +62,17 @@ export function runCommands(o: { dir: string; image: string; hostNetwork: boolea
     'Rootful (as root; the files are owned by uid 65532, the image\'s user):',
     `  podman --runtime runc run -d --name registry-gateway ${common} --user ${IMAGE_UID}:${IMAGE_UID} ${mounts} ${o.image}`,
     'Rootless (as the user who owns the files; keep-id maps you to uid 65532 inside, so it reads them):',
-    `  podman --runtime runc run -d --name registry-gateway ${common} --userns keep-id:uid=${IMAGE_UID},gid=${IMAGE_UID} ${mounts} ${o.image}`,
+    `  podman --runtime runc run -d --name registry-gateway ${common} --userns keep-id:uid=${IMAGE_UID},gid=${IMAGE_UID} ` +
+      `${mounts} ${o.image}`,
     'Why the flags:',
-    '  --runtime runc        (a podman option, before run) Debian 12\'s crun (1.8) stops with "cgroups in hybrid mode not supported" and setrlimit errors; runc starts',
-    `  --ulimit nofile/nproc podman otherwise asks for 1048576 files and 4194304 processes, which needs CAP_SYS_RESOURCE: these are this host's hard limits`,
+    '  --runtime runc        (a podman option, before run) Debian 12\'s crun (1.8) stops with "cgroups in hybrid mode not ' +
+      'supported" and setrlimit errors; runc starts',
+    '  --ulimit nofile/nproc podman otherwise asks for 1048576 files and 4194304 processes, which needs CAP_SYS_RESOURCE: ' +
+      'these are this host\'s hard limits',
     '  --read-only           the gateway writes nothing (no ca.key here, so no renewal: it warns 30 days ahead)',
     o.hostNetwork
-      ? '  --network host        the upstream is on this host\'s loopback, which a container reaches only on the host\'s network; listens on 5443'
+      ? '  --network host        the upstream is on this host\'s loopback, which a container reaches only on the host\'s network; ' +
+        'listens on 5443'
       : '  -p 5443:5443          the gateway\'s port',
     'Then: podman logs -f registry-gateway; stop with podman stop registry-gateway (it drains, then exits 0).',
   ].join('\n');
@@ -80,7 +89,8 @@ async function checkOut(out: string, force: boolean, name: string): Promise<'new
   }
   if (entries.length === 0) return 'new';
   if (!(await readFile(join(out, 'README.txt'), 'utf8').catch(() => '')).startsWith(MARKER)) {
-    fail('FILE_EXISTS', `${name} exists and was not written by 'gateway deploy container': refusing to replace it, even with --force; choose another --out`);
+    fail('FILE_EXISTS', `${name} exists and was not written by 'gateway deploy container': refusing to replace it, ` +
+      'even with --force; choose another --out');
   }
   if (!force) fail('FILE_EXISTS', `${name} exists (an earlier output of this command); pass --force to replace it`);
   return 'replace';
@@ -156,13 +166,17 @@ async function container(version: string, o: ContainerOptions, io: Output): Prom
   if (user.auth.mode === 'token') {
     const signingKey = configSets(text, ['auth', 'token', 'signingKey']) ? user.auth.token.signingKey : join(certsDir, 'token.key');
     const { ensureSigningKey, certPathFor } = await import('../token/keyring.js');
-    if (await ensureSigningKey(signingKey, certsDir)) io.out(`created ${signingKey} and ${certPathFor(signingKey)} (the token signing key)`);
+    const certPath = certPathFor(signingKey);
+    if (await ensureSigningKey(signingKey, certsDir)) io.out(`created ${signingKey} and ${certPath} (the token signing key)`);
     const keyDir = dirname(signingKey);
-    const token = tokenInputs(signingKey, certPathFor(signingKey), retiredTokenCerts(signingKey, await readdir(keyDir)), user.auth.token.verifyKeys, keyDir);
+    const retired = retiredTokenCerts(signingKey, await readdir(keyDir));
+    const token = tokenInputs(signingKey, certPath, retired, user.auth.token.verifyKeys, keyDir);
     for (const f of token.files) files.push(await read(f, 'fix auth.token in the config'));
     verifyKeys = token.verifyKeys;
   }
-  const rewritten = containerConfig(text, { source, file: configPath, upstream, redis: false, clientCA, target: 'container', ...(verifyKeys ? { verifyKeys } : {}) });
+  const rewritten = containerConfig(text, {
+    source, file: configPath, upstream, redis: false, clientCA, target: 'container', ...(verifyKeys ? { verifyKeys } : {}),
+  });
   rewritten.notes.forEach((n) => io.out(`note: ${n}`));
   files.push({ path: `${OUT.config}/gateway.yaml`, content: rewritten.text, mode: 0o644 });
 
@@ -174,7 +188,8 @@ async function container(version: string, o: ContainerOptions, io: Output): Prom
     `Mounted read-only at /etc/gateway/{${folders.join(',')}} by the image's container (uid ${IMAGE_UID}). No ca.key.\n\n${commands}\n` });
   const owned = await writeTree(out, files, replacing);
   io.out(`wrote ${shown}: ${files.length} files, upstream ${upstream}; ` +
-    (owned ? `owned by uid ${IMAGE_UID} (directories 0700, keys and users 0600)` : `owned by you (uid ${process.getuid?.()}): use the rootless command`));
+    (owned ? `owned by uid ${IMAGE_UID} (directories 0700, keys and users 0600)`
+      : `owned by you (uid ${process.getuid?.()}): use the rootless command`));
   if (hostNetwork) io.out(`note: the upstream ${upstream} is on this host's loopback: the container uses the host's network to reach it`);
   io.out(commands);
 }

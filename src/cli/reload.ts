@@ -17,7 +17,8 @@ export function reloadCommand(io: Output): Command {
     .action(async (o: { pidFile: string }) => {
       const pid = await runningGateway(o.pidFile);
       if (pid === undefined) {
-        fail('FILE_MISSING', `no running gateway is named in ${o.pidFile}: start one with 'gateway up' (or 'gateway serve --pid-file ${o.pidFile}'), ` +
+        fail('FILE_MISSING', `no running gateway is named in ${o.pidFile}: start one with 'gateway up' ` +
+          `(or 'gateway serve --pid-file ${o.pidFile}'), ` +
           'or pass its pid file with --pid-file');
       }
       process.kill(pid, 'SIGHUP');

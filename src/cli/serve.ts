@@ -42,7 +42,8 @@ export const UP_PID_FILE = 'gateway.pid';
 function withServeOptions(cmd: Command): Command {
   return cmd
     .option('--config <file>', `YAML config (default: ${DEFAULT_CONFIG} when it exists)`)
-    .option('--listen <host:port>', 'listen address (default [::]:5443: every address, IPv6 and IPv4), e.g. 0.0.0.0:5443 for IPv4 only, or a port alone (6000)')
+    .option('--listen <host:port>', 'listen address (default [::]:5443: every address, IPv6 and IPv4), ' +
+      'e.g. 0.0.0.0:5443 for IPv4 only, or a port alone (6000)')
     .option('--port <n>', 'the port to listen on, the host kept (from --listen or the config): --port 6000 on the default is [::]:6000',
       wholeNumber('--port', 1, 65535))
     .option('--upstream <url>', 'the registry behind the gateway, e.g. http://127.0.0.1:5000')
@@ -180,7 +181,8 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
       log.info({ caSha256, caFingerprints, commands }, 'node setup: run one of these commands as root on each node');
     }
     if (format === 'text') {
-      process.stdout.write(startSummary({ version, listen, upstream: gateway.upstream, auth: config.auth.mode, ui, address, trust: gateway.trust }));
+      const summary = { version, listen, upstream: gateway.upstream, auth: config.auth.mode, ui, address, trust: gateway.trust };
+      process.stdout.write(startSummary(summary));
     }
   }
   const configReload = configPath

@@ -70,7 +70,8 @@ export function tokenCommand(io: Output): Command {
   token.command('rotate')
     .description('retire the signing key and make a new one; tokens already issued keep verifying')
     .option('--config <file>', 'the gateway config', 'config/gateway.yaml')
-    .addHelpText('after', '\nExample:\n  $ gateway token rotate      # running gateways load the new key within seconds; gateway reload (or kill -HUP PID) at once')
+    .addHelpText('after', '\nExample:\n  $ gateway token rotate      # running gateways load the new key within seconds; ' +
+      'gateway reload (or kill -HUP PID) at once')
     .action(async (o: { config: string }) => {
       const keyPath = (await tokenModeConfig(o.config)).auth.token.signingKey;
       const { rotateSigningKey } = await import('../token/keyring.js');

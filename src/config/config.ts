@@ -271,7 +271,8 @@ export function excerpt(text: string, at: { line: number; col: number } | undefi
   const lines = text.split(/\r?\n/);
   const width = String(at.line).length;
   const show = (no: number) => `  ${String(no).padStart(width)} | ${lines[no - 1] ?? ''}`;
-  return [...(at.line > 1 ? [show(at.line - 1)] : []), show(at.line), `  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, at.col - 1))}^`].join('\n');
+  const caret = `  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, at.col - 1))}^`;
+  return [...(at.line > 1 ? [show(at.line - 1)] : []), show(at.line), caret].join('\n');
 }
 
 /** Reads and validates the config file; a missing file is fine when no --config was given. */

@@ -18,7 +18,10 @@ export interface ContainerConfigOptions {
   clientCA?: string | undefined;
   /** In-container paths of auth.token.verifyKeys, in order. */
   verifyKeys?: readonly string[];
-  /** kubernetes (the default): the Pod's Service exposes metrics, endpoints need a shutdown delay. container: one podman/docker container. */
+  /**
+   * kubernetes (the default): the Pod's Service exposes metrics, endpoints need a shutdown delay.
+   * container: one podman/docker container (`gateway deploy container`).
+   */
   target?: 'kubernetes' | 'container';
 }
 

@@ -42,8 +42,10 @@ export function caFingerprints(pem: string): string[] {
 export function describeCaHashes(caSha256: string, fingerprints: string[]): string[] {
   return [
     `CA file SHA-256 (sha256sum of ca.crt; what the setup command checks): ${caSha256}`,
-    ...fingerprints.map((f, i) => `CA certificate SHA-256 fingerprint${fingerprints.length > 1 ? ` (${i + 1} of ${fingerprints.length})` : ''} ` +
-      `(openssl x509 -fingerprint -sha256, browsers): ${f}`),
+    ...fingerprints.map((f, i) => {
+      const which = fingerprints.length > 1 ? ` (${i + 1} of ${fingerprints.length})` : '';
+      return `CA certificate SHA-256 fingerprint${which} (openssl x509 -fingerprint -sha256, browsers): ${f}`;
+    }),
   ];
 }
 

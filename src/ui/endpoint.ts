@@ -137,7 +137,10 @@ export function createUi(opts: UiOptions): Endpoint {
       GET: async ({ req, query }) => {
         checkParams(query, []);
         const registry = registryOf(req);
-        return ok(setupData({ registry, registries: registriesOf(registry), trust: opts.trust(), certificate: opts.certificate(), logins: accounts !== undefined }));
+        return ok(setupData({
+          registry, registries: registriesOf(registry), trust: opts.trust(), certificate: opts.certificate(),
+          logins: accounts !== undefined,
+        }));
       },
     },
     '/ui/api/pull-secret': {

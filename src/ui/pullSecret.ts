@@ -26,7 +26,8 @@ export function secretParams(query: URLSearchParams): { namespace: string; name:
   }
   const name = query.get('name') ?? PULL_SECRET_NAME;
   if (!SECRET_NAME.test(name)) {
-    throw new UiError(400, 'BAD_PARAMETER', `'name' must be a Secret name (lower-case letters, digits, - and ., at most 253), not '${name.slice(0, 254)}'`);
+    throw new UiError(400, 'BAD_PARAMETER',
+      `'name' must be a Secret name (lower-case letters, digits, - and ., at most 253), not '${name.slice(0, 254)}'`);
   }
   return { namespace: ns, name };
 }
@@ -38,7 +39,9 @@ function addressOf(registry: string): Address {
 }
 
 /** The Secret `gateway bundle --pull-secret` writes, in `namespace`: one auths entry per address nodes may use. */
-export function pullSecretYaml(registries: readonly string[], user: string, password: string, namespace: string, name = PULL_SECRET_NAME): string {
+export function pullSecretYaml(
+  registries: readonly string[], user: string, password: string, namespace: string, name = PULL_SECRET_NAME,
+): string {
   const files = kubernetesFiles({ addresses: registries.map(addressOf), caPem: '', hostsToml: () => '', pullSecret: { user, password } });
   const doc = parseDocument(files.find((f) => f.path === 'kubernetes/pull-secret.yaml')!.content).toJS() as { metadata: Record<string, string> };
   doc.metadata = { name, namespace };

@@ -119,8 +119,11 @@ export function createLists(opts: ListOptions) {
       checkParams(query, ['name'], ['name']);
       const names = query.getAll('name');
       if (names.length === 0) throw new UiError(400, 'BAD_PARAMETER', "give the repositories with 'name' (repeated)");
-      if (names.length > MAX_SUMMARIES) throw new UiError(400, 'BAD_PARAMETER', `at most ${MAX_SUMMARIES} 'name' per request, not ${names.length}`);
-      for (const n of names) if (!isRepositoryName(n)) throw new UiError(400, 'BAD_PARAMETER', `'${n.slice(0, 256)}' is not a repository name`);
+      if (names.length > MAX_SUMMARIES) {
+        throw new UiError(400, 'BAD_PARAMETER', `at most ${MAX_SUMMARIES} 'name' per request, not ${names.length}`);
+      }
+      const bad = names.find((n) => !isRepositoryName(n));
+      if (bad !== undefined) throw new UiError(400, 'BAD_PARAMETER', `'${bad.slice(0, 256)}' is not a repository name`);
       authorize(opts.policy, viewer, CATALOG, 'list repositories');
       // Names the viewer may not pull are left out, as from the list itself.
       const mine = [...new Set(names)].filter((n) => opts.policy(viewer.account, pull(n)));

@@ -21,7 +21,9 @@ interface Options {
   quiet401?: boolean;
 }
 
-async function call<T>(path: string, params: Record<string, string | number | readonly string[] | null | undefined>, options: Options = {}): Promise<T> {
+type Params = Record<string, string | number | readonly string[] | null | undefined>;
+
+async function call<T>(path: string, params: Params, options: Options = {}): Promise<T> {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (Array.isArray(value)) for (const v of value) query.append(key, v);

@@ -50,7 +50,8 @@ export interface SecretInput {
 }
 
 /** The Secret as YAML, for kubectl apply -f -. Names are checked first, so no value needs quoting. */
-export function pullSecretYaml({ registry, registries = [registry], username, password, namespace, name = DEFAULT_SECRET_NAME }: SecretInput): string {
+export function pullSecretYaml(input: SecretInput): string {
+  const { registry, registries = [registry], username, password, namespace, name = DEFAULT_SECRET_NAME } = input;
   const problem = namespaceProblem(namespace) ?? secretNameProblem(name);
   if (problem) throw new Error(problem);
   if (!password) throw new Error('The password is empty: type the password you log in with.');

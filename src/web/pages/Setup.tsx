@@ -233,12 +233,14 @@ function PullSecretSection({ registry, registries }: { registry: string; registr
           </div>
           <div class="field">
             <label for="secret-name">Secret name</label>
-            <input id="secret-name" value={name} autocapitalize="none" spellcheck={false} onInput={(e) => setName(e.currentTarget.value.trim())} />
+            <input id="secret-name" value={name} autocapitalize="none" spellcheck={false}
+              onInput={(e) => setName(e.currentTarget.value.trim())} />
           </div>
           {local && (
             <div class="field">
               <label for="secret-password">Your password</label>
-              <input id="secret-password" type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+              <input id="secret-password" type="password" autocomplete="current-password" value={password}
+                onInput={(e) => setPassword(e.currentTarget.value)} />
             </div>
           )}
           <button type="submit" class="primary" disabled={busy}>{busy ? 'Making…' : 'Make the pull secret'}</button>
