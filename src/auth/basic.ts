@@ -15,7 +15,11 @@ import { metrics } from '../metrics/metrics.js';
  * `Basic <base64 of user:password>`. The scheme's case, and spaces or tabs
  * around the credentials, do not matter (RFC 9110). Sent twice, even alike,
  * it is malformed: Node keeps only the first, and a credential must never
- * be read two ways, nor a request with one taken for anonymous.
+ * be read two ways, nor a request with one taken for anonymous. The one
+ * exception is an empty user and password (`Basic Og==`): containers/image
+ * (skopeo, podman, CRI-O) answers a Basic challenge with it when it has no
+ * credentials, so it names no one and reads as none sent ("authentication
+ * required", not "malformed").
  */
 export function parseBasic(header: string | readonly string[] | undefined): { user: string; password: string } | 'malformed' | undefined {
   if (header === undefined) return undefined;
@@ -23,6 +27,7 @@ export function parseBasic(header: string | readonly string[] | undefined): { us
   const m = /^[ \t]*Basic[ \t]+([A-Za-z0-9+/]+={0,2})[ \t]*$/i.exec(typeof header === 'string' ? header : header[0]!);
   if (!m) return 'malformed';
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  if (decoded === ':') return undefined;
   const colon = decoded.indexOf(':');
   if (colon <= 0) return 'malformed';
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
@@ -44,7 +49,8 @@ export function basicController(opts: BasicOptions): AccessController {
   });
   const missing = (): Decision => {
     metrics.authFailure('missing');
-    return unauthorized('authentication required');
+    // Not distribution's bare default: containers/image prints that one as plain "unauthorized".
+    return unauthorized('authentication required: no credentials were sent (log in, or give the client a user and password)');
   };
 
   async function authenticate(req: IncomingMessage): Promise<{ account: string } | Decision> {

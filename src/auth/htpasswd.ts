@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { watchFile, unwatchFile } from 'node:fs';
 import { fail } from '../errors.js';
+import { permissionProblem } from '../util/permission.js';
 
 export interface Htpasswd {
   users: Map<string, string>;
@@ -41,7 +42,7 @@ export async function readHtpasswd(path: string): Promise<Htpasswd> {
     if (code === 'ENOENT') {
       return fail('FILE_MISSING', `htpasswd file ${path} not found; create a user with 'gateway users add NAME --file ${path}'`);
     }
-    return fail('FILE_INVALID', `cannot read htpasswd file ${path}: ${code ?? (err as Error).message}`);
+    return fail('FILE_INVALID', `cannot read htpasswd file ${path}: ${permissionProblem(path, err) ?? code ?? (err as Error).message}`);
   }
   return parseHtpasswd(text, path);
 }

@@ -25,8 +25,14 @@ function checkName(name: string): void {
   }
 }
 
-export function checkPassword(password: string): void {
+export function checkPassword(password: string, minLength = 1): void {
   if (password.length === 0) fail('INVALID_ARGUMENT', 'the password is empty');
+  // Counted in characters, as a person counts what they typed.
+  const length = [...password].length;
+  if (length < minLength) {
+    fail('INVALID_ARGUMENT', `the password has ${length} character${length === 1 ? '' : 's'}; use at least ${minLength} ` +
+      `(or set the minimum with --min-length N); nothing was changed`);
+  }
   // bcrypt ignores everything past 72 bytes; refusing beats silently truncating.
   if (Buffer.byteLength(password) > 72) {
     fail('INVALID_ARGUMENT', 'the password is longer than 72 bytes, which bcrypt cannot use; choose a shorter one');
@@ -38,9 +44,11 @@ async function hash(password: string, cost: number): Promise<string> {
   return (await bcrypt.hash(password, cost)).replace(/^\$2b\$/, '$2y$');
 }
 
-export async function setUser(file: string, name: string, password: string, cost: number, mode: 'add' | 'passwd'): Promise<void> {
+export async function setUser(
+  file: string, name: string, password: string, cost: number, mode: 'add' | 'passwd', minLength = 1,
+): Promise<void> {
   checkName(name);
-  checkPassword(password);
+  checkPassword(password, minLength);
   const lines = await readLines(file);
   const index = lines.findIndex((l) => userOf(l) === name);
   if (mode === 'add' && index !== -1) {

@@ -22,13 +22,18 @@ export interface InstallScriptInput {
 // Quoted here-documents: the shell expands nothing inside.
 const heredoc = (content: string, tag: string) => `<<'${tag}'\n${content.endsWith('\n') ? content : `${content}\n`}${tag}`;
 
+/** One shell word, taken literally: unquoted, a case pattern like [::1]:5443 is a bracket expression matching "1:5443". */
+export const shQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
 export function installScript(input: InstallScriptInput): string {
-  const hostsCases = input.addresses.map((a) => `    ${a}) cat ${heredoc(input.hostsToml[a]!, 'HOSTS_TOML_END')}\n    ;;`).join('\n');
+  const hostsCases = input.addresses.map((a) => `    ${shQuote(a)}) cat ${heredoc(input.hostsToml[a]!, 'HOSTS_TOML_END')}\n    ;;`).join('\n');
   return `#!/bin/sh
 # Trust installer for the registry at: ${input.addresses.join(' ')}
 # Made by registry-gateway. Run as root on every node that pulls.
 #   sh install.sh [--dry-run] [--root DIR] [--runtimes docker,containerd,containers,k3s] [--ca FILE] [--bundle DIR]
 set -eu
+# No pathname expansion: the addresses are split on spaces below, and [::1]:5443 is a glob.
+set -f
 
 ADDRESSES="${input.addresses.join(' ')}"
 CA_SHA256="${input.caSha256}"

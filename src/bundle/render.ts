@@ -32,18 +32,24 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 const yaml = (doc: unknown) => toYaml(doc, { lineWidth: 0 });
 
 function containerdHosts(a: Address, client: boolean): string {
-  return toToml({
-    server: `https://${a.name}`,
-    host: {
-      [`https://${a.name}`]: {
-        capabilities: ['pull', 'resolve', 'push'],
-        // Relative to this file: the same hosts.toml works in the bundle,
-        // under /etc/containerd/certs.d and in a kind node.
-        ca: 'ca.crt',
-        ...(client ? { client: [['client.cert', 'client.key']] } : {}),
-      },
-    },
-  });
+  const url = `https://${a.name}`;
+  const host: Record<string, unknown> = {
+    capabilities: ['pull', 'resolve', 'push'],
+    // Relative to this file: the same hosts.toml works in the bundle,
+    // under /etc/containerd/certs.d and in a kind node.
+    ca: 'ca.crt',
+    ...(client ? { client: [['client.cert', 'client.key']] } : {}),
+  };
+  // The host entry as an inline table under [host], not as a [host."https://…"] header:
+  // containerd 1.6 and 1.7 read hosts.toml with go-toml v1, which refuses a ']' inside a
+  // quoted header key ([host."https://[::1]:5443"]) and then ignores the whole file.
+  // Each piece is still written by the TOML library.
+  const one = (key: string, value: unknown) => toToml({ [key]: value }).trim();
+  const inline = Object.entries(host).map(([k, v]) => one(k, v)).join(', ');
+  return `${toToml({ server: url })}
+[host]
+${one(url, 0).replace(/ = 0$/, '')} = { ${inline} }
+`;
 }
 
 function registriesYaml(input: BundleInput, caDir: string): string {

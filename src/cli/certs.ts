@@ -44,7 +44,8 @@ function printReport(io: Output, r: CertReport): void {
   io.out(`  key:          ${r.keyType}`);
   io.out(`  valid:        ${r.notBefore} to ${r.notAfter} (${r.daysLeft} days left)`);
   io.out(`  serial:       ${r.serial}`);
-  io.out(`  sha256:       ${r.sha256}`);
+  // Two different SHA-256s are shown for the CA: name each for what it is.
+  io.out(`  fingerprint:  ${r.sha256}  (certificate SHA-256 fingerprint, as openssl x509 -fingerprint -sha256 and browsers show it)`);
   if (r.isCa) {
     io.out(r.nameConstraints
       ? `  constraints:  permitted ${r.nameConstraints.permitted.join(', ') || '(none)'}; ` +
@@ -155,8 +156,15 @@ export function certsCommand(io: Output): Command {
     .action(async (o: { dir: string; json?: boolean; output: Format }) => {
       const { showCerts } = await import('../certs/show.js');
       const { reports, ok } = await showCerts(o.dir, new Date());
-      if (o.json || o.output === 'json') printJson(io, { dir: o.dir, ok, certificates: reports });
-      else reports.forEach((r) => printReport(io, r));
+      const { readTrustPem } = await import('../certs/trustSet.js');
+      const { createHash } = await import('node:crypto');
+      // What the node setup command and install.sh check: the SHA-256 of the file /trust/ca.crt serves.
+      const caFileSha256 = createHash('sha256').update(await readTrustPem(o.dir)).digest('hex');
+      if (o.json || o.output === 'json') printJson(io, { dir: o.dir, ok, caFileSha256, certificates: reports });
+      else {
+        reports.forEach((r) => printReport(io, r));
+        io.out(`CA file SHA-256: ${caFileSha256}  (sha256sum of /trust/ca.crt, the CA file nodes get: what the node setup command checks)`);
+      }
       reports.flatMap((r) => r.warnings).forEach(io.warn);
       if (!ok) fail('CHECK_FAILED', `${reports.flatMap((r) => r.problems).length} problem(s) found in ${o.dir}`);
     });

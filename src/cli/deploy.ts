@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { outputOption, type Format } from './options.js';
 import type { Output } from './output.js';
+import { containerCommand } from './deployContainer.js';
 
 export const DEFAULT_CONFIG = 'config/gateway.yaml';
 
@@ -14,7 +15,8 @@ export type KubernetesOptions = {
 };
 
 export function deployCommand(version: string, io: Output): Command {
-  const deploy = new Command('deploy').description('write what a platform needs to run the gateway (Kubernetes)');
+  const deploy = new Command('deploy').description('write what a platform needs to run the gateway (Kubernetes, a container)');
+  deploy.addCommand(containerCommand(version, io));
   deploy.command('kubernetes')
     .description('write a kustomize directory: the manifests, gateway.yaml for the Pod and the Secret inputs from certs/ and the users file')
     .requiredOption('--out <dir>', 'the directory to write (kubectl apply -k DIR)')

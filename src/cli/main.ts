@@ -18,6 +18,7 @@ import { tokenCommand } from './token.js';
 import { bundleCommand } from './bundle.js';
 import { deployCommand } from './deploy.js';
 import { completionCommand } from './completion.js';
+import { reloadCommand } from './reload.js';
 import { consoleOutput, type Output } from './output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -35,6 +36,7 @@ export function buildProgram(io: Output): Command {
   program.addCommand(tokenCommand(io));
   program.addCommand(bundleCommand(io));
   program.addCommand(deployCommand(pkg.version, io));
+  program.addCommand(reloadCommand(io));
   program.addCommand(completionCommand(io, () => program));
   // Subcommands inherit this when added through .command(); addCommand needs it explicitly.
   const inherit = (cmd: Command) => {
@@ -61,8 +63,8 @@ export async function run(argv: string[], io: Output = consoleOutput): Promise<n
   }
 }
 
-// `pidof gateway` and `pkill -HUP gateway` find it, as `token rotate` and the
-// README say; otherwise it is one `node` among others. Exactly 'gateway':
+// `pidof gateway` finds it (and `gateway reload` checks that the pid in a pid
+// file is one); otherwise it is one `node` among others. Exactly 'gateway':
 // pidof compares the whole process name.
 process.title = 'gateway';
 

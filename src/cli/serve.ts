@@ -1,6 +1,6 @@
 // `gateway serve` and `gateway up`: load and validate the config, start, and
 // stay up until SIGTERM/SIGINT; SIGHUP reloads the certificates.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,6 +11,8 @@ import type { Probes } from '../metrics/probes.js';
 import type { MetricsServer } from '../server/metricsServer.js';
 import type { LocalRegistry } from '../server/localRegistry.js';
 import type { Logger } from '../util/log.js';
+import { LOG_FORMATS, resolveLogFormat, type LogFormat } from '../util/logFormat.js';
+import { fail } from '../errors.js';
 import { collect, wholeNumber } from './options.js';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
@@ -28,12 +30,14 @@ async function serverModules() {
     import('../auth/users.js'), import('../config/config.js'), import('../server/server.js'), import('../metrics/metrics.js'),
     import('../server/health.js'), import('../server/metricsServer.js'), import('../server/workerQueries.js'),
     import('../server/localRegistry.js'), import('../util/log.js'), import('../server/workers.js'), import('../token/mode.js'),
-    import('../server/renewal.js'),
+    import('../server/renewal.js'), import('../server/configReload.js'), import('../server/pidFile.js'), import('../server/listen.js'),
+    import('../trust/endpoint.js'),
   ]);
-  const [users, config, server, metrics, health, metricsServer, workerQueries, localRegistry, log, workers, mode, renewal] = modules;
+  const [users, config, server, metrics, health, metricsServer, workerQueries, localRegistry, log, workers, mode, renewal,
+    configReload, pidFile, listen, trust] = modules;
   return {
     ...users, ...config, ...server, ...metrics, ...health, ...metricsServer, ...workerQueries, ...localRegistry, ...log, ...workers,
-    ...mode, ...renewal,
+    ...mode, ...renewal, ...configReload, ...pidFile, ...listen, ...trust,
   };
 }
 
@@ -43,12 +47,18 @@ const LOCAL_REGISTRY_PORT = 5000;
 const PARENT_ENV = 'GATEWAY_PARENT_PID';
 const PARENT_CHECK_MS = 1_000;
 
-type ServeOptions = Overrides & { config?: string; workers: number };
+type ServeOptions = Overrides & { config?: string; workers: number; logFormat: string; pidFile?: string };
+
+/** Where `up` keeps its pid file unless --pid-file says otherwise (beside the local registry's data). */
+export const UP_PID_FILE = 'gateway.pid';
 
 function withServeOptions(cmd: Command): Command {
   return cmd
     .option('--config <file>', `YAML config (default: ${DEFAULT_CONFIG} when it exists)`)
-    .option('--listen <host:port>', 'listen address (default [::]:5443: every address, IPv6 and IPv4), e.g. 0.0.0.0:5443 for IPv4 only')
+    .option('--listen <host:port>', 'listen address (default [::]:5443: every address, IPv6 and IPv4), ' +
+      'e.g. 0.0.0.0:5443 for IPv4 only, or a port alone (6000)')
+    .option('--port <n>', 'the port to listen on, the host kept (from --listen or the config): --port 6000 on the default is [::]:6000',
+      wholeNumber('--port', 1, 65535))
     .option('--upstream <url>', 'the registry behind the gateway, e.g. http://127.0.0.1:5000')
     .option('--public-url <url>', 'how clients reach the gateway, e.g. https://registry.example.test:5443')
     .option('--certs <dir>', 'directory holding server.crt and server.key')
@@ -56,7 +66,10 @@ function withServeOptions(cmd: Command): Command {
     .option('--auth <mode>', 'none | htpasswd | token')
     .option('--metrics <host:port>', 'serve Prometheus metrics (and /livez, /readyz, /startupz) over plain HTTP here, e.g. 127.0.0.1:9464')
     .option('--workers <n>', `processes sharing the listener: a number (1 to ${availableParallelism() * 2}) or 'auto', ` +
-      `one per core (${availableParallelism()} here)`, workerCount, 1);
+      `one per core (${availableParallelism()} here)`, workerCount, 1)
+    .addOption(new Option('--log-format <format>', 'log lines as JSON, or as short text; auto: text on a terminal, JSON otherwise')
+      .choices([...LOG_FORMATS]).default('auto'))
+    .option('--pid-file <file>', 'write the process id here while running (gateway reload signals it)');
 }
 
 // Default 1, not one per core: each worker holds its own ~75 MiB and TLS
@@ -95,13 +108,26 @@ function stopWithParent(log: Logger): void {
 }
 
 /** Runs until a stop signal; `extra` is stopped after the gateway. */
-async function run(
-  config: Config, configPath: string | undefined, log: Logger, version: string, extra?: LocalRegistry, workers = 1,
-): Promise<void> {
+interface RunOptions {
+  /** The flags, for re-reading the config as the start read it. */
+  overrides?: Overrides;
+  extra?: LocalRegistry | undefined;
+  workers?: number;
+  format?: LogFormat;
+  pidFile?: string | undefined;
+}
+
+async function run(config: Config, configPath: string | undefined, log: Logger, version: string, opts: RunOptions = {}): Promise<void> {
   const {
     metrics, answerPrimary, startRenewal, clusterProbes, STARTING, startMetricsServer, clusterMetrics, processMetrics, tokenKeyRing,
-    runWorkers, startGateway, certificateState,
+    runWorkers, startGateway, certificateState, watchConfig, writePidFile, describeCaHashes,
   } = await serverModules();
+  const { extra, workers = 1, format = 'json' } = opts;
+  // Written once listening (or by the primary of --workers), removed at the stop.
+  let removePidFile = async () => {};
+  const pidFile = async () => {
+    if (opts.pidFile && !isWorker()) removePidFile = await writePidFile(opts.pidFile);
+  };
   if (!isWorker()) stopWithParent(log);
   if (config.metrics) metrics.collectDefaults();
   let current: Gateway | undefined;
@@ -139,9 +165,11 @@ async function run(
     try {
       // Created once here: workers creating it at the same time would each sign with their own.
       if (config.auth.mode === 'token') await tokenKeyRing(config.auth.token);
-      await runWorkers(workers, config, configPath, log);
+      await pidFile();
+      await runWorkers(workers, config, configPath, log, opts.overrides);
     } finally {
       await extra?.stop();
+      await removePidFile();
       await stopped();
     }
     return;
@@ -154,17 +182,31 @@ async function run(
     throw err;
   }
   current = gateway;
-  const listen = `${gateway.address.address}:${gateway.address.port}`;
+  // [::]:5443, as the config writes it: ':::5443' reads as nothing.
+  const { address: bound, port: boundPort, family } = gateway.address;
+  const listen = family === 'IPv6' ? `[${bound}]:${boundPort}` : `${bound}:${boundPort}`;
   const certificate = await certificateState(config.tls.cert);
-  log.info({ version, listen, upstream: gateway.upstream, auth: config.auth.mode, config: configPath ?? null, certificate },
+  await pidFile();
+  // The address other machines use: publicUrl's, else the first the certificate names (loopback last).
+  const address = config.publicUrl ? new URL(config.publicUrl).host : gateway.trust?.addresses[0] ?? listen;
+  const ui = `https://${address}/ui/`;
+  log.info({ version, listen, upstream: gateway.upstream, auth: config.auth.mode, config: configPath ?? null, certificate, ui },
     'gateway started');
-  if (gateway.trust && (!isWorker() || cluster.worker?.id === 1)) {
-    const { caSha256, commands } = gateway.trust;
-    log.info({ caSha256, commands }, 'node setup: run one of these commands as root on each node');
-    process.stderr.write('To trust this registry on a node, run as root (the CA\'s SHA-256 is checked before anything is installed):\n' +
-      `  ${commands[0]}\n`);
+  if (!isWorker() || cluster.worker?.id === 1) {
+    // For machines; on a terminal the summary below says it in a few lines.
+    if (gateway.trust && format === 'json') {
+      const { caSha256, caFingerprints, commands } = gateway.trust;
+      log.info({ caSha256, caFingerprints, commands }, 'node setup: run one of these commands as root on each node');
+    }
+    if (format === 'text') {
+      const summary = { version, listen, upstream: gateway.upstream, auth: config.auth.mode, ui, address, trust: gateway.trust };
+      process.stdout.write(startSummary(summary, describeCaHashes));
+    }
   }
-  process.on('SIGHUP', () => void gateway.reload());
+  const configReload = configPath
+    ? watchConfig(configPath, opts.overrides ?? {}, config, (next) => gateway.setAccess(next.access), log)
+    : undefined;
+  process.on('SIGHUP', () => void gateway.reload().then(() => configReload?.reload('signal')));
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -175,7 +217,9 @@ async function run(
       // The local registry (gateway up) after the gateway: uploads in flight still need it.
       void gateway.drain({ delayMs: config.shutdown.delay * 1000, graceMs: config.shutdown.grace * 1000 })
         .catch((err: Error) => log.error({ error: err.message }, 'drain failed'))
+        .then(() => configReload?.stop())
         .then(() => extra?.stop())
+        .then(removePidFile)
         .then(stopped)
         .then(resolve, resolve);
     };
@@ -192,7 +236,9 @@ export function serveCommand(version: string): Command {
     .action(async (o: ServeOptions) => {
       const { loadConfig, createLogger } = await serverModules();
       const configPath = configPathOf(o);
-      await run(await loadConfig(configPath, o), configPath, createLogger(), version, undefined, o.workers);
+      const format = resolveLogFormat(o.logFormat);
+      await run(await loadConfig(configPath, o), configPath, createLogger(process.stdout, format), version,
+        { workers: o.workers, format, pidFile: o.pidFile, overrides: o });
     });
 }
 
@@ -211,12 +257,60 @@ async function prepareCerts(dir: string, hosts: string[], ctx: Context): Promise
   const certs = await initCerts({
     dir, hosts: initial, caDays: 3650, days: 365, nameConstraints: true, force: false, newCa: false,
   }, ctx);
-  if (certs.changed) certs.notes.forEach((n) => process.stderr.write(`${n}\n`));
+  // The start output stays short: the constraint list itself is in `gateway certs show`.
+  const brief = (n: string) => (n.startsWith('name constraints: private;')
+    ? 'name constraints: private; the CA signs only private names and addresses (even its key cannot impersonate a public site); ' +
+      'add names like these later with the same CA (gateway certs add-host); the list: gateway certs show'
+    : n);
+  if (certs.changed) certs.notes.forEach((n) => process.stderr.write(`${brief(n)}\n`));
   if (first || hosts.length === 0) return;
   const added = await addHosts({ dir, hosts, days: 365 }, ctx);
   if (added.added.length > 0) {
     process.stderr.write(`added ${added.added.join(', ')} to ${dir}/server.crt (same CA: nodes need nothing new)\n`);
   }
+}
+
+/**
+ * A second `up` in the same directory: the gateway's own port is checked
+ * first, so that the answer is "a gateway is already running (pid N)" rather
+ * than the local registry's port, and nothing (a second registry on the same
+ * data) starts before it.
+ */
+async function refuseSecondStart(listen: string, pidFile: string): Promise<void> {
+  const { runningGateway, listenAddress, portInUse } = await serverModules();
+  const running = await runningGateway(pidFile);
+  const { host, port } = await listenAddress(listen);
+  const busy = await portInUse(host, port);
+  if (running !== undefined) {
+    fail('LISTEN_FAILED', `a gateway is already running (pid ${running}${busy ? `, on ${listen}` : ''}; pid file ${pidFile}): ` +
+      `use that one, or stop it first (kill ${running}); ` +
+      'a second gateway needs its own --port and --data');
+  }
+  if (busy) {
+    fail('LISTEN_FAILED', `cannot listen on ${listen}: another program has port ${port}; ` +
+      `stop it, or choose another port with --port N (or --listen HOST:PORT)`);
+  }
+}
+
+/** What a person starting the gateway on a terminal needs, in a few lines. */
+function startSummary(s: {
+  version: string; listen: string; upstream: string; auth: string; ui: string; address: string; trust: Gateway['trust'];
+}, describeCaHashes: (sha256: string, fingerprints: string[]) => string[]): string {
+  const lines = [
+    '',
+    `registry-gateway ${s.version} is running on ${s.listen} (upstream ${s.upstream}, auth ${s.auth})`,
+    `  registry   ${s.address}${s.trust && s.trust.addresses.length > 1 ? `   (also ${s.trust.addresses.slice(1).join(', ')})` : ''}`,
+    `  web UI     ${s.ui}`,
+  ];
+  if (s.trust) {
+    const [file, ...fingerprints] = describeCaHashes(s.trust.caSha256, s.trust.caFingerprints);
+    lines.push(...[file!, ...fingerprints].map((l) => `  ${l}`), '',
+      'To trust this registry on a node, run as root (it checks the CA file\'s SHA-256 before installing anything;',
+      'append --dry-run to see what it would change):',
+      `  ${s.trust.commands[0]}`,
+      `The command for each other address, and what each kind of node needs next: https://${s.address}/trust/`);
+  }
+  return `${lines.join('\n')}\n\n`;
 }
 
 export function upCommand(version: string, io: Output): Command {
@@ -231,7 +325,10 @@ export function upCommand(version: string, io: Output): Command {
       const { loadConfig, createLogger, setUser, startLocalRegistry } = await serverModules();
       const configPath = configPathOf(o);
       const config = await loadConfig(configPath, o);
-      const log = createLogger();
+      const format = resolveLogFormat(o.logFormat);
+      const log = createLogger(process.stdout, format);
+      const pidFile = o.pidFile ?? join(o.data, UP_PID_FILE);
+      await refuseSecondStart(config.listen, pidFile);
       const ctx = { now: new Date(), creator: 'gateway up', warn: io.warn };
       await prepareCerts(dirname(config.tls.cert), o.host ?? [], ctx);
       if (config.auth.mode === 'htpasswd' && !existsSync(config.auth.htpasswd)) {
@@ -248,7 +345,9 @@ export function upCommand(version: string, io: Output): Command {
         process.stderr.write(`started a local docker-registry at ${local.url} (images in ${o.data}/registry)\n`);
       }
       try {
-        await run(config, configPath, log, version, local, o.workers);
+        // The local registry's URL counts as a flag: a re-read config without upstream: is no change.
+        const overrides = local ? { ...o, upstream: local.url } : o;
+        await run(config, configPath, log, version, { extra: local, workers: o.workers, format, pidFile, overrides });
       } catch (err) {
         await local?.stop();
         throw err;
@@ -259,7 +358,8 @@ export function upCommand(version: string, io: Output): Command {
 /** A cluster worker: serve the config the primary validated, nothing else. */
 export async function runAsWorker(version: string): Promise<void> {
   const { createLogger } = await serverModules();
-  const { config, configPath } = workerConfig();
-  await run(config, configPath, createLogger(), version);
+  const { config, configPath, overrides } = workerConfig();
+  const format = resolveLogFormat(undefined);
+  await run(config, configPath, createLogger(process.stdout, format), version, { format, overrides });
   cluster.worker?.disconnect();
 }

@@ -80,7 +80,8 @@ export function tokenCommand(io: Output): Command {
     .description('retire the signing key and make a new one; tokens already issued keep verifying')
     .option('--config <file>', 'the gateway config', 'config/gateway.yaml')
     .addOption(outputOption())
-    .addHelpText('after', '\nExample:\n  $ gateway token rotate      # running gateways load the new key within seconds; kill -HUP $(pidof gateway) at once')
+    .addHelpText('after', '\nExample:\n  $ gateway token rotate      # running gateways load the new key within seconds; ' +
+      'gateway reload (or kill -HUP PID) at once')
     .action(async (o: { config: string; output: Format }) => {
       const keyPath = (await tokenModeConfig(o.config)).auth.token.signingKey;
       const { rotateSigningKey, certPathFor } = await import('../token/keyring.js');

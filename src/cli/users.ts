@@ -8,6 +8,8 @@ import { printJson, type Output } from './output.js';
 import { readStdin } from './stdin.js';
 
 const DEFAULT_FILE = 'config/htpasswd';
+/** Shortest password `users add` and `users passwd` accept unless told otherwise (--min-length). */
+const MIN_PASSWORD_LENGTH = 8;
 
 function prompt(question: string): Promise<string> {
   return new Promise((resolve) => {
@@ -38,7 +40,7 @@ async function password(o: { password?: string; passwordStdin?: boolean }): Prom
   return first;
 }
 
-type SetOptions = { file: string; password?: string; passwordStdin?: boolean; cost: number };
+type SetOptions = { file: string; password?: string; passwordStdin?: boolean; cost: number; minLength: number };
 
 function passwordOptions(cmd: Command): Command {
   return cmd
@@ -46,7 +48,8 @@ function passwordOptions(cmd: Command): Command {
     .option('--password-stdin', 'read the password from standard input')
     .option('--password <password>', 'the password itself (visible to other users in ps: prefer --password-stdin)')
     .option('--cost <n>', 'bcrypt cost',
-      wholeNumber('--cost', 4, 17, ' (10 is the default of htpasswd -B; each step doubles the time)'), 10);
+      wholeNumber('--cost', 4, 17, ' (10 is the default of htpasswd -B; each step doubles the time)'), 10)
+    .option('--min-length <n>', 'shortest password accepted, in characters', wholeNumber('--min-length', 1, 72), MIN_PASSWORD_LENGTH);
 }
 
 export function usersCommand(io: Output): Command {
@@ -59,7 +62,7 @@ export function usersCommand(io: Output): Command {
       '  $ printf %s "$PW" | gateway users add ci --password-stdin --file config/htpasswd')
     .action(async (name: string, o: SetOptions) => {
       const { setUser } = await import('../auth/users.js');
-      await setUser(o.file, name, await password(o), o.cost, 'add');
+      await setUser(o.file, name, await password(o), o.cost, 'add', o.minLength);
       io.out(`added user '${name}' to ${o.file}`);
     });
 
@@ -67,7 +70,7 @@ export function usersCommand(io: Output): Command {
     .addHelpText('after', '\nExample:\n  $ gateway users passwd alice')
     .action(async (name: string, o: SetOptions) => {
       const { setUser } = await import('../auth/users.js');
-      await setUser(o.file, name, await password(o), o.cost, 'passwd');
+      await setUser(o.file, name, await password(o), o.cost, 'passwd', o.minLength);
       io.out(`changed the password of '${name}' in ${o.file}`);
     });
 

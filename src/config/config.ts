@@ -6,8 +6,15 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { fail } from '../errors.js';
 import { AUTH_MODE_NAMES } from './authModes.js';
+import { permissionProblem } from '../util/permission.js';
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:5443 or [::]:5443');
+// A port alone (`listen: 5443`, YAML's number, or --listen 5443) is that port on every address, as ':5443' is.
+const hostPort = z.preprocess(
+  (v) => (typeof v === 'number' && Number.isInteger(v) ? `:${v}` : typeof v === 'string' && /^\d+$/.test(v.trim()) ? `:${v.trim()}` : v),
+  z.string({ error: "expected host:port or a port, e.g. 5443, ':5443' or '127.0.0.1:5443'" })
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, "expected host:port or a port, e.g. 5443, '0.0.0.0:5443' or '[::]:5443'")
+    .refine((v) => { const p = Number(v.slice(v.lastIndexOf(':') + 1)); return p >= 1 && p <= 65535; }, 'the port must be 1 to 65535'),
+);
 const url = (schemes: string[]) => z.string().refine((v) => {
   try {
     const u = new URL(v);
@@ -223,6 +230,8 @@ export type AccessRule = z.infer<typeof rule>;
 
 export interface Overrides {
   listen?: string;
+  /** --port: the listen address's port, its host kept. */
+  port?: number;
   upstream?: string;
   publicUrl?: string;
   certs?: string;
@@ -257,7 +266,7 @@ const FLAG_OF: Record<string, { name: string; key: keyof Overrides }> = {
 function flagFor(path: readonly PropertyKey[], overrides: Overrides): { name: string; value: string } | undefined {
   const flag = FLAG_OF[path.map(String).join('.')];
   const value = flag ? overrides[flag.key] : undefined;
-  return flag && value ? { name: flag.name, value } : undefined;
+  return flag && value !== undefined && value !== '' ? { name: flag.name, value: String(value) } : undefined;
 }
 
 /** Validates a plain object (from YAML, plus overrides) into a Config. */
@@ -266,6 +275,11 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
   if (typeof base !== 'object' || Array.isArray(base)) fail('INVALID_CONFIG', `${source}: expected a mapping of settings at the top level`);
   const merged: Record<string, unknown> = { ...base };
   if (overrides.listen) merged.listen = overrides.listen;
+  if (overrides.port !== undefined) {
+    // The host of whatever listen says (flag, file or the default), with this port.
+    const listen = String(merged.listen ?? '[::]:5443');
+    merged.listen = `${/^\s*\d+\s*$/.test(listen) ? '' : listen.slice(0, Math.max(0, listen.lastIndexOf(':')))}:${overrides.port}`;
+  }
   if (overrides.upstream) merged.upstream = overrides.upstream;
   if (overrides.publicUrl) merged.publicUrl = overrides.publicUrl;
   if (overrides.metrics) merged.metrics = { ...(base.metrics as object ?? {}), listen: overrides.metrics };
@@ -293,6 +307,20 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
   return parsed.data;
 }
 
+/**
+ * The line a YAML error is at, with the one before it (an unclosed bracket or
+ * quote shows there) and a caret under the column: the yaml library's own
+ * excerpt is folded and sometimes shows the wrong line.
+ */
+export function excerpt(text: string, at: { line: number; col: number } | undefined): string {
+  if (!at) return '';
+  const lines = text.split(/\r?\n/);
+  const width = String(at.line).length;
+  const show = (no: number) => `  ${String(no).padStart(width)} | ${lines[no - 1] ?? ''}`;
+  const caret = `  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, at.col - 1))}^`;
+  return [...(at.line > 1 ? [show(at.line - 1)] : []), show(at.line), caret].join('\n');
+}
+
 /** Reads and validates the config file; a missing file is fine when no --config was given. */
 export async function loadConfig(path: string | undefined, overrides: Overrides): Promise<Config> {
   if (!path) return validateConfig({}, overrides, 'flags');
@@ -300,9 +328,12 @@ export async function loadConfig(path: string | undefined, overrides: Overrides)
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
+    const denied = permissionProblem(path, err);
+    if (denied) return fail('FILE_INVALID', `cannot read config ${path}: ${denied}`);
     return fail('FILE_MISSING', `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) fail('INVALID_CONFIG', `${path}: ${doc.errors[0]!.message.split('\n')[0]}`);
+  const error = doc.errors[0];
+  if (error) fail('INVALID_CONFIG', `${path}: ${error.message.split('\n')[0]!.replace(/:$/, '')}\n${excerpt(text, error.linePos?.[0])}`);
   return validateConfig(doc.toJS(), overrides, path);
 }

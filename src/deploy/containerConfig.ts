@@ -18,6 +18,11 @@ export interface ContainerConfigOptions {
   clientCA?: string | undefined;
   /** In-container paths of auth.token.verifyKeys, in order. */
   verifyKeys?: readonly string[];
+  /**
+   * kubernetes (the default): the Pod's Service exposes metrics, endpoints need a shutdown delay.
+   * container: one podman/docker container (`gateway deploy container`).
+   */
+  target?: 'kubernetes' | 'container';
 }
 
 export interface ContainerConfig {
@@ -81,8 +86,9 @@ export function containerConfig(text: string | undefined, o: ContainerConfigOpti
     setIn(c, ['auth', 'token', 'signingKey'], IN_CONTAINER.signingKey);
     if (user.auth.token.verifyKeys.length > 0) setIn(c, ['auth', 'token', 'verifyKeys'], [...(o.verifyKeys ?? [])]);
   }
-  // The Service's metrics port: every pod address, not loopback.
-  setIn(c, ['metrics', 'listen'], IN_CONTAINER.metrics);
+  const kubernetes = (o.target ?? 'kubernetes') === 'kubernetes';
+  // The Service's metrics port: every pod address, not loopback. A plain container: only when the config has metrics.
+  if (kubernetes || user.metrics !== undefined) setIn(c, ['metrics', 'listen'], IN_CONTAINER.metrics);
   if (o.redis) {
     if (user.redis !== undefined && user.redis.url !== IN_CONTAINER.redis) {
       notes.push(`redis.url ${user.redis.url} replaced by the Redis deployed beside the gateway, ${IN_CONTAINER.redis}`);
@@ -98,11 +104,15 @@ export function containerConfig(text: string | undefined, o: ContainerConfigOpti
     notes.push('redis: left out (--single): one gateway counts alone');
   }
   // Endpoints drop a terminating pod within a few seconds; until then it must still answer.
-  if ((c.shutdown as Tree | undefined)?.delay === undefined) setIn(c, ['shutdown', 'delay'], DEFAULT_SHUTDOWN_DELAY);
+  if (kubernetes && (c.shutdown as Tree | undefined)?.delay === undefined) setIn(c, ['shutdown', 'delay'], DEFAULT_SHUTDOWN_DELAY);
   const doc = new Document(c);
-  doc.commentBefore = ` Written by \`gateway deploy kubernetes\` from ${o.file ?? 'the defaults'}: the paths are\n` +
-    ' where the Pod mounts the ConfigMap and Secrets (deploy/kubernetes/README.md).\n' +
-    ` Change ${o.file ?? 'config/gateway.yaml'} and run the command again, rather than this copy.`;
+  doc.commentBefore = kubernetes
+    ? ` Written by \`gateway deploy kubernetes\` from ${o.file ?? 'the defaults'}: the paths are\n` +
+      ' where the Pod mounts the ConfigMap and Secrets (deploy/kubernetes/README.md).\n' +
+      ` Change ${o.file ?? 'config/gateway.yaml'} and run the command again, rather than this copy.`
+    : ` Written by \`gateway deploy container\` from ${o.file ?? 'the defaults'}: the paths are\n` +
+      ' where the image expects its mounts (/etc/gateway/...; README.md, Container image).\n' +
+      ` Change ${o.file ?? 'config/gateway.yaml'} and run the command again, rather than this copy.`;
   const out = doc.toString();
   // What `gateway serve` in the Pod will read: refused here, not in a crash loop.
   const config = validateConfig(parseYaml(out, 'the rewritten gateway.yaml').toJS(), {}, 'the rewritten gateway.yaml');

@@ -7,5 +7,7 @@ export interface Endpoint {
   paths: ReadonlySet<string>;
   /** The `action` its requests are counted under in the metrics and the access log. */
   kind: 'token' | 'trust' | 'ui';
+  /** Takes only some requests to its paths (the rest go on to the registry steps); all when absent. */
+  takes?(req: IncomingMessage): boolean;
   handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void>;
 }

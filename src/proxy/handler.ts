@@ -118,7 +118,7 @@ export const health: Step = async (ctx, opts) => {
 
 /** The auth mode's own paths (/token) and /trust/: answered before any registry check. */
 export const endpoints: Step = async (ctx, opts) => {
-  const endpoint = opts.endpoints.find((e) => e.paths.has(ctx.path));
+  const endpoint = opts.endpoints.find((e) => e.paths.has(ctx.path) && (e.takes?.(ctx.req) ?? true));
   if (!endpoint) return undefined;
   ctx.entry.kind = endpoint.kind;
   await endpoint.handle(ctx.req, ctx.res, ctx.path, new URLSearchParams(ctx.rawQuery));

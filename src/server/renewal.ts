@@ -33,10 +33,18 @@ export async function certificateState(path: string, now = new Date()): Promise<
  * Renews now if due. Never throws: a failed renewal is logged, and the
  * current certificate keeps serving until it is fixed.
  */
-export async function renewIfDue(s: RenewalSettings, log: Logger, now = new Date()): Promise<boolean> {
+export async function renewIfDue(s: RenewalSettings, log: Logger, now = new Date(), atStart = false): Promise<boolean> {
   if (s.before === 0) return false;
+  let state: CertificateState;
   try {
-    const state = await certificateState(s.cert, now);
+    state = await certificateState(s.cert, now);
+  } catch (err) {
+    // Not a renewal failure: at start the gateway's own start says what is wrong with
+    // the file (once, with the fix); later the TLS watch keeps the loaded certificate.
+    if (!atStart) log.warn({ error: (err as Error).message, cert: s.cert }, 'cannot read the server certificate to check its expiry');
+    return false;
+  }
+  try {
     if (state.daysLeft >= s.before) return false;
     const dir = dirname(s.cert);
     const name = basename(s.cert, '.crt');
@@ -70,7 +78,7 @@ export async function renewIfDue(s: RenewalSettings, log: Logger, now = new Date
 
 /** Checks now, then every `everyMs`; returns the stop function. */
 export async function startRenewal(s: RenewalSettings, log: Logger): Promise<() => void> {
-  await renewIfDue(s, log);
+  await renewIfDue(s, log, new Date(), true);
   if (s.before === 0) return () => {};
   let running = false;
   const timer = setInterval(() => {

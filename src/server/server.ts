@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { AuthMode } from '../auth/mode.js';
-import { policyFor } from '../auth/policy.js';
+import { policyFor, type Policy } from '../auth/policy.js';
 import { createThrottle } from '../auth/throttle.js';
 import { DEFAULT_UPSTREAM, type Config } from '../config/config.js';
 import { fail } from '../errors.js';
@@ -34,6 +34,7 @@ import { metrics } from '../metrics/metrics.js';
 import { certificateCheck, createHealth, upstreamCheck, type Health } from './health.js';
 import { drain, drainableServer, type DrainSettings } from './drain.js';
 import { createUi } from '../ui/endpoint.js';
+import { rootRedirect } from '../ui/rootRedirect.js';
 import { localRevocations, sharedRevocations } from '../ui/revocations.js';
 import { sessionKey } from '../ui/session.js';
 
@@ -44,6 +45,8 @@ export interface Gateway {
   address: AddressInfo;
   /** SIGHUP: re-reads certificates and token keys; open connections keep theirs. */
   reload(): Promise<void>;
+  /** New access rules (gateway.yaml re-read): the next request is decided by them. */
+  setAccess(rules: Config['access']): void;
   /** /livez, /startupz, /readyz; `health.checks` is the readiness list. */
   health: Health;
   /** Client connections and requests in flight now. */
@@ -64,7 +67,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const hostChecks = new Map<string, boolean>();
   const originOf = (req: IncomingMessage) => configured ?? `https://${req.headers.host ?? ''}`;
   // Who may do what is the policy's; who is asking, the auth mode's.
-  const policy = policyFor(config.access, config.auth.mode);
+  // Through a variable: a re-read gateway.yaml replaces the rules under everything that holds `policy`.
+  let currentPolicy = policyFor(config.access, config.auth.mode);
+  const policy: Policy = (account, access) => currentPolicy(account, access);
   // Replicas count failed logins in one Redis when configured (README, Scaling
   // out); otherwise per process, relayed between --workers.
   const shared = config.redis ? await connectShared(config.redis, log) : undefined;
@@ -144,7 +149,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     bodyStallMs: config.timeouts.bodyStall * 1000,
     bodyMinBytes: config.timeouts.bodyMinBytes,
     poolWaitMs: config.timeouts.poolWait * 1000,
-    endpoints: [...auth.endpoints, ...(trust ? [trust] : []), ui],
+    endpoints: [...auth.endpoints, ...(trust ? [trust] : []), ui, rootRedirect],
   });
   const server = https.createServer({
     ...tls,
@@ -179,19 +184,37 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   server.timeout = idleMs; // idle time on the client socket
   server.on('tlsClientError', (err) => log.debug({ error: err.message }, 'TLS handshake failed'));
 
-  const reloadTls = async () => {
+  // 'signal' (SIGHUP): reload and say so. 'change' (the file watch): add-host and renew replace
+  // server.crt and server.key one after the other, so the watch fires once per file, perhaps
+  // between the two: one reload for both (debounced), logged only when something changed, and
+  // a pair that does not match yet is tried again before it counts as a failure.
+  let loaded = { cert: String(tls.cert), key: String(tls.key) };
+  let tlsQueue = Promise.resolve();
+  const reloadTls = (why: 'signal' | 'change', retry = true): Promise<void> => (tlsQueue = tlsQueue.then(async () => {
     try {
       const next = await loadTls(tlsPaths);
+      const same = String(next.cert) === loaded.cert && String(next.key) === loaded.key;
+      if (why === 'change' && same) return;
       server.setSecureContext(next);
-      certificate = new X509Certificate(String(next.cert));
+      loaded = { cert: String(next.cert), key: String(next.key) };
+      certificate = new X509Certificate(loaded.cert);
       hostChecks.clear();
-      const key = sessionKey(String(next.key));
+      const key = sessionKey(loaded.key);
       if (Buffer.compare(key, sessionKeys[0]!) !== 0) sessionKeys = [key, sessionKeys[0]!];
       log.info({ cert: tlsPaths.cert }, 'TLS certificate reloaded');
     } catch (err) {
+      if (why === 'change' && retry) {
+        tlsSoon(false, 1000);
+        return;
+      }
       log.error({ error: (err as Error).message }, 'TLS reload failed; keeping the current certificate');
     }
     await reloadTrust(); // the certificate's names are the addresses in the setup commands
+  }));
+  let tlsTimer: NodeJS.Timeout | undefined;
+  const tlsSoon = (retry = true, delayMs = 300) => {
+    clearTimeout(tlsTimer);
+    tlsTimer = setTimeout(() => void reloadTls('change', retry), delayMs).unref();
   };
   // /trust/ follows the CA files (each rollover phase changes them) and the
   // server certificate. Runs one at a time, so the last change is the one served.
@@ -217,12 +240,13 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     clearTimeout(trustTimer);
     trustTimer = setTimeout(() => void reloadTrust(), 300).unref();
   };
-  const stopTlsOnly = watchTls(tlsPaths, () => void reloadTls());
+  const stopTlsOnly = watchTls(tlsPaths, () => tlsSoon());
   const stopTrustWatch = trust ? watchFiles(trustPaths(certDir), trustSoon) : () => {};
   const stopTlsWatch = () => {
     stopTlsOnly();
     stopTrustWatch();
     clearTimeout(trustTimer);
+    clearTimeout(tlsTimer);
   };
 
   try {
@@ -253,8 +277,11 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     address: server.address() as AddressInfo,
     health,
     counts,
+    setAccess(rules) {
+      currentPolicy = policyFor(rules, config.auth.mode);
+    },
     async reload() {
-      await reloadTls();
+      await reloadTls('signal');
       await auth.reload().catch((err: Error) => log.error({ error: err.message }, 'token key reload failed; keeping the current keys'));
     },
     async drain(settings) {

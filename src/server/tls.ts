@@ -6,6 +6,7 @@ import { watchFiles } from '../util/watchFiles.js';
 import type { SecureContextOptions } from 'node:tls';
 import { createSecureContext } from 'node:tls';
 import { fail } from '../errors.js';
+import { permissionProblem } from '../util/permission.js';
 
 // https://ssl-config.mozilla.org/guidelines/5.7.json, "intermediate".
 export const MOZILLA_INTERMEDIATE_CIPHERS = [
@@ -26,6 +27,8 @@ async function read(path: string, what: string, fix: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
+    const denied = permissionProblem(path, err);
+    if (denied) return fail('FILE_INVALID', `cannot read the ${what} ${path}: ${denied}`);
     return fail('FILE_MISSING', `cannot read the ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}); ${fix}`);
   }
 }

@@ -5,7 +5,7 @@
 // forks; workers receive the validated config, not the command line, so
 // `gateway up` sets things up only once.
 import cluster, { type Worker } from 'node:cluster';
-import type { Config } from '../config/config.js';
+import type { Config, Overrides } from '../config/config.js';
 import type { Logger } from '../util/log.js';
 import type { LocalThrottle, Throttle } from '../auth/throttle.js';
 
@@ -15,8 +15,9 @@ const WORKER_EXIT_MARGIN_MS = 5_000;
 
 export const isWorker = (): boolean => cluster.isWorker && process.env[CONFIG_ENV] !== undefined;
 
-export function workerConfig(): { config: Config; configPath: string | undefined } {
-  return JSON.parse(process.env[CONFIG_ENV]!) as { config: Config; configPath: string | undefined };
+export function workerConfig(): { config: Config; configPath: string | undefined; overrides: Overrides } {
+  const given = JSON.parse(process.env[CONFIG_ENV]!) as { config: Config; configPath: string | undefined; overrides?: Overrides };
+  return { ...given, overrides: given.overrides ?? {} };
 }
 
 type ThrottleEvent = { throttle: string; op: 'failure' | 'success'; key: string };
@@ -55,8 +56,11 @@ export function sharedThrottle(name: string, local: LocalThrottle): Throttle {
 }
 
 /** Runs N workers until SIGTERM/SIGINT; restarts one that dies; forwards SIGHUP. */
-export async function runWorkers(n: number, config: Config, configPath: string | undefined, log: Logger): Promise<void> {
-  const env = { [CONFIG_ENV]: JSON.stringify({ config, configPath }) };
+export async function runWorkers(
+  n: number, config: Config, configPath: string | undefined, log: Logger, overrides: Overrides = {},
+): Promise<void> {
+  // The flags too: a worker re-reading gateway.yaml (configReload.ts) applies them as the start did.
+  const env = { [CONFIG_ENV]: JSON.stringify({ config, configPath, overrides }) };
   let stopping = false;
   const fork = (): Worker => cluster.fork(env);
   const workers = new Set<Worker>();

@@ -18,7 +18,35 @@ import { API_VERSION, API_VERSION_HEADER } from '../http/responses.js';
 export interface Trust extends Endpoint {
   /** The one-line node setup command for each address. */
   commands: string[];
+  /** The addresses (host:port) of those commands, in the same order: one other machines can reach first. */
+  addresses: string[];
+  /** SHA-256 of the CA file (/trust/ca.crt): what the setup command and install.sh check. */
   caSha256: string;
+  /** Each CA's certificate SHA-256 fingerprint (AB:CD:…), as openssl x509 -fingerprint -sha256 and browsers show it. */
+  caFingerprints: string[];
+}
+
+/** The certificate fingerprints of every CA in a PEM bundle, in order. */
+export function caFingerprints(pem: string): string[] {
+  // One that does not parse is left out: the file hash still pins what nodes get.
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).flatMap((c) => {
+    try {
+      return [new X509Certificate(c).fingerprint256];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The two SHA-256s of the CA, labelled, for wherever a person compares them. */
+export function describeCaHashes(caSha256: string, fingerprints: string[]): string[] {
+  return [
+    `CA file SHA-256 (sha256sum of ca.crt; what the setup command checks): ${caSha256}`,
+    ...fingerprints.map((f, i) => {
+      const which = fingerprints.length > 1 ? ` (${i + 1} of ${fingerprints.length})` : '';
+      return `CA certificate SHA-256 fingerprint${which} (openssl x509 -fingerprint -sha256, browsers): ${f}`;
+    }),
+  ];
 }
 
 // Where the served bundle's kind and k3d configs expect to be unpacked.
@@ -56,12 +84,12 @@ export function pinnedCommand(address: Address, caSha256: string): string {
 }
 
 /** The /trust/ index: the files, and the steps for each kind of node. */
-function indexPage(addresses: Address[], commands: string[], caSha256: string): string {
+function indexPage(addresses: Address[], commands: string[], caSha256: string, fingerprints: string[]): string {
   // addresses come ordered: one other machines can reach first.
   const url = `https://${addresses[0]!.name}`;
   return `Trust for the registry at ${addresses.map((a) => a.name).join(', ')}
 
-The CA's SHA-256: ${caSha256}
+${describeCaHashes(caSha256, fingerprints).join('\n')}
 
 Files (public, no login):
   ${url}/trust/ca.crt          the CA certificate(s) nodes trust (PEM)
@@ -96,7 +124,8 @@ export async function createTrust(rawCaPem: string, addresses: Address[]): Promi
   const loopback = (a: Address) => a.host === 'localhost' || a.host.startsWith('127.') || a.host === '[::1]';
   const ordered = [...addresses.filter((a) => !loopback(a)), ...addresses.filter(loopback)];
   const commands = ordered.map((a) => pinnedCommand(a, caSha256));
-  const index = { type: 'text/plain; charset=utf-8', body: indexPage(ordered, commands, caSha256) };
+  const fingerprints = caFingerprints(caPem);
+  const index = { type: 'text/plain; charset=utf-8', body: indexPage(ordered, commands, caSha256, fingerprints) };
   const bodies: Record<string, { type: string; body: string | Buffer }> = {
     '/trust/': index,
     '/trust': index,
@@ -106,7 +135,9 @@ export async function createTrust(rawCaPem: string, addresses: Address[]): Promi
   };
   return {
     caSha256,
+    caFingerprints: fingerprints,
     commands,
+    addresses: ordered.map((a) => a.name),
     paths: new Set(Object.keys(bodies)),
     kind: 'trust',
     async handle(req: IncomingMessage, res: ServerResponse, path: string) {

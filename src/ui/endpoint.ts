@@ -22,7 +22,7 @@ import { createImageReader } from './images.js';
 import { createManifests } from './manifest.js';
 import { checkOrigin, ownOrigins } from './origin.js';
 import { checkParams } from './params.js';
-import { namespaceParam, pullSecretYaml } from './pullSecret.js';
+import { pullSecretYaml, secretParams } from './pullSecret.js';
 import { send, sendError, sendJson, UiError } from './reply.js';
 import { createLists } from './repositories.js';
 import type { Revocations } from './revocations.js';
@@ -86,6 +86,8 @@ export function createUi(opts: UiOptions): Endpoint {
   const ok = (body: unknown): Answer => ({ status: 200, body });
   /** host:port as clients write it (no :443): publicUrl's, else the certified Host this came to. */
   const registryOf = (req: IncomingMessage) => new URL(`https://${opts.publicHost ?? req.headers.host}`).host;
+  /** The addresses clients use (publicUrl's, or every name of the certificate), `first` first. */
+  const registriesOf = (first: string) => [first, ...(opts.trust()?.addresses ?? []).filter((a) => a !== first)];
 
   const login = async (call: Call): Promise<Answer> => {
     checkParams(call.query, []);
@@ -126,6 +128,7 @@ export function createUi(opts: UiOptions): Endpoint {
     },
     '/ui/api/repositories': { GET: async ({ viewer, query }) => ok(await lists.repositories(viewer, query)) },
     '/ui/api/repositories/tags': { GET: async ({ viewer, query }) => ok(await lists.tags(viewer, query)) },
+    '/ui/api/repositories/summary': { GET: async ({ viewer, query }) => ok(await lists.summaries(viewer, query)) },
     '/ui/api/manifest': {
       GET: async ({ viewer, query }) => ok(await manifests.show(viewer, query)),
       DELETE: async ({ viewer, query }) => ({ status: 202, body: await manifests.remove(viewer, query) }),
@@ -133,17 +136,24 @@ export function createUi(opts: UiOptions): Endpoint {
     '/ui/api/setup': {
       GET: async ({ req, query }) => {
         checkParams(query, []);
-        return ok(setupData({ registry: registryOf(req), trust: opts.trust(), certificate: opts.certificate(), logins: accounts !== undefined }));
+        const registry = registryOf(req);
+        return ok(setupData({
+          registry, registries: registriesOf(registry), trust: opts.trust(), certificate: opts.certificate(),
+          logins: accounts !== undefined,
+        }));
       },
     },
     '/ui/api/pull-secret': {
       GET: async ({ req, query, session }) => {
-        const namespace = namespaceParam(query);
+        const { namespace, name } = secretParams(query);
         if (!session) throw new UiError(401, 'UNAUTHORIZED', 'log in to get a pull secret for your account');
-        const common = { name: PULL_SECRET_NAME, namespace, registry: registryOf(req) };
+        const registry = registryOf(req);
+        // Every address the certificate names (as the setup command does), this browser's first: nodes cannot use localhost.
+        const registries = registriesOf(registry);
+        const common = { name, namespace, registry, registries };
         if (!accounts?.pullToken) return ok({ yaml: null, template: true, ...common });
         const { token, expiresAt } = await accounts.pullToken(session.user);
-        return ok({ yaml: pullSecretYaml(common.registry, session.user, token, namespace), template: false, expiresAt, ...common });
+        return ok({ yaml: pullSecretYaml(registries, session.user, token, namespace, name), template: false, expiresAt, ...common });
       },
     },
   };

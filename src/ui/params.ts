@@ -9,13 +9,14 @@ const TAG = new RegExp(`^${TAG_PATTERN}$`);
 export const DIGEST = new RegExp(`^${DIGEST_PATTERN}$`);
 
 /** Only these parameters, each at most once. */
-export function checkParams(query: URLSearchParams, allowed: readonly string[]): void {
+/** Only `allowed` keys, each once unless it is in `repeatable`. */
+export function checkParams(query: URLSearchParams, allowed: readonly string[], repeatable: readonly string[] = []): void {
   const seen = new Set<string>();
   for (const key of query.keys()) {
     if (!allowed.includes(key)) {
       throw new UiError(400, 'BAD_PARAMETER', `unknown parameter '${key}': this takes ${allowed.length ? allowed.join(', ') : 'none'}`);
     }
-    if (seen.has(key)) throw new UiError(400, 'BAD_PARAMETER', `parameter '${key}' given twice`);
+    if (seen.has(key) && !repeatable.includes(key)) throw new UiError(400, 'BAD_PARAMETER', `parameter '${key}' given twice`);
     seen.add(key);
   }
 }

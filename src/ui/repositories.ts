@@ -11,9 +11,17 @@ import { authorize, CATALOG, pull, remove, type Viewer } from './access.js';
 import { mapLimit, PER_REQUEST, type Details, type ImageReader, type Platform } from './images.js';
 import { checkParams, cursor, isRepositoryName, isTag, page, pageSize, repositoryName } from './params.js';
 import { UiError } from './reply.js';
+import type { RepositoryPage, RepositorySummaries, RepositorySummary, TagPage, TagSummary } from './apiTypes.js';
 
 export const MAX_REPOSITORIES_PAGE = 1000;
 export const MAX_TAGS_PAGE = 100;
+/** Repositories one summary request may name: a page shows them in batches of this many. */
+export const MAX_SUMMARIES = 25;
+/** Tags read per repository for the last push and the platforms (the last ones in tag order); more makes it `partial`. */
+export const SUMMARY_TAGS = 5;
+// A summary is read again at most this often: scrolling back and forth costs the upstream nothing.
+const SUMMARY_TTL_MS = 30_000;
+const MAX_CACHED_SUMMARIES = 2000;
 // The catalog is read again at most this often (a search box asks per keystroke).
 const CATALOG_TTL_MS = 5000;
 const MAX_QUERY = 255;
@@ -25,14 +33,7 @@ export interface ListOptions {
   images: ImageReader;
 }
 
-export interface TagSummary {
-  name: string;
-  digest: string;
-  mediaType: string;
-  size: number;
-  created: string | null;
-  platforms: Platform[];
-}
+export type { TagSummary };
 
 /** A tag's line: an index's platforms (attestations, unknown/unknown, left out) and its newest creation date. */
 export function summarize(tag: string, d: Details): TagSummary {
@@ -78,10 +79,63 @@ export function createLists(opts: ListOptions) {
     return list.items.filter(isTag);
   }
 
+  // name -> summary, oldest first (Map keeps insertion order): bounded, and refreshed after the TTL.
+  const summaries = new Map<string, { at: number; summary: Promise<RepositorySummary> }>();
+
+  async function summarizeRepository(name: string): Promise<RepositorySummary> {
+    const all = await tagsOf(name);
+    const read = all.slice(-SUMMARY_TAGS);
+    const rows = await mapLimit(read, PER_REQUEST, async (tag) => {
+      const head = await opts.images.head(name, tag);
+      return head ? summarize(tag, await opts.images.byDigest(name, head)) : undefined;
+    });
+    const seen = rows.filter((r): r is TagSummary => r !== undefined);
+    const lastPush = seen.map((r) => r.created).filter((c): c is string => c !== null && !Number.isNaN(Date.parse(c)))
+      .sort((a, b) => Date.parse(b) - Date.parse(a))[0] ?? null;
+    const platforms = new Map<string, Platform>();
+    for (const p of seen.flatMap((r) => r.platforms)) platforms.set(`${p.os}/${p.architecture}/${p.variant ?? ''}`, p);
+    return { name, tags: all.length, lastPush, platforms: [...platforms.values()], partial: all.length > read.length };
+  }
+
+  function summaryOf(name: string): Promise<RepositorySummary> {
+    const cached = summaries.get(name);
+    if (cached && Date.now() - cached.at < SUMMARY_TTL_MS) return cached.summary;
+    summaries.delete(name);
+    const summary = summarizeRepository(name);
+    summaries.set(name, { at: Date.now(), summary });
+    summary.catch(() => summaries.delete(name));
+    while (summaries.size > MAX_CACHED_SUMMARIES) summaries.delete(summaries.keys().next().value!);
+    return summary;
+  }
+
   return {
     tagsOf,
 
-    async repositories(viewer: Viewer, query: URLSearchParams) {
+    /**
+     * The extra columns of the repository list, for the names a page shows: asked in batches once the
+     * names are on screen, never one request per row, and bounded per request (names, tags read per name).
+     */
+    async summaries(viewer: Viewer, query: URLSearchParams): Promise<RepositorySummaries> {
+      checkParams(query, ['name'], ['name']);
+      const names = query.getAll('name');
+      if (names.length === 0) throw new UiError(400, 'BAD_PARAMETER', "give the repositories with 'name' (repeated)");
+      if (names.length > MAX_SUMMARIES) {
+        throw new UiError(400, 'BAD_PARAMETER', `at most ${MAX_SUMMARIES} 'name' per request, not ${names.length}`);
+      }
+      const bad = names.find((n) => !isRepositoryName(n));
+      if (bad !== undefined) throw new UiError(400, 'BAD_PARAMETER', `'${bad.slice(0, 256)}' is not a repository name`);
+      authorize(opts.policy, viewer, CATALOG, 'list repositories');
+      // Names the viewer may not pull are left out, as from the list itself.
+      const mine = [...new Set(names)].filter((n) => opts.policy(viewer.account, pull(n)));
+      const rows = await mapLimit(mine, PER_REQUEST, async (n) => summaryOf(n).catch((err: unknown) => {
+        // Gone since the list was read: no row, not an error for the whole batch.
+        if (err instanceof UiError && err.status === 404) return undefined;
+        throw err;
+      }));
+      return { summaries: rows.filter((r): r is RepositorySummary => r !== undefined) };
+    },
+
+    async repositories(viewer: Viewer, query: URLSearchParams): Promise<RepositoryPage> {
       checkParams(query, ['q', 'n', 'last']);
       const q = (query.get('q') ?? '').trim().toLowerCase();
       if (q.length > MAX_QUERY) throw new UiError(400, 'BAD_PARAMETER', `'q' is longer than ${MAX_QUERY} characters: no repository name is`);
@@ -93,7 +147,7 @@ export function createLists(opts: ListOptions) {
       return { repositories: items, next, total: visible.length };
     },
 
-    async tags(viewer: Viewer, query: URLSearchParams) {
+    async tags(viewer: Viewer, query: URLSearchParams): Promise<TagPage> {
       checkParams(query, ['name', 'n', 'last']);
       const name = repositoryName(query);
       const n = pageSize(query, 50, MAX_TAGS_PAGE);

@@ -10,6 +10,7 @@ import { NODE_TARGETS } from '../bundle/kubernetes.js';
 import { sanHosts } from '../certs/der.js';
 import { daysLeft } from '../certs/validity.js';
 import { SERVED_BUNDLE_DIR, type Trust } from '../trust/endpoint.js';
+import type { Setup } from './apiTypes.js';
 
 export const BUNDLE_URL = '/trust/bundle.tar.gz';
 export const PULL_SECRET_NAME = 'registry-gateway-pull';
@@ -88,19 +89,23 @@ export function setupSteps(registry: string, caSha256: string | undefined, login
 
 export interface SetupInput {
   registry: string;
-  trust: Pick<Trust, 'caSha256' | 'commands'> | undefined;
+  /** Every address clients use, `registry` first. */
+  registries?: string[];
+  trust: Pick<Trust, 'caSha256' | 'commands'> & Partial<Pick<Trust, 'caFingerprints'>> | undefined;
   certificate: X509Certificate;
   logins: boolean;
   now?: Date;
 }
 
-export function setupData({ registry, trust, certificate, logins, now = new Date() }: SetupInput) {
+export function setupData({ registry, registries = [registry], trust, certificate, logins, now = new Date() }: SetupInput): Setup {
   // The command for the address this browser used first.
   const mine = (c: string) => c.includes(`https://${registry}/trust/`);
   const commands = trust ? [...trust.commands.filter(mine), ...trust.commands.filter((c) => !mine(c))] : [];
   return {
     registry,
+    registries,
     caSha256: trust?.caSha256 ?? null,
+    caFingerprints: trust?.caFingerprints ?? [],
     commands,
     bundleUrl: trust ? BUNDLE_URL : null,
     steps: setupSteps(registry, trust?.caSha256, logins),

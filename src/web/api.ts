@@ -2,7 +2,9 @@
 // non-2xx becomes an ApiError; a 401 is also told to the app (onUnauthorized),
 // which ends a session that the gateway no longer accepts.
 import { ApiError, apiError } from './lib/errors.js';
-import type { ManifestDetail, PlatformManifest, PullSecret, RepositoryPage, Session, Setup, TagPage } from './lib/types.js';
+import type {
+  ManifestDetail, PlatformManifest, PullSecret, RepositoryPage, RepositorySummaries, Session, Setup, TagPage,
+} from './lib/types.js';
 
 const API = '/ui/api/';
 
@@ -21,10 +23,13 @@ interface Options {
   quiet401?: boolean;
 }
 
-async function call<T>(path: string, params: Record<string, string | number | null | undefined>, options: Options = {}): Promise<T> {
+type Params = Record<string, string | number | readonly string[] | null | undefined>;
+
+async function call<T>(path: string, params: Params, options: Options = {}): Promise<T> {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
-    if (value !== null && value !== undefined && value !== '') query.set(key, String(value));
+    if (Array.isArray(value)) for (const v of value) query.append(key, v);
+    else if (value !== null && value !== undefined && value !== '') query.set(key, String(value));
   }
   const url = `${API}${path}${query.size ? `?${query}` : ''}`;
   const init: RequestInit = {
@@ -70,6 +75,9 @@ export const api = {
   logout: () => call<null>('session', {}, { method: 'DELETE', quiet401: true }),
   repositories: (q: string, last: string | null, n: number, signal?: AbortSignal) =>
     call<RepositoryPage>('repositories', { q, last, n }, signal ? { signal } : {}),
+  /** The extra columns for these repositories (at most 25 a call). */
+  repositorySummaries: (names: readonly string[], signal?: AbortSignal) =>
+    call<RepositorySummaries>('repositories/summary', { name: names }, signal ? { signal } : {}),
   tags: (name: string, last: string | null, n: number, signal?: AbortSignal) =>
     call<TagPage>('repositories/tags', { name, last, n }, signal ? { signal } : {}),
   manifest: (name: string, ref: string, signal?: AbortSignal) =>
@@ -79,5 +87,5 @@ export const api = {
     call<PlatformManifest>('manifest', { name, ref, platform: digest }, signal ? { signal } : {}),
   deleteManifest: (name: string, digest: string) => call<null>('manifest', { name, digest }, { method: 'DELETE' }),
   setup: (signal?: AbortSignal) => call<Setup>('setup', {}, signal ? { signal } : {}),
-  pullSecret: (namespace: string) => call<PullSecret>('pull-secret', { namespace }),
+  pullSecret: (namespace: string, name: string) => call<PullSecret>('pull-secret', { namespace, name }),
 };

@@ -21,7 +21,7 @@ export function exec(file: string, args: readonly string[], opts: { cwd?: string
 }
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 /** The built `gateway` command, as a user runs it. */
 export const gateway = (args: readonly string[], opts: { cwd?: string; input?: string } = {}) => exec(process.execPath, [CLI, ...args], opts);

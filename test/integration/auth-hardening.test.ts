@@ -19,7 +19,7 @@ const certs = join(work, 'certs');
 const htpasswd = join(work, 'htpasswd');
 assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', 'localhost', '--host', '127.0.0.1'])).code, 0);
 for (const user of ['alice', 'bob', 'reader', 'victim']) {
-  const added = await gatewayCli(['users', 'add', user, '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: `${user}-pw` });
+  const added = await gatewayCli(['users', 'add', user, '--password-stdin', '--min-length', '1', '--file', htpasswd, '--cost', '4'], { input: `${user}-pw` });
   assert.equal(added.code, 0);
 }
 const ca = await readFile(join(certs, 'ca.crt'), 'utf8');

@@ -128,6 +128,13 @@ test('up --host after the first start adds the name with the same CA; a running 
   });
   assert.match(await healthz(socket, port), /200/, 'a connection opened before the change keeps working');
   socket.destroy();
+  // One reload for add-host's two files, logged once, and no failed reload of a half-written pair. The
+  // watch polls every 2 s: by 3 polls after the new setup commands, a second reload would have shown.
+  await waitUntil('the new setup commands', async () => first.out().includes('node setup changed'));
+  await new Promise((r) => setTimeout(r, 6000));
+  const logged = (msg: string) => first.out().split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
+  assert.equal(logged('TLS certificate reloaded'), 1, first.out());
+  assert.equal(logged('TLS reload failed; keeping the current certificate'), 0);
   assert.equal(await first.stop(), 0);
 
   const second = up(['--host', '10.20.30.40']);

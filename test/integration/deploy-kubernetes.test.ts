@@ -597,7 +597,7 @@ const peerNames = (trust = ca) => new Promise<string>((resolve, reject) => {
 test('Secret updates as the kubelet makes them (a ..data swap): a new user, a new name on the certificate, a CA rollover; no restart', async () => {
   const started = podLog.split('"msg":"gateway started"').length - 1;
   // A user added here reaches the Pod through the Secret.
-  await cli(['users', 'add', 'bob', '--password-stdin', '--cost', '4'], 'bob-pw');
+  await cli(['users', 'add', 'bob', '--password-stdin', '--min-length', '1', '--cost', '4'], 'bob-pw');
   assert.equal((await request(`https://${ADDRESS}/v2/`, { ca, user: 'bob:bob-pw' })).status, 401);
   await updateSecret('users');
   await until('bob logs in after the users Secret changed', async () => ((await request(`https://${ADDRESS}/v2/`, { ca, user: 'bob:bob-pw' })).status === 200 ? true : undefined));

@@ -273,29 +273,26 @@ test('podman pulls it through the gateway and runs it as 65532 with a read-only 
   for (const [runtime, error] of Object.entries(failed)) t.diagnostic(`${runtime} could not start a container here: ${error}`);
   t.diagnostic(`runtime: ${pm.runtime}`);
 
-  // The Pod's mounts: config, certificates (no ca.key), users; the key
-  // readable by the gateway's uid only.
-  const mounts = join(work, 'mounts');
+  // The mounts as `gateway deploy container` writes them (config with the image's paths, certificates
+  // without ca.key, users; owned by 65532, written as root), run with the flags of the rootful command it
+  // prints, as a user copies it. Only the listen address is the test's own (a free port on loopback), and
+  // the runtime is the helper's pick (the command says runc).
   const port = await freePort();
-  for (const d of ['config', 'certs', 'users']) await mkdir(join(mounts, d), { recursive: true, mode: 0o755 });
-  await writeFile(join(mounts, 'config', 'gateway.yaml'), JSON.stringify({
-    listen: `127.0.0.1:${port}`,
-    upstream: registry.url,
-    tls: { cert: '/etc/gateway/certs/server.crt', key: '/etc/gateway/certs/server.key' },
-    auth: { mode: 'htpasswd', htpasswd: '/etc/gateway/users/htpasswd' },
-    access,
-  }, null, 2));
-  for (const f of ['server.crt', 'ca.crt']) await copyFile(join(certs, f), join(mounts, 'certs', f));
-  await copyFile(join(certs, 'server.key'), join(mounts, 'certs', 'server.key'));
-  await chown(join(mounts, 'certs', 'server.key'), 65532, 65532);
-  await chmod(join(mounts, 'certs', 'server.key'), 0o400);
-  await copyFile(htpasswd, join(mounts, 'users', 'htpasswd'));
-  for (const f of ['config/gateway.yaml', 'certs/server.crt', 'certs/ca.crt', 'users/htpasswd']) await chmod(join(mounts, f), 0o644);
-
+  const source = join(work, 'container-source.yaml');
+  await writeFile(source, JSON.stringify({ upstream: registry.url, tls: { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') },
+    auth: { mode: 'htpasswd', htpasswd }, access }));
+  const mounts = join(work, 'gw');
+  const made = await gatewayCli(['deploy', 'container', '--out', mounts, '--config', source]);
+  assert.equal(made.code, 0, made.stderr);
+  const printed = made.stdout.split('\n').map((l) => l.trim()).find((l) => l.startsWith('podman --runtime runc run -d') && l.includes('--user 65532:65532'));
+  assert.ok(printed, made.stdout);
+  const words = printed.split(/\s+/);
+  assert.equal(words.at(-1), `registry-gateway:${version}`);
+  const flags = words.slice(words.indexOf('run') + 1, -1).filter((w, i, all) => w !== '-d' && w !== '--name' && all[i - 1] !== '--name');
   const name = `gw-image-${process.pid}`;
   const t0 = Date.now();
-  const container = pm.start(['run', '--rm', '--name', name, ...hardened, ...pm.limits,
-    '-v', `${join(mounts, 'config')}:/etc/gateway/config:ro`, '-v', `${join(mounts, 'certs')}:/etc/gateway/certs:ro`, '-v', `${join(mounts, 'users')}:/etc/gateway/users:ro`, ref]);
+  const container = pm.start(['run', '--rm', '--name', name, ...flags, '--read-only-tmpfs=false', '--cap-drop', 'all',
+    '--security-opt', 'no-new-privileges', ref, 'serve', '--config', '/etc/gateway/config/gateway.yaml', '--listen', `127.0.0.1:${port}`]);
   cleanup.push(async () => {
     if (container.child.exitCode === null) container.child.kill('SIGKILL');
   });

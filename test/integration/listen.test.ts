@@ -63,6 +63,8 @@ test('[::] answers TLS on 127.0.0.1 and on [::1], and offers a setup command for
       assert.equal(r.status, 200, origin);
     }
     assert.ok((await setupCommands(gw)).some((c) => c.includes(`https://[::1]:${port}`)));
+    // Written as the config writes it, not ':::PORT'.
+    assert.equal((await gw.waitFor((e) => e.msg === 'gateway started')).listen, `[::]:${port}`);
   });
 });
 

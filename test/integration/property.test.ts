@@ -28,7 +28,7 @@ const htpasswd = join(work, 'htpasswd');
 assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', 'localhost', '--host', '127.0.0.1'])).code, 0);
 const USERS: Record<string, string> = { alice: 'alice-pw', bob: 'bob-pw', carol: 'carol-pw' };
 for (const [user, pw] of Object.entries(USERS)) {
-  assert.equal((await gatewayCli(['users', 'add', user, '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: pw })).code, 0);
+  assert.equal((await gatewayCli(['users', 'add', user, '--password-stdin', '--min-length', '1', '--file', htpasswd, '--cost', '4'], { input: pw })).code, 0);
 }
 const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
 const rules = [

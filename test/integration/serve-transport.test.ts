@@ -19,7 +19,7 @@ const certs = join(work, 'certs');
 const htpasswd = join(work, 'htpasswd');
 assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', 'localhost', '--host', '127.0.0.1'])).code, 0);
 assert.equal((await gatewayCli(['certs', 'issue', '--dir', certs, '--name', 'node1', '--client'])).code, 0);
-assert.equal((await gatewayCli(['users', 'add', 'alice', '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: 'pw' })).code, 0);
+assert.equal((await gatewayCli(['users', 'add', 'alice', '--password-stdin', '--min-length', '1', '--file', htpasswd, '--cost', '4'], { input: 'pw' })).code, 0);
 const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
 const registry = await startRegistry(work, { storage: join(work, 'storage') });
 const tls = { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') };

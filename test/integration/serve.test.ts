@@ -19,7 +19,7 @@ const certs = join(work, 'certs');
 const htpasswd = join(work, 'htpasswd');
 assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', 'localhost', '--host', '127.0.0.1'])).code, 0);
 for (const [user, pw] of [['admin', 'admin-pw'], ['bob', 'bob-pw'], ['carol', 'carol-pw']]) {
-  assert.equal((await gatewayCli(['users', 'add', user!, '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: pw })).code, 0);
+  assert.equal((await gatewayCli(['users', 'add', user!, '--password-stdin', '--min-length', '1', '--file', htpasswd, '--cost', '4'], { input: pw })).code, 0);
 }
 const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
 const storage = join(work, 'storage');
@@ -157,7 +157,7 @@ test('/healthz needs no auth and reports the upstream', async () => {
 });
 
 test('a removed user loses access within seconds, cache included', async () => {
-  assert.equal((await gatewayCli(['users', 'add', 'dave', '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: 'dave-pw' })).code, 0);
+  assert.equal((await gatewayCli(['users', 'add', 'dave', '--password-stdin', '--min-length', '1', '--file', htpasswd, '--cost', '4'], { input: 'dave-pw' })).code, 0);
   const deadline = Date.now() + 10_000;
   while ((await get('/v2/', { ca, user: 'dave:dave-pw' })).status !== 200) {
     assert.ok(Date.now() < deadline, 'new user never accepted');

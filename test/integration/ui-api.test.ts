@@ -33,7 +33,7 @@ const certs = join(work, 'certs');
 const htpasswd = join(work, 'htpasswd');
 assert.equal((await gatewayCli(['certs', 'init', '--dir', certs, '--host', 'localhost', '--host', '127.0.0.1'])).code, 0);
 const addUser = async (user: string, pw: string, verb = 'add') =>
-  assert.equal((await gatewayCli(['users', verb, user, '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: pw })).code, 0);
+  assert.equal((await gatewayCli(['users', verb, user, '--password-stdin', '--min-length', '1', '--file', htpasswd, '--cost', '4'], { input: pw })).code, 0);
 for (const user of ['admin', 'alice', 'bob', 'carol', 'dave', 'erin']) await addUser(user, `${user}-pw`);
 const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
 const tls = { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') };
@@ -278,6 +278,24 @@ test('repositories: only what the viewer may pull, as the access rules say for d
   assert.deepEqual(dockerFirst.json().repositories, (await names(alice)).slice(0, 3));
 });
 
+test('repository summaries: tags, last push, platforms for up to 25 names a call; names the viewer may not pull left out', async () => {
+  const q = (names: string[]) => `/ui/api/repositories/summary?${names.map((n) => `name=${encodeURIComponent(n)}`).join('&')}`;
+  const r = await get(alice, q(['alice/app', 'alice/multi', 'private/secret', 'public/base']));
+  assert.equal(r.status, 200, r.body.toString());
+  const rows = r.json().summaries as { name: string; tags: number; lastPush: string | null; platforms: { os: string; architecture: string }[]; partial: boolean }[];
+  assert.deepEqual(rows.map((x) => x.name), ['alice/app', 'alice/multi', 'public/base'], 'private/secret is not alice\'s to see');
+  const app = rows.find((x) => x.name === 'alice/app')!;
+  assert.equal(app.tags, 2);
+  assert.equal(app.partial, false);
+  assert.ok(app.lastPush && !Number.isNaN(Date.parse(app.lastPush)));
+  const multi = rows.find((x) => x.name === 'alice/multi')!;
+  assert.ok(multi.platforms.length >= 2, JSON.stringify(multi.platforms));
+  assert.equal((await get(alice, q(Array.from({ length: 26 }, (_, i) => `many/r-${i}`)))).status, 400, 'at most 25 a call');
+  assert.equal((await get(alice, '/ui/api/repositories/summary')).status, 400);
+  assert.equal((await get(alice, q(['Bad Name']))).status, 400);
+  assert.equal((await get(anonymous, q(['alice/app']))).json().summaries.length, 0);
+});
+
 test('search and pages past 1,000: every name once, cursors from the filtered list', async () => {
   const first = await get(alice, '/ui/api/repositories?q=many&n=1000');
   assert.equal(first.status, 200);
@@ -509,6 +527,8 @@ test('token mode: the pull secret holds a pull-only token, not the password; sko
   assert.equal(secret.kind, 'Secret');
   assert.equal(secret.type, 'kubernetes.io/dockerconfigjson');
   assert.deepEqual(secret.metadata, { name: 'registry-gateway-pull', namespace: 'apps' });
+  // Token mode takes the name asked for too.
+  assert.deepEqual(parse((await get(erin, '/ui/api/pull-secret?namespace=apps&name=erin-pull')).json().yaml).metadata, { name: 'erin-pull', namespace: 'apps' });
   const config = JSON.parse(Buffer.from(secret.data['.dockerconfigjson'], 'base64').toString());
   const entry = config.auths[service];
   assert.ok(entry, `an entry for ${service}: ${JSON.stringify(Object.keys(config.auths))}`);
@@ -564,8 +584,14 @@ test('token mode: the pull secret holds a pull-only token, not the password; sko
   assert.equal(status, 401, 'password changed: the pull token is refused');
 
   // htpasswd mode: the server holds no token to give, the browser fills in the password.
-  assert.deepEqual((await get(alice, '/ui/api/pull-secret?namespace=default')).json(),
-    { yaml: null, template: true, name: 'registry-gateway-pull', namespace: 'default', registry: `127.0.0.1:${gw.port}` });
+  const template = (await get(alice, '/ui/api/pull-secret?namespace=default')).json();
+  assert.deepEqual({ ...template, registries: undefined },
+    { yaml: null, template: true, name: 'registry-gateway-pull', namespace: 'default', registry: `127.0.0.1:${gw.port}`, registries: undefined });
+  // Every address the certificate names, the browser's first: the Secret must work from nodes too.
+  const setup = (await get(anonymous, '/ui/api/setup')).json();
+  assert.equal(template.registries[0], `127.0.0.1:${gw.port}`);
+  assert.deepEqual([...template.registries].sort(), [...setup.registries].sort());
+  assert.ok(template.registries.length > 1, JSON.stringify(template.registries));
 });
 
 test('setup: the trust\'s fingerprint and commands, per-runtime steps, the certificate\'s status', async () => {

@@ -8,6 +8,7 @@
 // here (UPDATE_SCREENSHOTS=1 writes them; otherwise they go to a temp dir).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { copyFile, mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -449,6 +450,74 @@ test('repositories page past 1,000: search and load more reach all 1,050 of a na
   w.assertClean();
 });
 
+test('repositories: each row gets its tags, last push and platforms after the names, in batches (not a request per row)', async (t) => {
+  const w = await open(t);
+  const { page } = w;
+  const asked: string[] = [];
+  page.on('request', (r) => { if (r.url().includes('/ui/api/repositories/summary')) asked.push(r.url()); });
+  await login(page, 'alice');
+  await listedRepositories(page, ALICE_SEES.length);
+  const row = (name: string) => page.locator('#repository-list li', { has: page.locator(`a:text-is("${name}")`) });
+  await eventually(async () => assert.match(await row('alice/app').getByTestId('repository-facts').innerText(), /2 tags/));
+  const app = await row('alice/app').getByTestId('repository-facts').innerText();
+  assert.match(app, /pushed \S/);
+  assert.match(app, /linux\/amd64/);
+  assert.match(app, /linux\/arm64/);
+  // alice/tool: 1 or 2 tags, as the delete test before this one left it.
+  assert.match(await row('alice/tool').getByTestId('repository-facts').innerText(), /^[12] tags?\b/);
+  assert.match(await row('public/base').getByTestId('repository-facts').innerText(), /1 tag\b/);
+  assert.equal(asked.length, 1, `one batch for ${ALICE_SEES.length} rows: ${asked.join(' ')}`);
+  assert.equal(new URL(asked[0]!).searchParams.getAll('name').length, ALICE_SEES.length);
+  w.assertClean();
+});
+
+test('phone (390 px): the header is short, and no setup step touches its panel\'s edge', async (t) => {
+  const w = await open(t, { viewport: { width: 390, height: 844 }, mobile: true });
+  const { page } = w;
+  await login(page, 'alice');
+  await page.goto('/ui/setup');
+  await page.getByTestId('ca-sha256').waitFor();
+  const header = await page.locator('.site-header').boundingBox();
+  t.diagnostic(`header ${header?.height} px high`);
+  assert.ok(header && header.height <= 56, `the header is ${header?.height} px high: one row`);
+  // Every line of text inside the open tab panel (its rendered glyph boxes, not its element's box) keeps a margin from the panel's border.
+  const gaps = await page.locator('.tabpanel').first().evaluate((panel) => {
+    const box = panel.getBoundingClientRect();
+    const walker = document.createTreeWalker(panel, NodeFilter.SHOW_TEXT);
+    const out: number[] = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.textContent?.trim()) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      for (const r of range.getClientRects()) out.push(Math.min(r.left - box.left, box.right - r.right));
+    }
+    return out;
+  });
+  assert.ok(gaps.length > 0);
+  t.diagnostic(`closest to the panel edge: ${Math.min(...gaps)} px`);
+  assert.ok(Math.min(...gaps) >= 4, `closest to the panel edge: ${Math.min(...gaps)} px`);
+  w.assertClean();
+});
+
+test('setup: both CA SHA-256s are shown and labelled; the pull secret covers every address the certificate names', async (t) => {
+  const w = await open(t);
+  const { page } = w;
+  await login(page, 'alice');
+  await page.goto('/ui/setup');
+  const fingerprint = new X509Certificate(await readFile(join(s.certs, 'ca.crt'))).fingerprint256;
+  assert.equal(await page.getByTestId('ca-fingerprint').textContent(), fingerprint);
+  assert.match(await page.locator('dt', { hasText: 'CA file SHA-256' }).textContent() ?? '', /CA file SHA-256/);
+  const setup = (await pageFetch(page, '/ui/api/setup')).body as { registries: string[] };
+  assert.equal(setup.registries[0], host);
+  assert.ok(setup.registries.length > 1, JSON.stringify(setup.registries));
+  await page.getByLabel('Your password').fill('alice-pw');
+  await page.getByRole('button', { name: 'Make the pull secret' }).click();
+  const yaml = await page.getByTestId('pull-secret-yaml').textContent();
+  const encoded = /\.dockerconfigjson:\s*"?([A-Za-z0-9+/=]+)"?/.exec(yaml ?? '')?.[1];
+  assert.deepEqual(Object.keys(JSON.parse(Buffer.from(encoded!, 'base64').toString()).auths), setup.registries);
+  w.assertClean();
+});
+
 test('token mode: log in with the form; the imagePullSecret is built on a pull-only token that /token accepts, never on the password', async (t) => {
   const port = await freePort();
   const service = `127.0.0.1:${port}`;
@@ -467,12 +536,15 @@ test('token mode: log in with the form; the imagePullSecret is built on a pull-o
   assert.deepEqual(await listedRepositories(page, ALICE_SEES.length), ALICE_SEES);
   assert.equal((await pageFetch(page, '/ui/api/session')).body.mode, 'token');
   await page.goto('/ui/setup');
+  // The Secret's name is asked in token mode too, and used.
+  await page.getByLabel('Secret name').fill('alice-pull');
   await page.getByRole('button', { name: 'Make the pull secret' }).click();
   const yaml = (await eventually(async () => {
     const text = await page.getByTestId('pull-secret-yaml').textContent({ timeout: 1000 });
     assert.ok(text);
     return text;
   })) as string;
+  assert.match(yaml, /^ {2}name: alice-pull$/m);
   assert.doesNotMatch(yaml, /alice-pw/);
   assert.ok(!yaml.includes(Buffer.from('alice:alice-pw').toString('base64')), 'not the password, not even encoded');
   const encoded = /\.dockerconfigjson:\s*"?([A-Za-z0-9+/=]+)"?/.exec(yaml)?.[1];
@@ -494,7 +566,7 @@ test('token mode: log in with the form; the imagePullSecret is built on a pull-o
 test('screenshots of the main pages (light, dark, phone): rendered without problems', async (t) => {
   const pages: [string, Partial<PageOptions>, (p: Page) => Promise<void>][] = [
     ['login', {}, async (p) => { await p.goto('/ui/login'); await p.getByLabel('Username', { exact: true }).waitFor(); }],
-    ['repositories', {}, async (p) => { await login(p, 'alice'); await listedRepositories(p, ALICE_SEES.length); }],
+    ['repositories', {}, async (p) => { await login(p, 'alice'); await listedRepositories(p, ALICE_SEES.length); await eventually(async () => assert.match(await p.getByTestId('repository-facts').first().innerText(), /tag/)); }],
     ['tags', {}, async (p) => { await login(p, 'alice'); await p.goto('/ui/repo?name=alice/app'); await p.locator('#tag-table tr[data-tag="2"]').waitFor(); }],
     ['manifest-multiplatform', {}, async (p) => {
       await login(p, 'alice');
@@ -507,6 +579,8 @@ test('screenshots of the main pages (light, dark, phone): rendered without probl
     ['manifest-dark', { colorScheme: 'dark' }, async (p) => { await login(p, 'alice'); await p.goto('/ui/manifest?name=alice/app&ref=1'); await eventually(async () => assert.equal(await p.getByTestId('platform').count(), 2)); }],
     ['manifest-phone', { viewport: { width: 390, height: 844 }, mobile: true }, async (p) => { await login(p, 'alice'); await p.goto('/ui/manifest?name=alice/app&ref=1'); await eventually(async () => assert.equal(await p.getByTestId('platform').count(), 2)); }],
     ['tags-phone', { viewport: { width: 390, height: 844 }, mobile: true }, async (p) => { await login(p, 'alice'); await p.goto('/ui/repo?name=alice/app'); await p.locator('#tag-table tr[data-tag="2"]').waitFor(); }],
+    ['setup-phone', { viewport: { width: 390, height: 844 }, mobile: true }, async (p) => { await login(p, 'alice'); await p.goto('/ui/setup'); await p.getByTestId('ca-sha256').waitFor(); }],
+    ['repositories-phone', { viewport: { width: 390, height: 844 }, mobile: true }, async (p) => { await login(p, 'alice'); await listedRepositories(p, ALICE_SEES.length); await eventually(async () => assert.equal(await p.locator('#repository-list [aria-busy="true"]').count(), 0)); }],
   ];
   for (const [name, opts, prepare] of pages) {
     const w = await open(t, opts);

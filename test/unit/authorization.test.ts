@@ -29,6 +29,9 @@ test('parseBasic: nothing sent is anonymous; anything sent that is not one Basic
     assert.equal(parseBasic(header), 'malformed', JSON.stringify(header));
   }
   assert.deepEqual(parseBasic(`Basic ${b64('alice:')}`), { user: 'alice', password: '' }, 'an empty password is still a credential');
+  // What skopeo and podman send with no credentials at all: nothing, so "authentication required".
+  assert.equal(parseBasic('Basic Og=='), undefined);
+  assert.equal(parseBasic([`Basic ${b64(':')}`, `Basic ${b64(':')}`]), 'malformed', 'twice is still malformed');
 });
 
 test('parseBearer: scheme case, spaces and tabs: the same token; anything else or a second header: none (challenged)', () => {

@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseAddress } from '../../src/bundle/address.js';
 import { renderBundle } from '../../src/bundle/render.js';
 import { writeBundle } from '../../src/bundle/write.js';
+import { SERVED_BUNDLE_DIR } from '../../src/trust/endpoint.js';
 import { exec, ROOT } from '../helpers/exec.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -206,4 +207,35 @@ test('k3s --dry-run from the bundle counts the client files it would install as 
   assert.match(r.stdout, /would write .*registries\.yaml/);
   assert.doesNotMatch(r.stdout, /left out of registries\.yaml/);
   assert.ok(!existsSync(root));
+});
+
+// --- The served (piped) install.sh for every address form, under dash and bash.
+const FORMS = ['registry.example.test:5443', 'registry.example.test:443', '192.0.2.10:5443', '[::1]:5443', '[2001:db8::1]:443'];
+
+test('piped install.sh writes the right hosts.toml for a DNS name, IPv4, bracketed IPv6 and a port, under dash and under bash', async () => {
+  const forms = FORMS.map(parseAddress);
+  const served = renderBundle({ addresses: forms, caPem: CA, outDir: SERVED_BUNDLE_DIR });
+  const script = served.find((f) => f.path === 'install.sh')!.content;
+  const ca = join(work, 'forms-ca.crt');
+  await writeFile(ca, served.find((f) => f.path === `containerd/certs.d/${forms[0]!.name}/ca.crt`)!.content);
+  // Where `for addr in $ADDRESSES` would glob [::1]:5443 into this file's name, were globbing on.
+  const cwd = join(work, 'forms-cwd');
+  await mkdir(cwd, { recursive: true });
+  await writeFile(join(cwd, '1:5443'), '');
+  for (const shell of ['dash', 'bash']) {
+    const root = join(work, `forms-${shell}`);
+    const r = await exec(shell, ['-s', '--', '--root', root, '--runtimes', 'containerd', '--ca', ca], { input: script, cwd });
+    assert.equal(r.code, 0, `${shell}: ${r.stderr}`);
+    for (const a of forms) {
+      const file = join(root, 'etc', 'containerd', 'certs.d', a.name, 'hosts.toml');
+      const text = await readFile(file, 'utf8');
+      assert.notEqual(text.length, 0, `${shell}: ${a.name}/hosts.toml is empty`);
+      const parsed = parseToml(text) as { server: string; host: Record<string, { ca: string }> };
+      assert.equal(parsed.server, `https://${a.name}`, `${shell}: ${a.name}`);
+      assert.deepEqual(Object.keys(parsed.host), [`https://${a.name}`]);
+      assert.equal(parsed.host[`https://${a.name}`]!.ca, 'ca.crt');
+    }
+    assert.ok(!existsSync(join(root, 'etc', 'containerd', 'certs.d', '1:5443')), `${shell}: no address was globbed`);
+  }
+  assert.deepEqual(forms.map((a) => a.name), ['registry.example.test:5443', 'registry.example.test', '192.0.2.10:5443', '[::1]:5443', '[2001:db8::1]']);
 });

@@ -22,7 +22,8 @@ test('defaults fill a minimal config', () => {
 test('errors name the field path and what was expected', () => {
   refuses({ lisen: '0.0.0.0:1' }, /^gw\.yaml: unknown key\(s\) 'lisen'/);
   refuses({ tls: { cert: 'a', keyy: 'b' } }, /^gw\.yaml: tls: unknown key\(s\) 'keyy'/);
-  refuses({ listen: 5443 }, /^gw\.yaml: listen: /);
+  refuses({ listen: 70000 }, /^gw\.yaml: listen: the port must be 1 to 65535/);
+  refuses({ listen: true }, /^gw\.yaml: listen: expected host:port or a port/);
   refuses({ listen: 'localhost' }, /listen: expected host:port/);
   refuses({ upstream: 'ftp://x' }, /upstream: expected an http or https URL/);
   refuses({ publicUrl: 'http://x:1' }, /publicUrl: expected an https URL/);
@@ -36,6 +37,20 @@ test('errors name the field path and what was expected', () => {
 
 test('metrics.hosts defaults to localhost; addresses are always accepted', () => {
   assert.deepEqual(validateConfig({ metrics: {} }, {}, 'gw.yaml').metrics, { listen: '127.0.0.1:9464', hosts: ['localhost'] });
+});
+
+test('a port alone is that port on every address, as \':PORT\' is: in the file (a YAML number or string) and from --listen', () => {
+  assert.equal(validateConfig({ listen: 5443 }, {}, 'gw.yaml').listen, ':5443');
+  assert.equal(validateConfig({ listen: '6000' }, {}, 'gw.yaml').listen, ':6000');
+  assert.equal(validateConfig({}, { listen: '6000' }, 'gw.yaml').listen, ':6000');
+  assert.equal(validateConfig({ metrics: { listen: 9465 } }, {}, 'gw.yaml').metrics?.listen, ':9465');
+});
+
+test('--port sets the port and keeps the host of listen (flag, file or default)', () => {
+  assert.equal(validateConfig({}, { port: 6000 }, 'gw.yaml').listen, '[::]:6000');
+  assert.equal(validateConfig({ listen: '127.0.0.1:5443' }, { port: 6000 }, 'gw.yaml').listen, '127.0.0.1:6000');
+  assert.equal(validateConfig({ listen: 5443 }, { port: 6000 }, 'gw.yaml').listen, ':6000');
+  assert.equal(validateConfig({}, { listen: '[::1]:1', port: 6000 }, 'gw.yaml').listen, '[::1]:6000');
 });
 
 test('flags override the file', () => {
@@ -64,6 +79,14 @@ test('YAML errors and duplicate keys are reported with the file name', async () 
   await writeFile(bad, 'listen: a:1\nlisten: b:2\n');
   await assert.rejects(loadConfig(bad, {}), /bad\.yaml: .*(unique|duplicate)/i);
   await assert.rejects(loadConfig(join(dir, 'none.yaml'), {}), /cannot read config .*none\.yaml: ENOENT/);
+  // A syntax error: the message, then the line with the one before it, and a caret under the column.
+  const syntax = join(dir, 'syntax.yaml');
+  await writeFile(syntax, 'upstream: http://127.0.0.1:5000\nauth:\n  mode: htpasswd\n   htpasswd: x\n');
+  await assert.rejects(loadConfig(syntax, {}), (e: Error) => {
+    assert.equal(e.message.split('\n').slice(1).join('\n'), '  2 | auth:\n  3 |   mode: htpasswd\n    |         ^');
+    assert.match(e.message.split('\n')[0]!, /syntax\.yaml: Nested mappings .* at line 3, column 9$/);
+    return true;
+  });
   const example = await loadConfig(new URL('../../config/gateway.yaml', import.meta.url).pathname, {});
   assert.equal(example.access?.length, 4, 'the shipped example is valid');
 });

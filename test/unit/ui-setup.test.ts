@@ -14,7 +14,7 @@ import { renderBundle } from '../../src/bundle/render.js';
 import { createTrust, SERVED_BUNDLE_DIR } from '../../src/trust/endpoint.js';
 import { parseAddress } from '../../src/bundle/address.js';
 import { certificateStatus, setupData, setupSteps, WARN_DAYS } from '../../src/ui/setup.js';
-import { namespaceParam, pullSecretYaml } from '../../src/ui/pullSecret.js';
+import { pullSecretYaml, secretParams } from '../../src/ui/pullSecret.js';
 import { UiError } from '../../src/ui/reply.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -82,19 +82,24 @@ test('steps: short lines per runtime, naming the files the served bundle holds',
   assert.ok(!anonymous.containerd.some((l) => l.includes('--user')));
 });
 
-test('pull secret: the bundle\'s Secret, in the namespace asked, for the address clients use', () => {
-  const text = pullSecretYaml('registry.test:5443', 'alice', 'TOKEN.abc', 'apps');
+test('pull secret: the bundle\'s Secret, in the namespace and under the name asked, for every address clients use', () => {
+  const text = pullSecretYaml(['registry.test:5443'], 'alice', 'TOKEN.abc', 'apps');
   const doc = parse(text);
   assert.equal(doc.kind, 'Secret');
   assert.equal(doc.type, 'kubernetes.io/dockerconfigjson');
   assert.deepEqual(doc.metadata, { name: 'registry-gateway-pull', namespace: 'apps' });
   const config = JSON.parse(Buffer.from(doc.data['.dockerconfigjson'], 'base64').toString());
   assert.deepEqual(config, { auths: { 'registry.test:5443': { username: 'alice', password: 'TOKEN.abc', auth: Buffer.from('alice:TOKEN.abc').toString('base64') } } });
-  const on443 = parse(pullSecretYaml('registry.test', 'alice', 'x', 'default'));
+  const on443 = parse(pullSecretYaml(['registry.test'], 'alice', 'x', 'default'));
   assert.deepEqual(Object.keys(JSON.parse(Buffer.from(on443.data['.dockerconfigjson'], 'base64').toString()).auths), ['registry.test']);
-  assert.equal(namespaceParam(new URLSearchParams('')), 'default');
-  assert.equal(namespaceParam(new URLSearchParams('namespace=kube-system')), 'kube-system');
-  for (const bad of ['namespace=Apps', 'namespace=-a', 'namespace=a/b', `namespace=${'a'.repeat(64)}`, 'other=1', 'namespace=a&namespace=b']) {
-    assert.throws(() => namespaceParam(new URLSearchParams(bad)), (e: UiError) => e.status === 400, bad);
+  assert.deepEqual(secretParams(new URLSearchParams('')), { namespace: 'default', name: 'registry-gateway-pull' });
+  assert.deepEqual(secretParams(new URLSearchParams('namespace=kube-system&name=my.pull-1')), { namespace: 'kube-system', name: 'my.pull-1' });
+  for (const bad of ['namespace=Apps', 'namespace=-a', 'namespace=a/b', `namespace=${'a'.repeat(64)}`, 'other=1', 'namespace=a&namespace=b',
+    'name=My', 'name=a_b', 'name=.a', `name=${'a'.repeat(254)}`]) {
+    assert.throws(() => secretParams(new URLSearchParams(bad)), (e: UiError) => e.status === 400, bad);
   }
+  // Every address nodes may use, in one Secret (the browser's own first), with the name asked for.
+  const all = parse(pullSecretYaml(['localhost:5443', 'registry.lan:5443', '[::1]:5443'], 'alice', 'T', 'apps', 'mine'));
+  assert.equal(all.metadata.name, 'mine');
+  assert.deepEqual(Object.keys(JSON.parse(Buffer.from(all.data['.dockerconfigjson'], 'base64').toString()).auths), ['localhost:5443', 'registry.lan:5443', '[::1]:5443']);
 });

@@ -23,6 +23,9 @@ test('the Secret is a kubernetes.io/dockerconfigjson whose auths entry kubelet r
   assert.deepEqual(config, {
     auths: { 'registry.test:5443': { username: 'alice', password: 'pä ss', auth: Buffer.from('alice:pä ss').toString('base64') } },
   });
+  assert.deepEqual(Object.keys(JSON.parse(dockerConfigJson(['a:1', 'b:1', '[::1]:1'], 'u', 'p')).auths), ['a:1', 'b:1', '[::1]:1']);
+  const every = parse(pullSecretYaml({ registry: 'a:1', registries: ['a:1', 'b:1'], username: 'u', password: 'p', namespace: 'default' }));
+  assert.deepEqual(Object.keys(JSON.parse(Buffer.from(every.data['.dockerconfigjson'], 'base64').toString()).auths), ['a:1', 'b:1']);
   assert.equal(dockerConfigJson('h:1', 'u', 'p'), JSON.stringify({ auths: { 'h:1': { username: 'u', password: 'p', auth: 'dTpw' } } }));
   assert.equal(parse(pullSecretYaml({ registry: 'h', username: 'u', password: 'p', namespace: 'default', name: 'my.pull-1' })).metadata.name, 'my.pull-1');
 });

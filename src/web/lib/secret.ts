@@ -33,15 +33,16 @@ export function base64(text: string): string {
   return btoa(binary);
 }
 
-/** The .dockerconfigjson document: {"auths":{HOST:{username,password,auth}}}. */
-export function dockerConfigJson(registry: string, username: string, password: string): string {
-  return JSON.stringify({
-    auths: { [registry]: { username, password, auth: base64(`${username}:${password}`) } },
-  });
+/** The .dockerconfigjson document: {"auths":{HOST:{username,password,auth}}}, one entry per address. */
+export function dockerConfigJson(registry: string | readonly string[], username: string, password: string): string {
+  const entry = { username, password, auth: base64(`${username}:${password}`) };
+  return JSON.stringify({ auths: Object.fromEntries((typeof registry === 'string' ? [registry] : registry).map((r) => [r, entry])) });
 }
 
 export interface SecretInput {
   registry: string;
+  /** Every address nodes may use (registry first); default: registry alone. */
+  registries?: readonly string[];
   username: string;
   password: string;
   namespace: string;
@@ -49,7 +50,8 @@ export interface SecretInput {
 }
 
 /** The Secret as YAML, for kubectl apply -f -. Names are checked first, so no value needs quoting. */
-export function pullSecretYaml({ registry, username, password, namespace, name = DEFAULT_SECRET_NAME }: SecretInput): string {
+export function pullSecretYaml(input: SecretInput): string {
+  const { registry, registries = [registry], username, password, namespace, name = DEFAULT_SECRET_NAME } = input;
   const problem = namespaceProblem(namespace) ?? secretNameProblem(name);
   if (problem) throw new Error(problem);
   if (!password) throw new Error('The password is empty: type the password you log in with.');
@@ -61,7 +63,7 @@ export function pullSecretYaml({ registry, username, password, namespace, name =
     `  namespace: ${namespace}`,
     'type: kubernetes.io/dockerconfigjson',
     'data:',
-    `  .dockerconfigjson: ${base64(dockerConfigJson(registry, username, password))}`,
+    `  .dockerconfigjson: ${base64(dockerConfigJson(registries, username, password))}`,
     '',
   ].join('\n');
 }

@@ -1,9 +1,14 @@
 // The repositories the user may pull: search as you type (debounced, the
 // server filters), pages of 100 from the server's `next`, as far as the
-// catalog goes (well past 1,000), and the total that matches.
+// catalog goes (well past 1,000), and the total that matches. Each row's
+// tags, last push and platforms come after the names, in batches of 25 for
+// the rows shown (one request per batch, never one per row), one batch at
+// a time, so a large catalog never waits on them.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { plural } from '../lib/format.js';
+import { formatDate, plural } from '../lib/format.js';
+import type { RepositorySummary } from '../lib/types.js';
+import { Platforms } from '../components/Platforms.js';
 import { href } from '../lib/routes.js';
 import { replaceQuietly } from '../router.js';
 import { useSession } from '../session.js';
@@ -11,6 +16,7 @@ import { useDebounced, useTitle } from '../hooks.js';
 import { ErrorMessage } from '../components/Messages.js';
 
 const PAGE = 100;
+const SUMMARY_BATCH = 25;
 
 interface State {
   q: string;
@@ -67,6 +73,26 @@ export function RepositoriesPage({ q: initial }: { q: string }) {
     focusFrom.current = null;
   }, [state]);
 
+  // name -> its extra columns. One batch in flight at a time; when it lands the next one goes.
+  const [summaries, setSummaries] = useState<Map<string, RepositorySummary>>(new Map());
+  const asked = useRef(new Set<string>());
+  const inFlight = useRef(false);
+  const [landed, setLanded] = useState(0);
+  useEffect(() => {
+    if (inFlight.current || state.loading) return;
+    const batch = state.repositories.filter((n) => !asked.current.has(n)).slice(0, SUMMARY_BATCH);
+    if (batch.length === 0) return;
+    batch.forEach((n) => asked.current.add(n));
+    inFlight.current = true;
+    api.repositorySummaries(batch).then(
+      ({ summaries: rows }) => setSummaries((m) => new Map([...m, ...rows.map((r) => [r.name, r] as const)])),
+      () => {}, // the columns stay empty; the list itself is what matters
+    ).finally(() => {
+      inFlight.current = false;
+      setLanded((n) => n + 1);
+    });
+  }, [state, landed]);
+
   const { repositories, next, total, loading, error } = state;
   const stale = text.trim() !== state.q;
   return (
@@ -102,11 +128,27 @@ export function RepositoriesPage({ q: initial }: { q: string }) {
         </p>
       )}
       <ul id="repository-list" class={`repo-list${stale || (loading && !next) ? ' stale' : ''}`} aria-busy={loading} data-testid="repository-list">
-        {repositories.map((name) => (
-          <li key={name}>
-            <a href={href({ page: 'tags', name })}>{name}</a>
-          </li>
-        ))}
+        {repositories.map((name) => {
+          const summary = summaries.get(name);
+          return (
+            <li key={name}>
+              <a href={href({ page: 'tags', name })}>{name}</a>
+              <span class="repo-facts" data-testid="repository-facts" aria-busy={!summary}>
+                {summary ? (
+                  <>
+                    <span class="repo-tags">{plural(summary.tags, 'tag')}</span>
+                    <span class="repo-pushed" title={summary.partial ? 'from the last tags only' : undefined}>
+                      {summary.lastPush ? `pushed ${formatDate(summary.lastPush)}` : 'no date'}
+                    </span>
+                    <Platforms platforms={summary.platforms} />
+                  </>
+                ) : (
+                  <span class="muted small">…</span>
+                )}
+              </span>
+            </li>
+          );
+        })}
       </ul>
       {next && (
         <button type="button" class="more" disabled={loading} onClick={() => {

@@ -1,6 +1,7 @@
 // "Set up a node": trust the gateway's CA (its fingerprint, the pinned
 // one-line command, the bundle), what each runtime needs after that, an
 // imagePullSecret for the logged-in user, and the certificate's status.
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { daysLeftText, expiryText, formatDate } from '../lib/format.js';
@@ -84,13 +85,23 @@ function SetupDetail({ setup }: { setup: Setup }) {
             )}
             <p class="muted small">Add <code>--dry-run</code> at the end to see what it would change first.</p>
             <dl class="facts">
-              <dt>CA SHA-256</dt>
+              <dt>CA file SHA-256</dt>
               <dd>
                 <span class="digest">
                   <code class="wrap" data-testid="ca-sha256">{setup.caSha256}</code>
-                  <CopyButton label="Copy CA SHA-256" text={setup.caSha256} />
+                  <CopyButton label="Copy CA file SHA-256" text={setup.caSha256} />
                 </span>
+                <span class="muted small"> (sha256sum of ca.crt: what the command checks)</span>
               </dd>
+              {setup.caFingerprints.map((fingerprint, i) => (
+                <Fragment key={fingerprint}>
+                  <dt>CA certificate fingerprint{setup.caFingerprints.length > 1 ? ` ${i + 1}` : ''}</dt>
+                  <dd>
+                    <code class="wrap" data-testid="ca-fingerprint">{fingerprint}</code>
+                    <span class="muted small"> (SHA-256, as openssl x509 -fingerprint -sha256 and browsers show it)</span>
+                  </dd>
+                </Fragment>
+              ))}
               {setup.bundleUrl && (
                 <>
                   <dt>Bundle</dt>
@@ -117,7 +128,7 @@ function SetupDetail({ setup }: { setup: Setup }) {
         />
       </section>
 
-      <PullSecretSection registry={setup.registry} />
+      <PullSecretSection registry={setup.registry} registries={setup.registries} />
 
       <CertificateStatus certificate={setup.certificate} />
     </>
@@ -144,7 +155,7 @@ function Steps({ runtime, steps }: { runtime: string; steps: string[] }) {
   );
 }
 
-function PullSecretSection({ registry }: { registry: string }) {
+function PullSecretSection({ registry, registries }: { registry: string; registries: string[] }) {
   const { session } = useSession();
   const [namespace, setNamespace] = useState('default');
   const [name, setName] = useState(DEFAULT_SECRET_NAME);
@@ -170,7 +181,7 @@ function PullSecretSection({ registry }: { registry: string }) {
     const submit = async (event: Event) => {
       event.preventDefault();
       setYaml(null);
-      const p = namespaceProblem(namespace) ?? (local ? secretNameProblem(name) : null);
+      const p = namespaceProblem(namespace) ?? secretNameProblem(name);
       if (p) {
         setProblem(p);
         return;
@@ -178,7 +189,7 @@ function PullSecretSection({ registry }: { registry: string }) {
       setProblem(null);
       if (local) {
         try {
-          setYaml(pullSecretYaml({ registry, username: session.user!, password, namespace, name }));
+          setYaml(pullSecretYaml({ registry, registries, username: session.user!, password, namespace, name }));
         } catch (e) {
           setProblem((e as Error).message);
         }
@@ -186,7 +197,7 @@ function PullSecretSection({ registry }: { registry: string }) {
       }
       setBusy(true);
       try {
-        const answer = await api.pullSecret(namespace);
+        const answer = await api.pullSecret(namespace, name);
         if (answer.yaml) {
           setYaml(answer.yaml);
           setTokenEnds(answer.expiresAt ?? null);
@@ -210,22 +221,27 @@ function PullSecretSection({ registry }: { registry: string }) {
         ) : (
           <p>The gateway makes the Secret on a pull-only token for {session.user}, not on your password. It stops working when the token expires.</p>
         )}
+        <p class="muted small" data-testid="pull-secret-addresses">
+          For {registries.length > 1 ? 'every address of the gateway' : 'the address'}: {registries.map((r, i) => (
+            <Fragment key={r}>{i > 0 && ', '}<code>{r}</code></Fragment>
+          ))}.
+        </p>
         <form class="form inline-form" onSubmit={submit} noValidate data-testid="pull-secret-form">
           <div class="field">
             <label for="secret-namespace">Namespace</label>
             <input id="secret-namespace" value={namespace} autocapitalize="none" spellcheck={false} onInput={(e) => setNamespace(e.currentTarget.value.trim())} />
           </div>
+          <div class="field">
+            <label for="secret-name">Secret name</label>
+            <input id="secret-name" value={name} autocapitalize="none" spellcheck={false}
+              onInput={(e) => setName(e.currentTarget.value.trim())} />
+          </div>
           {local && (
-            <>
-              <div class="field">
-                <label for="secret-name">Secret name</label>
-                <input id="secret-name" value={name} autocapitalize="none" spellcheck={false} onInput={(e) => setName(e.currentTarget.value.trim())} />
-              </div>
-              <div class="field">
-                <label for="secret-password">Your password</label>
-                <input id="secret-password" type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-              </div>
-            </>
+            <div class="field">
+              <label for="secret-password">Your password</label>
+              <input id="secret-password" type="password" autocomplete="current-password" value={password}
+                onInput={(e) => setPassword(e.currentTarget.value)} />
+            </div>
           )}
           <button type="submit" class="primary" disabled={busy}>{busy ? 'Making…' : 'Make the pull secret'}</button>
         </form>
