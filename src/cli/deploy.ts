@@ -4,7 +4,7 @@
 import { Command } from 'commander';
 import { outputOption, type Format } from './options.js';
 import type { Output } from './output.js';
-import { containerCommand } from './deployContainer.js';
+import type { ContainerOptions } from './deployContainer.js';
 
 export const DEFAULT_CONFIG = 'config/gateway.yaml';
 
@@ -42,4 +42,23 @@ export function deployCommand(version: string, io: Output): Command {
       await kubernetes(version, o, io);
     });
   return deploy;
+}
+
+/** `deploy container`: the flags; what it does is in deployContainer.ts, loaded by the action. */
+function containerCommand(version: string, io: Output): Command {
+  return new Command('container')
+    .description('write a directory a podman or docker container of the image mounts: gateway.yaml with the image\'s paths, ' +
+      'certificates, users; readable by the image\'s uid 65532')
+    .requiredOption('--out <dir>', 'the directory to write')
+    .option('--config <file>', `the gateway config to start from (default ${DEFAULT_CONFIG} when present)`)
+    .option('--certs <dir>', 'directory holding server.crt, server.key, ca.crt (default: where tls.cert is)')
+    .option('--htpasswd <file>', 'the users file (default: auth.htpasswd of the config)')
+    .option('--upstream <url>', 'the registry the container forwards to (default: the config\'s, else http://127.0.0.1:5000)')
+    .option('--image <ref>', `the gateway image in the printed commands (default registry-gateway:${version})`)
+    .option('--force', 'replace --out when it holds an earlier output of this command')
+    .addHelpText('after', '\nExample:\n  $ sudo npx gateway deploy container --out /srv/gw   # then run the podman command it prints')
+    .action(async (o: ContainerOptions) => {
+      const { container } = await import('./deployContainer.js');
+      await container(version, o, io);
+    });
 }

@@ -5,7 +5,6 @@
 // by the image's uid 65532: owned by it when written as root (rootful
 // podman), else by you, for rootless podman's --userns keep-id:uid=65532. The
 // run commands it prints carry the flags a stock Debian host needs.
-import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -18,13 +17,13 @@ import { retiredTokenCerts, tlsInputs, tokenInputs, type InputFile } from '../de
 import { MOUNTS, OUT } from '../deploy/layout.js';
 import type { Output } from './output.js';
 
-const DEFAULT_CONFIG = 'config/gateway.yaml';
+import { DEFAULT_CONFIG } from './deploy.js';
 /** The image's user (scripts/image.sh: --config.user 65532:65532). */
 export const IMAGE_UID = 65532;
 /** The first line of the README it writes: how --force knows a directory is ours to replace. */
 const MARKER = '# Written by `gateway deploy container`';
 
-type ContainerOptions = {
+export type ContainerOptions = {
   out: string; config?: string; certs?: string; htpasswd?: string; upstream?: string; image?: string; force?: boolean;
 };
 interface File { path: string; content: string | Buffer; mode: number }
@@ -132,7 +131,7 @@ async function writeTree(out: string, files: readonly File[], replacing: boolean
   return owner !== undefined;
 }
 
-async function container(version: string, o: ContainerOptions, io: Output): Promise<void> {
+export async function container(version: string, o: ContainerOptions, io: Output): Promise<void> {
   const out = resolve(o.out);
   const replacing = (await checkOut(out, Boolean(o.force), o.out)) === 'replace';
   const configPath = o.config ?? ((await exists(DEFAULT_CONFIG)) ? DEFAULT_CONFIG : undefined);
@@ -192,19 +191,4 @@ async function container(version: string, o: ContainerOptions, io: Output): Prom
       : `owned by you (uid ${process.getuid?.()}): use the rootless command`));
   if (hostNetwork) io.out(`note: the upstream ${upstream} is on this host's loopback: the container uses the host's network to reach it`);
   io.out(commands);
-}
-
-export function containerCommand(version: string, io: Output): Command {
-  return new Command('container')
-    .description('write a directory a podman or docker container of the image mounts: gateway.yaml with the image\'s paths, ' +
-      'certificates, users; readable by the image\'s uid 65532')
-    .requiredOption('--out <dir>', 'the directory to write')
-    .option('--config <file>', `the gateway config to start from (default ${DEFAULT_CONFIG} when present)`)
-    .option('--certs <dir>', 'directory holding server.crt, server.key, ca.crt (default: where tls.cert is)')
-    .option('--htpasswd <file>', 'the users file (default: auth.htpasswd of the config)')
-    .option('--upstream <url>', 'the registry the container forwards to (default: the config\'s, else http://127.0.0.1:5000)')
-    .option('--image <ref>', `the gateway image in the printed commands (default registry-gateway:${version})`)
-    .option('--force', 'replace --out when it holds an earlier output of this command')
-    .addHelpText('after', '\nExample:\n  $ sudo npx gateway deploy container --out /srv/gw   # then run the podman command it prints')
-    .action((o: ContainerOptions) => container(version, o, io));
 }

@@ -85,7 +85,7 @@ test('--help, --version and every COMMAND --help load commander only: no ioredis
 
 test('the record sees the packages a command does load (the controls)', async () => {
   // serve loads the server before it reads its files: pino, prom-client, ioredis; then fails on the missing certificate.
-  const serve = await packagesLoaded(['serve', '--certs', 'no-such-dir', '--listen', '127.0.0.1:0']);
+  const serve = await packagesLoaded(['serve', '--certs', 'no-such-dir', '--listen', '127.0.0.1:1']);
   assert.equal(serve.code, 2, serve.stderr);
   assert.match(serve.stderr, /cannot read the TLS certificate no-such-dir\/server\.crt/);
   for (const heavy of ['ioredis', 'prom-client', 'pino']) assert.ok(serve.packages.has(heavy), `serve: ${[...serve.packages].join(', ')}`);
