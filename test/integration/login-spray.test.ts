@@ -64,12 +64,16 @@ test('80 addresses spraying unknown users: bob\'s first correct login from a cle
     await new Promise((r) => setTimeout(r, 5000));
     const t0 = performance.now();
     const live = await request(`${gw.url}/livez`, { ca, localAddress: '127.0.0.201' });
-    console.log(`[login-spray] /livez ${live.status} in ${(performance.now() - t0).toFixed(0)} ms`);
+    const liveMs = performance.now() - t0;
+    console.log(`[login-spray] /livez ${live.status} in ${liveMs.toFixed(0)} ms`);
     const bob = await firstLogin('bob', '127.0.0.200');
     console.log(`[login-spray] bob's first login during the spray: ${bob.status} in ${bob.ms.toFixed(0)} ms ` +
       `(erin's without it: ${quiet.ms.toFixed(0)} ms); sprayers so far: ${JSON.stringify(counts)}`);
     assert.equal(bob.status, 200);
-    assert.ok(bob.ms < 5000, `bob waited ${bob.ms.toFixed(0)} ms`);
+    // Generous, and relative to what a request with no password check takes right now: a machine
+    // busy with other work slows everything, while a login stuck behind the spray waits far longer.
+    const bound = 5000 + 2 * liveMs;
+    assert.ok(bob.ms < bound, `bob waited ${bob.ms.toFixed(0)} ms (bound ${bound.toFixed(0)}; /livez took ${liveMs.toFixed(0)} ms)`);
   } finally {
     spraying = false;
     await spray;

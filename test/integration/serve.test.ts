@@ -131,7 +131,8 @@ test('authenticated requests complete while 20 wrong passwords per second arrive
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 50, ca });
+  // 24 at a time: within one address's share of the upstream (limits.upstreamPerAddress, 32 by default).
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 24, ca });
   const results = await Promise.all(Array.from({ length: 50 }, () => get('/v2/bob/app/manifests/1', { ca, user: 'bob:bob-pw', agent })));
   flooding = false;
   await flood;
