@@ -18,6 +18,8 @@ import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
 import { request } from '../test/helpers/https.js';
 import { OCI_MANIFEST, OCI_CONFIG, putBlob, putManifest, pushBigIndexes } from '../test/helpers/payloads.js';
@@ -64,32 +66,28 @@ void gw.exited().then((code) => {
   }
 });
 const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${gw.pid}/status`, 'utf8'))![1]) * 1024;
+/** The kernel's count of connections dropped for a full listen queue (all sockets of this host: loopback included). */
+function listenOverflows(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const [names, values] = [lines[0]!.split(/\s+/), lines[1]!.split(/\s+/)];
+  return Number(values[names.indexOf('ListenOverflows')] ?? 0);
+}
 async function lag(): Promise<number | undefined> {
   const r = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((x) => x.text()).catch(() => '');
   const m = /^registry_gateway_nodejs_eventloop_lag_seconds (\S+)$/m.exec(r);
   return m ? Number(m[1]) : undefined;
 }
 
-// The honest client: a pull (manifest, then the layer) at a time, from its own address, with keep-alive.
-async function honest(seconds: number): Promise<{ pulls: number; failed: number; p50: number; p99: number; worst: number }> {
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca, localAddress: '127.0.0.77' });
-  const times: number[] = [];
-  let failed = 0;
-  for (const end = Date.now() + seconds * 1000; Date.now() < end;) {
-    const t = performance.now();
-    const m = await request(`${gw.url}/v2/alice/app/manifests/1`, { ca, agent, user: 'alice:alice-pw', headers: { accept: OCI_MANIFEST } }).catch(() => undefined);
-    const b = m?.status === 200
-      ? await request(`${gw.url}/v2/alice/app/blobs/${layerDigest}`, { ca, agent, user: 'alice:alice-pw' }).catch(() => undefined) : undefined;
-    if (b?.status === 200 && b.body.length === layer.length) times.push(performance.now() - t);
-    else {
-      failed++;
-      await sleep(200);
-    }
-  }
-  agent.destroy();
-  const sorted = times.sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? NaN;
-  return { pulls: sorted.length, failed, p50: at(0.5), p99: at(0.99), worst: sorted.at(-1) ?? NaN };
+// The honest client, in a process of its own (bench/soakHonest.ts).
+type Pulls = { started: string; firstMs: number | undefined; slowest: unknown[]; pulls: number; failed: number; p50: number; p99: number; worst: number };
+function honest(seconds: number): Promise<Pulls> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('soakHonest.ts', import.meta.url)),
+      gw.url, join(work, 'certs', 'ca.crt'), String(seconds), layerDigest, String(layer.length)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Pulls) : reject(new Error(`the honest client exited with ${code}`))));
+  });
 }
 
 const counts: Record<string, Record<string, number>> = { ui: {}, readers: {}, trickles: {}, spray: {} };
@@ -183,6 +181,7 @@ log(`baseline: alice pulls alone for ${BASELINE_SECONDS} s`);
 const baseline = await honest(BASELINE_SECONDS);
 await sleep(2000);
 const rssBefore = rss();
+const overflowsBefore = listenOverflows();
 log(`soak: all three attacks for ${SECONDS} s while alice pulls`);
 const attackers = Promise.all([
   ...Array.from({ length: 4 }, () => uiReader()),
@@ -199,6 +198,7 @@ const sampler = setInterval(() => {
 await sleep(3000); // the attacks in place before alice's measured pulls start
 const during = await honest(SECONDS - 3);
 attacking = false;
+const overflows = listenOverflows() - overflowsBefore;
 stop();
 clearInterval(sampler);
 sockets.forEach((s) => s.destroy());
@@ -226,16 +226,21 @@ const results = {
   rssMiB: { before: +(rssBefore / MiB).toFixed(1), peak: +(rssPeak / MiB).toFixed(1), after: +(rssAfter / MiB).toFixed(1) },
   eventLoopLagSeconds: { samples: sortedLags.length, p50: sortedLags[sortedLags.length >> 1] ?? null, max: sortedLags.at(-1) ?? null },
   attackers: { ...counts, cutByGateway: cuts },
+  listenOverflowsDuringSoak: overflows,
 };
 mkdirSync(new URL('results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('results/soak.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 process.stdout.write([
-  `alice's pulls (manifest + 1 MiB layer): alone p50 ${ms(baseline.p50)}, p99 ${ms(baseline.p99)} (${baseline.pulls} pulls); ` +
-  `under attack p50 ${ms(during.p50)}, p99 ${ms(during.p99)}, worst ${ms(during.worst)} (${during.pulls} pulls, ${during.failed} failed)`,
+  `alice's pulls (manifest + 1 MiB layer) on her keep-alive connection: alone p50 ${ms(baseline.p50)}, p99 ${ms(baseline.p99)} ` +
+  `(${baseline.pulls} pulls); under attack p50 ${ms(during.p50)}, p99 ${ms(during.p99)}, worst ${ms(during.worst)} ` +
+  `(${during.pulls} pulls, ${during.failed} failed)`,
+  `alice's first pull (a new connection): alone ${baseline.firstMs} ms, under attack ${during.firstMs} ms`,
+  `alice's slowest pulls under attack: ${JSON.stringify(during.slowest)} (started ${during.started})`,
   `gateway RSS: before ${results.rssMiB.before} MiB, peak ${results.rssMiB.peak} MiB, after ${results.rssMiB.after} MiB`,
   `event-loop lag (scraped each second): median ${results.eventLoopLagSeconds.p50}, max ${results.eventLoopLagSeconds.max} s`,
   `attackers: ${JSON.stringify(results.attackers)}`,
+  `connections dropped for a full listen queue (the host's, during the soak): ${overflows}`,
   `alice's slowest requests (gateway log): ${JSON.stringify(aliceSlowest)}`,
   '',
 ].join('\n'));
