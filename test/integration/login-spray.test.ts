@@ -74,7 +74,7 @@ test('80 addresses spraying unknown users: bob\'s first correct login from a cle
     await new Promise((r) => setTimeout(r, 5000));
     const t0 = performance.now();
     const live = await request(`${gw.url}/livez`, { ca, localAddress: '127.0.0.201' });
-    console.log(`[login-spray] /livez ${live.status} in ${(performance.now() - t0).toFixed(0)} ms`);
+    console.log(`[login-spray] /livez on a new connection: ${live.status} in ${(performance.now() - t0).toFixed(0)} ms`);
     const bob = await bobLogin('bob');
     console.log(`[login-spray] bob's first login during the spray: ${bob.status} in ${bob.ms.toFixed(0)} ms ` +
       `(erin's without it: ${quiet.ms.toFixed(0)} ms); sprayers so far: ${JSON.stringify(counts)}`);
