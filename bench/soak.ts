@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
 import { request } from '../test/helpers/https.js';
@@ -199,6 +200,8 @@ await sleep(3000); // the attacks in place before alice's measured pulls start
 const during = await honest(SECONDS - 3);
 attacking = false;
 const overflows = listenOverflows() - overflowsBefore;
+// What else the machine ran meanwhile: the figures mean little on a loaded host.
+const loadAverage = loadavg().map((l) => +l.toFixed(2));
 stop();
 clearInterval(sampler);
 sockets.forEach((s) => s.destroy());
@@ -227,6 +230,7 @@ const results = {
   eventLoopLagSeconds: { samples: sortedLags.length, p50: sortedLags[sortedLags.length >> 1] ?? null, max: sortedLags.at(-1) ?? null },
   attackers: { ...counts, cutByGateway: cuts },
   listenOverflowsDuringSoak: overflows,
+  hostLoadAverage: loadAverage,
 };
 mkdirSync(new URL('results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('results/soak.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
@@ -240,7 +244,8 @@ process.stdout.write([
   `gateway RSS: before ${results.rssMiB.before} MiB, peak ${results.rssMiB.peak} MiB, after ${results.rssMiB.after} MiB`,
   `event-loop lag (scraped each second): median ${results.eventLoopLagSeconds.p50}, max ${results.eventLoopLagSeconds.max} s`,
   `attackers: ${JSON.stringify(results.attackers)}`,
-  `connections dropped for a full listen queue (the host's, during the soak): ${overflows}`,
+  `connections dropped for a full listen queue (the host's, during the soak): ${overflows}; host load average ${loadAverage.join(' ')} ` +
+  `on ${cpus().length} cores`,
   `alice's slowest requests (gateway log): ${JSON.stringify(aliceSlowest)}`,
   '',
 ].join('\n'));
