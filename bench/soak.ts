@@ -108,7 +108,7 @@ function rawFrom(from: string): Promise<TLSSocket> {
   });
 }
 /** Holds one connection open until the gateway closes it, then opens another. */
-async function keepOpening(who: string, open: () => Promise<TLSSocket>): Promise<void> {
+async function keepOpening(who: string, open: () => Promise<TLSSocket>, answers: boolean): Promise<void> {
   while (attacking) {
     const s = await open().catch(() => undefined);
     if (!s) {
@@ -121,7 +121,13 @@ async function keepOpening(who: string, open: () => Promise<TLSSocket>): Promise
       s.once('data', (d) => resolve(String(d).split(' ')[1] ?? '?'));
       s.once('close', () => resolve('closed'));
     });
-    const status = await Promise.race([first, sleep(2000).then(() => 'held')]);
+    // A reader gets its status line whatever the load (200 admitted, 429 refused); an admitted trickle gets none until it ends.
+    const ended = stopped.then(() => 'stopped');
+    const status = await Promise.race([first, ended, ...(answers ? [] : [sleep(2000).then(() => 'held')])]);
+    if (status === 'stopped') {
+      s.destroy();
+      break;
+    }
     count(who, status);
     if (status === 'held' || status === '200') {
       s.pause();
@@ -138,7 +144,7 @@ const pausedReader = (from: string) => keepOpening('readers', async () => {
   const s = await rawFrom(from);
   s.write(`GET /v2/public/big/blobs/${blob} HTTP/1.1\r\nHost: 127.0.0.1:${gw.port}\r\n\r\n`);
   return s;
-});
+}, true);
 const trickle = (from: string) => keepOpening('trickles', async () => {
   const start = await request(`${gw.url}/v2/carol/up/blobs/uploads/`, { ca, method: 'POST', user: 'carol:carol-pw', localAddress: from });
   if (start.status !== 202) throw new Error(String(start.status));
@@ -149,7 +155,7 @@ const trickle = (from: string) => keepOpening('trickles', async () => {
   const timer = setInterval(() => (s.destroyed ? clearInterval(timer) : s.write('1\r\nx\r\n')), 1000);
   s.once('close', () => clearInterval(timer));
   return s;
-});
+}, false);
 async function uiReader(): Promise<void> {
   const origin = `https://127.0.0.1:${gw.port}`;
   const login = await request(`${gw.url}/ui/api/session`, {
