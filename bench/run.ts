@@ -20,7 +20,7 @@ const quick = process.argv.includes('--quick');
 // --only redis: just the cost of shared counters (manifest GETs with Redis on and off), 3 repetitions; writes no results.
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 if (ONLY !== undefined && ONLY !== 'redis') {
-  process.stderr.write(`bench: --only ${ONLY}: expected --only redis (or --only ui or --only cli, which bench/run.sh runs as bench/ui.ts and bench/cli.ts)\n`);
+  process.stderr.write(`bench: --only ${ONLY}: expected --only redis (or --only ui, --only cli or --only soak, which bench/run.sh runs as bench/ui.ts, bench/cli.ts and bench/soak.ts)\n`);
   process.exit(2);
 }
 // --workers N: the gateway with N processes (serve --workers), for scaling.

@@ -222,7 +222,8 @@ export const socket: Step = async (ctx, opts) => {
   if (gone) return 'done';
   metrics.throttled('upstreamSockets');
   opts.log.warn({ client: clientAddress(ctx.req), waitedMs: opts.poolWaitMs ?? 10_000 }, 'no upstream socket free; answering 503');
-  return refuse(503, 'UNAVAILABLE', 'every socket to the upstream registry is busy (limits.upstreamSockets); retry shortly', { 'Retry-After': '5' });
+  const message = 'every socket to the upstream registry is busy (limits.upstreamSockets); retry shortly';
+  return refuse(503, 'UNAVAILABLE', message, { 'Retry-After': '5' });
 };
 
 /** The catalog and tag lists are paginated by the gateway (catalog.ts says why). */

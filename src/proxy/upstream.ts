@@ -45,7 +45,9 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     ws: false,
   });
   const client = url.protocol === 'https:' ? https : http;
-  const call = async (method: string, path: string, headers: http.OutgoingHttpHeaders, timeoutMs: number, probe: boolean, maxBytes = MAX_ANSWER) => {
+  const call = async (
+    method: string, path: string, headers: http.OutgoingHttpHeaders, timeoutMs: number, probe: boolean, maxBytes = MAX_ANSWER,
+  ) => {
     // Probes have their own agent; the rest wait for a slot of the pool as long as for an answer.
     const release = probe ? () => {} : await pool.acquire(timeoutMs);
     if (!release) throw Object.assign(new Error(`no upstream socket free within ${timeoutMs} ms`), { code: 'POOL_TIMEOUT' });
@@ -83,7 +85,8 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     agent,
     pool,
     proxy,
-    get: (path, headers = {}, timeoutMs = 10_000, probe = false, maxBytes = MAX_ANSWER) => call('GET', path, headers, timeoutMs, probe, maxBytes),
+    get: (path, headers = {}, timeoutMs = 10_000, probe = false, maxBytes = MAX_ANSWER) =>
+      call('GET', path, headers, timeoutMs, probe, maxBytes),
     send: (method, path, headers = {}, timeoutMs = 10_000) => call(method, path, headers, timeoutMs, false),
     close() {
       proxy.close?.();

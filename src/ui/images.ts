@@ -330,12 +330,18 @@ export function createImageReader(opts: ImageReaderOptions) {
   let deletes: boolean | undefined;
   let askedAt = 0;
 
-  const call = (method: 'GET' | 'HEAD' | 'DELETE', path: string, accept?: string, maxBytes = MAX_MANIFEST + 1): Promise<UpstreamAnswer> => inAll(async () => {
+  const call = (
+    method: 'GET' | 'HEAD' | 'DELETE', path: string, accept?: string, maxBytes = MAX_MANIFEST + 1,
+  ): Promise<UpstreamAnswer> => inAll(async () => {
     const headers = { ...opts.headers(), ...(accept ? { accept } : {}) };
     try {
-      return method === 'GET' ? await opts.upstream.get(path, headers, 10_000, false, maxBytes) : await opts.upstream.send(method, path, headers);
+      return method === 'GET'
+        ? await opts.upstream.get(path, headers, 10_000, false, maxBytes)
+        : await opts.upstream.send(method, path, headers);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'TOO_LARGE') throw new UiError(502, 'UPSTREAM', `the upstream's answer for ${path} is too large`);
+      if ((err as NodeJS.ErrnoException).code === 'TOO_LARGE') {
+        throw new UiError(502, 'UPSTREAM', `the upstream's answer for ${path} is too large`);
+      }
       throw new UiError(503, 'UPSTREAM_UNAVAILABLE', `the upstream registry did not answer (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   });
@@ -397,7 +403,8 @@ export function createImageReader(opts: ImageReaderOptions) {
 
   type Entry = ReturnType<typeof descriptors>[number];
   const shallow = (e: Entry): IndexEntry => ({
-    digest: e.digest, mediaType: e.mediaType, platform: e.platform, size: e.size, layers: [], config: null, annotations: e.annotations, loaded: false,
+    digest: e.digest, mediaType: e.mediaType, platform: e.platform, size: e.size,
+    layers: [], config: null, annotations: e.annotations, loaded: false,
   });
 
   /** One entry of an index with its manifest, layers and config read. */
@@ -438,7 +445,8 @@ export function createImageReader(opts: ImageReaderOptions) {
         // The first EXPANDED in full; the others from the index alone.
         const platforms = await mapLimit(listed.map((e, i) => [e, i] as const), PER_REQUEST,
           ([e, i]) => (i < EXPANDED ? expand(name, e) : Promise.resolve(shallow(e))));
-        found = { kind: 'index', digest, mediaType, size: platforms.reduce((sum, p) => sum + p.size, 0), platforms, entries: entries.length };
+        const size = platforms.reduce((sum, p) => sum + p.size, 0);
+        found = { kind: 'index', digest, mediaType, size, platforms, entries: entries.length };
       } else {
         found = await image(name, digest, mediaType, raw);
       }

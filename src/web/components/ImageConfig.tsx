@@ -20,7 +20,11 @@ export function ImageConfigView({ config, headingLevel = 3 }: { config: ImageCon
   return (
     <div class="config">
       <H>Config</H>
-      {config.truncated && <p class="muted small" data-testid="config-truncated">Long fields are cut ([truncated]): the gateway shows at most 4 KiB of one and 64 KiB of one config.</p>}
+      {config.truncated && (
+        <p class="muted small" data-testid="config-truncated">
+          Long fields are cut ([truncated]): the gateway shows at most 4 KiB of one and 64 KiB of one config.
+        </p>
+      )}
       <dl class="facts">
         <dt>Created</dt>
         <dd>{formatDate(config.created)}</dd>

@@ -114,7 +114,9 @@ function Detail({ manifest }: { manifest: ManifestDetail }) {
           <h2 id="platforms-heading">Platforms</h2>
           {attestations > 0 && <p class="muted small">And {plural(attestations, 'attestation manifest')} (provenance, SBOM) not shown as platforms.</p>}
           {manifest.entries !== undefined && manifest.entries > (manifest.platforms ?? []).length && (
-            <p class="muted small">The index has {plural(manifest.entries, 'entry')}; the first {(manifest.platforms ?? []).length} are listed.</p>
+            <p class="muted small">
+              The index has {plural(manifest.entries, 'entry', 'entries')}; the first {(manifest.platforms ?? []).length} are listed.
+            </p>
           )}
           {platforms.map((p) => (p.loaded === false
             ? <ListedPlatform key={p.digest} name={manifest.name} reference={manifest.digest} entry={p} />
@@ -144,7 +146,9 @@ function Detail({ manifest }: { manifest: ManifestDetail }) {
 
 function PlatformCard({ name, p }: { name: string; p: PlatformManifest }) {
   return (
-    <section class="platform card" aria-labelledby={`platform-${p.digest}`} data-testid="platform" data-platform={platformLabel(p.platform)}>
+    <section
+      class="platform card" aria-labelledby={`platform-${p.digest}`} data-testid="platform" data-platform={platformLabel(p.platform)}
+    >
       <h3 id={`platform-${p.digest}`}>{platformLabel(p.platform)}</h3>
       <dl class="facts">
         <dt>Digest</dt>
@@ -171,7 +175,10 @@ function ListedPlatform({ name, reference, entry }: { name: string; reference: s
   const [open, setOpen] = useState(false);
   if (open) return <LoadedPlatform name={name} reference={reference} entry={entry} />;
   return (
-    <section class="platform card" aria-labelledby={`platform-${entry.digest}`} data-testid="platform" data-platform={platformLabel(entry.platform)}>
+    <section
+      class="platform card" aria-labelledby={`platform-${entry.digest}`} data-testid="platform"
+      data-platform={platformLabel(entry.platform)}
+    >
       <h3 id={`platform-${entry.digest}`}>{platformLabel(entry.platform)}</h3>
       <dl class="facts">
         <dt>Digest</dt>
@@ -185,7 +192,9 @@ function ListedPlatform({ name, reference, entry }: { name: string; reference: s
 }
 
 function LoadedPlatform({ name, reference, entry }: { name: string; reference: string; entry: PlatformManifest }) {
-  const { data, error, loading } = useLoad((signal) => api.platform(name, reference, entry.digest, signal), [name, reference, entry.digest]);
+  const { data, error, loading } = useLoad(
+    (signal) => api.platform(name, reference, entry.digest, signal), [name, reference, entry.digest],
+  );
   if (data) return <PlatformCard name={name} p={data} />;
   return (
     <section class="platform card" data-testid="platform" data-platform={platformLabel(entry.platform)}>
