@@ -5,12 +5,13 @@
 //
 // containerd runs in a test network namespace (the registry's address there
 // is not loopback, so TLS is verified for real) and in a private mount
-// namespace where /etc and /opt are overlays whose writes land in the test's
-// directory, and /etc/containerd is the node root's: config.toml is read
+// namespace where /etc, /opt and /var/lib are overlays whose writes land in
+// the test's directory, and /etc/containerd (and any other path asked for,
+// such as k3s's /var/lib/rancher) is the node root's: config.toml is read
 // exactly as written (absolute paths included, config_path among them), and
 // nothing containerd creates (the CRI plugin makes its CNI conf_dir, the
-// default config names /opt/containerd) reaches the machine's own /etc or
-// /opt. Every mount dies with the daemon's mount namespace.
+// default config names /opt/containerd) reaches the machine's own /etc, /opt
+// or /var/lib. Every mount dies with the daemon's mount namespace.
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
@@ -32,23 +33,31 @@ export interface CriContainerd {
 }
 
 /**
- * Starts containerd on NODE_ROOT/etc/containerd/config.toml (the node's own
- * file, read as /etc/containerd/config.toml), inside the network namespace
- * `netns`, with root, state and socket under `dir` (removed by stop()).
+ * Starts containerd on the node's config.toml (`config`, an absolute path on
+ * the node: /etc/containerd/config.toml unless said), inside the network
+ * namespace `netns`, with root, state and socket under `dir` (removed by
+ * stop()). `nodePaths` (default /etc/containerd) are the node root's
+ * directories seen at their absolute paths.
  */
-export async function startCriContainerd(opts: { nodeRoot: string; dir: string; netns: string }): Promise<CriContainerd> {
+export async function startCriContainerd(opts: {
+  nodeRoot: string; dir: string; netns: string; nodePaths?: string[]; config?: string;
+}): Promise<CriContainerd> {
   const { nodeRoot, dir, netns } = opts;
-  for (const d of ['etc-upper', 'etc-work', 'opt-upper', 'opt-work']) await mkdir(join(dir, d), { recursive: true });
+  const layers = { etc: '/etc', opt: '/opt', varlib: '/var/lib' };
+  for (const name of Object.keys(layers)) for (const d of ['upper', 'work']) await mkdir(join(dir, `${name}-${d}`), { recursive: true });
+  const nodePaths = opts.nodePaths ?? ['/etc/containerd'];
+  for (const p of nodePaths) {
+    if (!Object.values(layers).some((l) => p.startsWith(`${l}/`))) throw new Error(`${p} is not under ${Object.values(layers).join(', ')}`);
+    await mkdir(join(nodeRoot, p), { recursive: true });
+  }
   const sock = join(dir, 'containerd.sock');
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const overlay = (target: string, name: string) =>
     `mount -t overlay overlay -o lowerdir=${target},upperdir=${q(join(dir, `${name}-upper`))},workdir=${q(join(dir, `${name}-work`))} ${target}`;
   const script = [
-    overlay('/etc', 'etc'),
-    overlay('/opt', 'opt'),
-    `mkdir -p /etc/containerd`,
-    `mount --bind ${q(join(nodeRoot, 'etc', 'containerd'))} /etc/containerd`,
-    `exec containerd --config /etc/containerd/config.toml --root ${q(join(dir, 'root'))} --state ${q(join(dir, 'state'))} --address ${q(sock)}`,
+    ...Object.entries(layers).map(([name, target]) => overlay(target, name)),
+    ...nodePaths.flatMap((p) => [`mkdir -p ${q(p)}`, `mount --bind ${q(join(nodeRoot, p))} ${q(p)}`]),
+    `exec containerd --config ${q(opts.config ?? '/etc/containerd/config.toml')} --root ${q(join(dir, 'root'))} --state ${q(join(dir, 'state'))} --address ${q(sock)}`,
   ].join(' && ');
   // ip netns exec and unshare exec in turn, and sh execs containerd: the child's pid is containerd's.
   const daemon = spawn('ip', ['netns', 'exec', netns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script],

@@ -65,6 +65,8 @@ const manifestDigest = inspected.stdout.trim();
 
 // --- Nodes: a root each, set up with the command the gateway logs.
 const CERTS_D = '/etc/containerd/certs.d';
+const K3S_DIR = '/var/lib/rancher';
+const K3S_CERTS_D = `${K3S_DIR}/k3s/agent/etc/containerd/certs.d`;
 interface Node { name: string; root: string; conf: string }
 const node = async (name: string): Promise<Node> => {
   const root = join(work, name);
@@ -85,8 +87,11 @@ async function setUp(n: Node, g: GatewayProcess = gw): Promise<string> {
 }
 
 let daemons = 0;
-async function boot(n: Node): Promise<CriContainerd> {
-  const c = await startCriContainerd({ nodeRoot: n.root, dir: join(work, `containerd-${daemons++}`), netns: testHost.name });
+async function boot(n: Node, k3s = false): Promise<CriContainerd> {
+  const c = await startCriContainerd({
+    nodeRoot: n.root, dir: join(work, `containerd-${daemons++}`), netns: testHost.name,
+    ...(k3s ? { nodePaths: [K3S_DIR], config: `${K3S_DIR}/k3s/agent/etc/containerd/config.toml` } : {}),
+  });
   cleanups.push(() => c.stop());
   return c;
 }
@@ -204,7 +209,7 @@ test('token mode: the UI\'s pull secret (a pull token) pulls through the CRI; no
   assert.deepEqual([refused.status, refused.user], [401, 'bob'], JSON.stringify(tokenGw.entries().slice(bobFrom)));
 });
 
-test('the trust is the bundle\'s alone: an empty hosts.toml, no ca.crt, or a config.toml without config_path each fail with x509', async () => {
+test('the trust is what the setup command installed, and only through config_path: an empty hosts.toml falls back to the ca.crt beside it; without that ca.crt, or without config_path, x509', async () => {
   assert.ok(a);
   const auth = authFor(await bundleSecret('alice', 'alice-pw'), image);
   const dir = join(nodeA.root, CERTS_D, addr);
@@ -267,32 +272,58 @@ test('`containerd config default`, patched as the README says (config_path = "" 
   await c.stop();
 });
 
-test('the DaemonSet\'s container command, run on a node root as the Pod would, installs what a CRI pull needs', async () => {
-  const out = join(work, 'bundle-ds');
-  const made = await gatewayCli(['bundle', '--host', addr, '--certs', certs, '--out', out, '--daemonset-image', `${addr}/library/busybox:1.36`]);
+/** The DaemonSet's container command from a bundle made with these --daemonset-for targets, run once on a node root as the Pod would. */
+async function runDaemonSet(n: Node, targets: string): Promise<void> {
+  const out = join(work, `bundle-ds-${n.name}`);
+  const made = await gatewayCli(['bundle', '--host', addr, '--certs', certs, '--out', out,
+    '--daemonset-image', `${addr}/library/busybox:1.36`, '--daemonset-for', targets]);
   assert.equal(made.code, 0, made.stderr);
   const docs = parseAllDocuments(await readFile(join(out, 'kubernetes', 'registry-trust.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, any>);
-  const cm = docs.find((d) => d.kind === 'ConfigMap')!;
+  const cm = docs.find((d) => d.kind === 'ConfigMap' && d.data && Object.keys(d.data).some((k) => k.endsWith('.hosts.toml')))!;
   const container = docs.find((d) => d.kind === 'DaemonSet')!.spec.template.spec.containers[0];
-  const c = await node('node-ds');
-  const defaults = (await containerdDefaultConfig()).replace('config_path = ""', `config_path = "${CERTS_D}"`);
-  await writeFile(c.conf, defaults);
   // The Pod's mounts, moved under the test: /host is the node root, /trust the ConfigMap, /run/state an emptyDir.
-  const trust = join(work, 'ds-trust');
-  const state = join(work, 'ds-state');
+  const trust = join(work, `ds-trust-${n.name}`);
+  const state = join(work, `ds-state-${n.name}`);
   await mkdir(trust);
   await mkdir(state);
   for (const [k, v] of Object.entries(cm.data as Record<string, string>)) await writeFile(join(trust, k), v);
   const [shell, flag, script] = container.command as string[];
   assert.deepEqual([shell, flag], ['sh', '-c']);
-  const once = script!.replaceAll('/host/', `${c.root}/`).replaceAll('/trust/', `${trust}/`).replaceAll('/run/state/', `${state}/`)
+  const once = script!.replaceAll('/host/', `${n.root}/`).replaceAll('/trust/', `${trust}/`).replaceAll('/run/state/', `${state}/`)
     .replace('  sleep 60', '  break');
-  assert.notEqual(once, script);
+  assert.notEqual(once.indexOf('  break'), -1, 'one pass of the loop');
   const r = await exec('sh', ['-c', once]);
   assert.equal(r.code, 0, r.stderr);
   assert.ok((await stat(join(state, 'ready'))).isFile(), `Ready: ${r.stdout}`);
+}
+
+test('the DaemonSet\'s container command, run on a node root as the Pod would: a plain containerd node (default config, config_path set) pulls through the CRI', async () => {
+  const c = await node('node-ds');
+  await writeFile(c.conf, (await containerdDefaultConfig()).replace('config_path = ""', `config_path = "${CERTS_D}"`));
+  await runDaemonSet(c, 'containerd');
+  assert.ok((await stat(join(c.root, CERTS_D, addr, 'hosts.toml'))).size > 0);
   const daemon = await boot(c);
   await pullsAndLists(daemon, image, authFor(await bundleSecret('alice', 'alice-pw'), image));
+  await daemon.stop();
+});
+
+test('the DaemonSet with --daemonset-for k3s, on a k3s node: containerd on k3s\'s config.toml (config_path = its generated certs.d) pulls through the CRI', async () => {
+  const k = await node('node-k3s');
+  const agent = join(k.root, K3S_DIR, 'k3s', 'agent', 'etc', 'containerd');
+  await mkdir(agent, { recursive: true });
+  // The parts of k3s's containerd 1.6 template (pkg/agent/templates) that matter here: version 2, its opt path, config_path.
+  await writeFile(join(agent, 'config.toml'), [
+    'version = 2', '', '[plugins."io.containerd.internal.v1.opt"]', `  path = "${K3S_DIR}/k3s/agent/containerd"`, '',
+    '[plugins."io.containerd.grpc.v1.cri".registry]', `  config_path = "${K3S_CERTS_D}"`, '',
+  ].join('\n'));
+  const auth = authFor(await bundleSecret('alice', 'alice-pw'), image);
+  let daemon = await boot(k, true);
+  assert.match(await pullFails(daemon, image, auth), UNKNOWN_AUTHORITY, 'before the DaemonSet ran');
+  await daemon.stop();
+  await runDaemonSet(k, 'k3s');
+  assert.ok((await stat(join(k.root, K3S_CERTS_D, addr, 'hosts.toml'))).size > 0);
+  daemon = await boot(k, true);
+  await pullsAndLists(daemon, image, auth);
   await daemon.stop();
 });
 
