@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { parse as parseToml } from 'smol-toml';
 import { readTrustPem } from '../../src/certs/trustSet.js';
 import { cleanupList } from '../helpers/cleanup.js';
 import { containerdDefaultConfig, kubeletAuthConfigs, startCriContainerd, type CriContainerd, type CriError } from '../helpers/cri.js';
@@ -162,7 +163,10 @@ test('install.sh form: on a node with no config.toml, the setup command prints o
   assert.equal(config, `version = 2\n\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "${CERTS_D}"\n`);
   await writeFile(nodeA.conf, config);
   assert.doesNotMatch(await setUp(nodeA), /containerd:/, 'nothing more to change');
-  assert.ok((await stat(join(nodeA.root, CERTS_D, addr, 'hosts.toml'))).size > 0);
+  // What makes the CRI pull below read the CA through hosts.toml (an empty one would fall back to ca.crt: next tests).
+  const hostsToml = parseToml(await readFile(join(nodeA.root, CERTS_D, addr, 'hosts.toml'), 'utf8')) as any;
+  assert.equal(hostsToml.server, `https://${addr}`);
+  assert.equal(hostsToml.host?.[`https://${addr}`]?.ca, 'ca.crt');
   a = await boot(nodeA);
   const secret = await bundleSecret('alice', 'alice-pw');
   const from = gw.entries().length;
@@ -223,6 +227,12 @@ test('the trust is what the setup command installed, and only through config_pat
   // ...and with neither, the pull fails.
   await rm(join(dir, 'ca.crt'));
   assert.match(await pullFails(a, image, auth), UNKNOWN_AUTHORITY);
+  // A hosts.toml that is there is what counts: naming another file, the ca.crt beside it is not used.
+  await writeFile(join(dir, 'ca.crt'), ca);
+  await writeFile(join(dir, 'hosts.toml'), hostsToml.replace('ca = "ca.crt"', 'ca = "other.crt"'));
+  assert.notEqual(await readFile(join(dir, 'hosts.toml'), 'utf8'), hostsToml);
+  assert.match(await pullFails(a, image, auth), /other\.crt/);
+  await rm(join(dir, 'ca.crt'));
   // hosts.toml as installed but no ca.crt: the file it names is missing.
   await writeFile(join(dir, 'hosts.toml'), hostsToml);
   const noCa = await pullFails(a, image, auth);
