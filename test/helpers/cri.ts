@@ -170,7 +170,8 @@ function criClient(sock: string): CriClient {
     });
   };
   return {
-    // As the kubelet sends it: the image, the Secret's credentials, no sandbox config needed for a pull.
+    // As the kubelet sends it: the image and the Secret's credentials. The kubelet also sends the
+    // Pod's sandbox config, which plays no part in resolving, trusting or authenticating; left out.
     pullImage: async (image, auth) => (await call('PullImage', { image: { image }, ...(auth ? { auth } : {}) })).imageRef,
     imageStatus: async (image) => (await call('ImageStatus', { image: { image } })).image ?? null,
     listImages: async () => (await call('ListImages', {}, 10_000)).images,
