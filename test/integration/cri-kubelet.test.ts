@@ -195,7 +195,8 @@ test('token mode: the UI\'s pull secret (a pull token) pulls through the CRI; no
   const from = tokenGw.entries().length;
   await pullsAndLists(a, tokenImage, auth);
   // containerd's password grant (POST /token) with the pull token, then the registry calls under alice's bearer token.
-  await tokenGw.waitFor((e) => e.method === 'POST' && e.path === '/token' && e.status === 200, from, 15_000);
+  const granted = await tokenGw.waitFor((e) => e.method === 'POST' && e.path === '/token' && e.status === 200, from, 15_000);
+  assert.equal(granted.user, 'alice', 'the token line names whom the token was issued to');
   const manifest = await tokenGw.waitFor((e) => String(e.path).includes('/alice/cri/manifests/') && e.status === 200, from, 15_000);
   assert.equal(manifest.user, 'alice');
   // Without a secret containerd takes an anonymous token, which grants nothing: the registry's 401 insufficient_scope.
@@ -211,6 +212,8 @@ test('token mode: the UI\'s pull secret (a pull token) pulls through the CRI; no
   const refused = await tokenGw.waitFor((e) => String(e.path).includes('/alice/cri/manifests/') && e.user !== null, bobFrom, 15_000)
     .catch(() => assert.fail(JSON.stringify(tokenGw.entries().slice(bobFrom))));
   assert.deepEqual([refused.status, refused.user], [401, 'bob'], JSON.stringify(tokenGw.entries().slice(bobFrom)));
+  const bobToken = tokenGw.entries().slice(bobFrom).find((e) => e.path === '/token' && e.status === 200);
+  assert.equal(bobToken?.user, 'bob', 'a token for bob, granting nothing on alice/**');
 });
 
 test('the trust is what the setup command installed, and only through config_path: an empty hosts.toml falls back to the ca.crt beside it; without that ca.crt, or without config_path, x509', async () => {
