@@ -98,12 +98,23 @@ async function boot(n: Node, k3s = false): Promise<CriContainerd> {
 }
 
 // --- The imagePullSecrets, as users get them.
-/** htpasswd mode: `gateway bundle --pull-secret USER` (password on standard input). */
-async function bundleSecret(user: string, password: string): Promise<string> {
+/** `gateway bundle` with `--pull-secret USER` (password on standard input): its directory. */
+async function makeBundle(user: string, password: string): Promise<string> {
   const out = join(work, `bundle-${user}-${password.length}`);
   const r = await gatewayCli(['bundle', '--host', addr, '--certs', certs, '--out', out, '--pull-secret', user], { input: password });
   assert.equal(r.code, 0, r.stderr);
-  return readFile(join(out, 'kubernetes', 'pull-secret.yaml'), 'utf8');
+  return out;
+}
+
+/** htpasswd mode: the Secret in that bundle. */
+const bundleSecret = async (user: string, password: string) =>
+  readFile(join(await makeBundle(user, password), 'kubernetes', 'pull-secret.yaml'), 'utf8');
+
+/** The other way to set up a node: the unpacked bundle's install.sh, with --root for the node's root. */
+async function installFromBundle(n: Node): Promise<string> {
+  const r = await exec('sh', [join(await makeBundle('alice', 'alice-pw'), 'install.sh'), '--root', n.root, '--runtimes', 'containerd']);
+  assert.equal(r.code, 0, `install.sh on ${n.name}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
 }
 
 /** token mode: the web UI's pull secret for a logged-in user (a pull token, not the password). */
@@ -254,11 +265,11 @@ test('the trust is what the setup command installed, and only through config_pat
   await pullsAndLists(a, image, auth);
 });
 
-test('`containerd config default`, patched as the README says (config_path = "" names /etc/containerd/certs.d): off before, pulls after; a node never set up fails with x509', async () => {
+test('`containerd config default`, patched as the README says (config_path = "" names /etc/containerd/certs.d), set up by the unpacked bundle\'s install.sh: off before, pulls after; a node never set up fails with x509', async () => {
   const b = await node('node-b');
   const defaults = await containerdDefaultConfig();
   await writeFile(b.conf, defaults);
-  const out = await setUp(b);
+  const out = await installFromBundle(b);
   assert.equal(await readFile(b.conf, 'utf8'), defaults, 'config.toml is never edited');
   const said = /line (\d+) has config_path = "", which turns certs\.d off[^\n]*\n[^\n]*change that line to this[^\n]*\n\s*(config_path = "[^"]*")/.exec(out);
   assert.ok(said, out);
@@ -273,7 +284,7 @@ test('`containerd config default`, patched as the README says (config_path = "" 
   // The README: the default config's config_path = "" must name /etc/containerd/certs.d; restart containerd once.
   lines[lineNo - 1] = lines[lineNo - 1]!.replace('config_path = ""', `config_path = "${CERTS_D}"`);
   await writeFile(b.conf, lines.join('\n'));
-  assert.doesNotMatch(await setUp(b), /containerd:/, 'nothing more to change');
+  assert.doesNotMatch(await installFromBundle(b), /containerd:/, 'nothing more to change');
   c = await boot(b);
   await pullsAndLists(c, image, auth);
   await c.stop();
