@@ -64,6 +64,10 @@ const inspected = await skopeo(['inspect', '--cert-dir', caOnly, '--creds', 'ali
 assert.equal(inspected.code, 0, inspected.stderr);
 const manifestDigest = inspected.stdout.trim();
 
+// The machine's own paths the nodes' containerd sees as its node's: none may change.
+const hostPaths = ['/var/lib/rancher/k3s/agent/etc/containerd/certs.d', `/etc/containerd/certs.d/${addr}`];
+const existedBefore = await Promise.all(hostPaths.map((p) => stat(p).then(() => true, () => false)));
+
 // --- Nodes: a root each, set up with the command the gateway logs.
 const CERTS_D = '/etc/containerd/certs.d';
 const K3S_DIR = '/var/lib/rancher';
@@ -381,4 +385,9 @@ test('CA rollover: a node that re-ran the setup command after start keeps pullin
   await step('finish');
   await pullsAndLists(a, image, auth);
   await s.stop();
+});
+
+test('nothing reached the machine\'s own /etc, /opt or /var/lib', async () => {
+  const existsNow = await Promise.all(hostPaths.map((p) => stat(p).then(() => true, () => false)));
+  assert.deepEqual(existsNow, existedBefore, `written only under the node roots: ${hostPaths.join(' ')}`);
 });
