@@ -5,8 +5,9 @@
 // containerd 1.6 with its CRI plugin, which finds the registry's TLS settings
 // only through its registry.config_path, in the hosts.toml files the
 // setup command (the gateway's logged one-liner, /trust/install.sh --root
-// NODE) installed under a node root. `ctr --hosts-dir` (the other containerd
-// tests) bypasses all of that.
+// NODE), the unpacked bundle's install.sh or the DaemonSet's script
+// installed under a node root. `ctr --hosts-dir` (the other containerd tests)
+// bypasses all of that.
 //
 // Two gateways share one registry and CA in a test network namespace:
 // htpasswd on :5443, token mode on :5444. containerd runs in that namespace
@@ -29,11 +30,12 @@ import { namespacedStage } from '../helpers/testHost.js';
 
 const cleanups = cleanupList();
 const { work, host: testHost, certs, htpasswd } = await namespacedStage(cleanups);
-const addUser = async (user: string) => {
-  const r = await gatewayCli(['users', 'add', user, '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: `${user}-pw` });
+// alice (alice-pw) comes with the stage.
+const PASSWORDS: Record<string, string> = { alice: 'alice-pw', bob: 'bob-password' };
+{
+  const r = await gatewayCli(['users', 'add', 'bob', '--password-stdin', '--file', htpasswd, '--cost', '4'], { input: PASSWORDS.bob });
   assert.equal(r.code, 0, r.stderr);
-};
-await addUser('bob');
+}
 // alice pulls and pushes her own repositories; bob only his.
 const access = [{ account: '*', name: '${account}/**', actions: ['pull', 'push'] }];
 const tls = { cert: join(certs, 'server.crt'), key: join(certs, 'server.key') };
@@ -126,7 +128,7 @@ async function uiSecret(user: string): Promise<string> {
   const ca = await readFile(join(certs, 'ca.crt'), 'utf8');
   const origin = `https://${tokenAddr}`;
   const login = await request(`${origin}/ui/api/session`, {
-    ca, method: 'POST', headers: { origin, 'content-type': 'application/json' }, body: JSON.stringify({ username: user, password: `${user}-pw` }),
+    ca, method: 'POST', headers: { origin, 'content-type': 'application/json' }, body: JSON.stringify({ username: user, password: PASSWORDS[user] }),
   });
   assert.equal(login.status, 200, login.body.toString());
   const cookie = login.headers['set-cookie']![0]!.split(';')[0]!;
@@ -195,12 +197,12 @@ test('htpasswd mode: without the secret 401, a wrong password 401, bob\'s secret
   assert.match(await pullFails(a, image), /401 Unauthorized/);
   assert.match(await pullFails(a, image, authFor(await bundleSecret('alice', 'not-alice-pw'), image)), /401 Unauthorized/);
   const from = gw.entries().length;
-  assert.match(await pullFails(a, image, authFor(await bundleSecret('bob', 'bob-pw'), image)), /403 Forbidden/);
+  assert.match(await pullFails(a, image, authFor(await bundleSecret('bob', PASSWORDS.bob!), image)), /403 Forbidden/);
   const refused = await gw.waitFor((e) => String(e.path).includes('/alice/cri/') && e.status === 403, from, 15_000);
   assert.equal(refused.user, 'bob');
 });
 
-test('token mode: the UI\'s pull secret (a pull token) pulls through the CRI; none 401; bob\'s is refused', async () => {
+test('token mode: the UI\'s pull secret (a pull token) pulls through the CRI; without it, or with bob\'s, 401 insufficient_scope, and the log names bob', async () => {
   assert.ok(a);
   await setUp(nodeA, tokenGw);
   const secret = await uiSecret('alice');
