@@ -6,7 +6,7 @@
 // containerd runs in a test network namespace (the registry's address there
 // is not loopback, so TLS is verified for real) and in a private mount
 // namespace where /etc, /opt and /var/lib are overlays whose writes land in
-// the test's directory, and /etc/containerd (and any other path asked for,
+// a tmpfs of that namespace, and /etc/containerd (and any other path asked for,
 // such as k3s's /var/lib/rancher) is the node root's: config.toml is read
 // exactly as written (absolute paths included, config_path among them), and
 // nothing containerd creates (the CRI plugin makes its CNI conf_dir, the
@@ -44,7 +44,10 @@ export async function startCriContainerd(opts: {
 }): Promise<CriContainerd> {
   const { nodeRoot, dir, netns } = opts;
   const layers = { etc: '/etc', opt: '/opt', varlib: '/var/lib' };
-  for (const name of Object.keys(layers)) for (const d of ['upper', 'work']) await mkdir(join(dir, `${name}-${d}`), { recursive: true });
+  // The overlays' upper and work directories are on a tmpfs of the namespace's own: overlayfs takes
+  // no overlayfs as upper (a CI container's /tmp may be one), and the tmpfs goes with the namespace.
+  const scratch = join(dir, 'layers');
+  await mkdir(scratch, { recursive: true });
   const nodePaths = opts.nodePaths ?? ['/etc/containerd'];
   for (const p of nodePaths) {
     if (!Object.values(layers).some((l) => p.startsWith(`${l}/`))) throw new Error(`${p} is not under ${Object.values(layers).join(', ')}`);
@@ -52,10 +55,13 @@ export async function startCriContainerd(opts: {
   }
   const sock = join(dir, 'containerd.sock');
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const overlay = (target: string, name: string) =>
-    `mount -t overlay overlay -o lowerdir=${target},upperdir=${q(join(dir, `${name}-upper`))},workdir=${q(join(dir, `${name}-work`))} ${target}`;
+  const overlay = (target: string, name: string) => [
+    `mkdir ${q(join(scratch, `${name}-upper`))} ${q(join(scratch, `${name}-work`))}`,
+    `mount -t overlay overlay -o lowerdir=${target},upperdir=${q(join(scratch, `${name}-upper`))},workdir=${q(join(scratch, `${name}-work`))} ${target}`,
+  ];
   const script = [
-    ...Object.entries(layers).map(([name, target]) => overlay(target, name)),
+    `mount -t tmpfs -o size=64m,mode=0700 gwtest-layers ${q(scratch)}`,
+    ...Object.entries(layers).flatMap(([name, target]) => overlay(target, name)),
     ...nodePaths.flatMap((p) => [`mkdir -p ${q(p)}`, `mount --bind ${q(join(nodeRoot, p))} ${q(p)}`]),
     `exec containerd --config ${q(opts.config ?? '/etc/containerd/config.toml')} --root ${q(join(dir, 'root'))} --state ${q(join(dir, 'state'))} --address ${q(sock)}`,
   ].join(' && ');
