@@ -202,7 +202,7 @@ test('htpasswd mode: without the secret 401, a wrong password 401, bob\'s secret
   assert.equal(refused.user, 'bob');
 });
 
-test('token mode: the UI\'s pull secret (a pull token) pulls through the CRI; without it, or with bob\'s, 401 insufficient_scope, and the log names bob', async () => {
+test('token mode: the UI\'s pull secret (a pull token) pulls through the CRI; a wrong token 401; without it, or with bob\'s, 401 insufficient_scope, and the log names bob', async () => {
   assert.ok(a);
   await setUp(nodeA, tokenGw);
   const secret = await uiSecret('alice');
@@ -221,6 +221,11 @@ test('token mode: the UI\'s pull secret (a pull token) pulls through the CRI; wi
   assert.match(await pullFails(a, tokenImage), /pull access denied.*insufficient_scope/);
   const anon = await tokenGw.waitFor((e) => String(e.path).includes('/alice/cri/manifests/'), anonFrom, 15_000);
   assert.deepEqual([anon.status, anon.user], [401, null]);
+  // A pull token that is not one (a Secret edited by hand, or one from before a password change): /token says 401.
+  const wrongFrom = tokenGw.entries().length;
+  assert.match(await pullFails(a, tokenImage, { username: 'alice', password: `${auth.password!.slice(0, -4)}AAAA` }), /401 Unauthorized/);
+  const wrong = await tokenGw.waitFor((e) => e.path === '/token' && e.status === 401, wrongFrom, 15_000);
+  assert.equal(wrong.user, null, 'no token, nobody named');
   const bobFrom = tokenGw.entries().length;
   // bob's token grants him no pull on alice/**: the registry's answer to a token without the scope is 401
   // insufficient_scope (distribution's token spec), and the log names bob, whose token it was.
