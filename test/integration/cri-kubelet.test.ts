@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { parse as parseToml } from 'smol-toml';
 import { readTrustPem } from '../../src/certs/trustSet.js';
 import { cleanupList } from '../helpers/cleanup.js';
@@ -67,7 +67,7 @@ assert.equal(inspected.code, 0, inspected.stderr);
 const manifestDigest = inspected.stdout.trim();
 
 // The machine's own paths the nodes' containerd sees as its node's: none may change.
-const hostPaths = ['/var/lib/rancher/k3s/agent/etc/containerd/certs.d', `/etc/containerd/certs.d/${addr}`];
+const hostPaths = ['/var/lib/rancher/k3s/agent/etc/containerd/certs.d', `/etc/containerd/certs.d/${addr}`, '/etc/rancher/k3s/registries.yaml'];
 const existedBefore = await Promise.all(hostPaths.map((p) => stat(p).then(() => true, () => false)));
 
 // --- Nodes: a root each, set up with the command the gateway logs.
@@ -85,10 +85,10 @@ const node = async (name: string): Promise<Node> => {
 const setupCommand = (g: GatewayProcess) => (g.entries().filter((e) => Array.isArray(e.commands)).at(-1)!.commands as string[])[0]!;
 
 /** What a user does on a node: the logged one-liner, with install.sh's --root for the node's root. */
-async function setUp(n: Node, g: GatewayProcess = gw): Promise<string> {
+async function setUp(n: Node, g: GatewayProcess = gw, runtimes = 'containerd'): Promise<string> {
   const command = setupCommand(g);
   assert.ok(command.includes(`https://${testHost.address}:${g.port}`), command);
-  const r = await exec('sh', ['-c', `${command} --root ${n.root} --runtimes containerd`]);
+  const r = await exec('sh', ['-c', `${command} --root ${n.root} --runtimes ${runtimes}`]);
   assert.equal(r.code, 0, `setup of ${n.name}: ${r.stderr}${r.stdout}`);
   return r.stdout;
 }
@@ -97,7 +97,7 @@ let daemons = 0;
 async function boot(n: Node, k3s = false): Promise<CriContainerd> {
   const c = await startCriContainerd({
     nodeRoot: n.root, dir: join(work, `containerd-${daemons++}`), netns: testHost.name,
-    ...(k3s ? { nodePaths: [K3S_DIR], config: `${K3S_DIR}/k3s/agent/etc/containerd/config.toml` } : {}),
+    ...(k3s ? { nodePaths: [K3S_DIR, '/etc/rancher'], config: `${K3S_DIR}/k3s/agent/etc/containerd/config.toml` } : {}),
   });
   cleanups.push(() => c.stop());
   return c;
@@ -342,15 +342,22 @@ test('the DaemonSet\'s container command, run on a node root as the Pod would: a
   await daemon.stop();
 });
 
-test('the DaemonSet with --daemonset-for k3s, on a k3s node: containerd on k3s\'s config.toml (config_path = its generated certs.d) pulls through the CRI', async () => {
-  const k = await node('node-k3s');
+/** A k3s node's root with k3s's containerd config.toml (what matters of k3s's containerd 1.6 template). */
+async function k3sNode(name: string): Promise<Node> {
+  const k = await node(name);
   const agent = join(k.root, K3S_DIR, 'k3s', 'agent', 'etc', 'containerd');
   await mkdir(agent, { recursive: true });
-  // The parts of k3s's containerd 1.6 template (pkg/agent/templates) that matter here: version 2, its opt path, config_path.
+  await mkdir(join(k.root, 'etc', 'rancher', 'k3s'), { recursive: true });
+  // Version 2, its opt path, and config_path = the certs.d k3s generates (pkg/agent/templates).
   await writeFile(join(agent, 'config.toml'), [
     'version = 2', '', '[plugins."io.containerd.internal.v1.opt"]', `  path = "${K3S_DIR}/k3s/agent/containerd"`, '',
     '[plugins."io.containerd.grpc.v1.cri".registry]', `  config_path = "${K3S_CERTS_D}"`, '',
   ].join('\n'));
+  return k;
+}
+
+test('the DaemonSet with --daemonset-for k3s, on a k3s node: containerd on k3s\'s config.toml (config_path = its generated certs.d) pulls through the CRI', async () => {
+  const k = await k3sNode('node-k3s');
   const auth = authFor(await bundleSecret('alice', 'alice-pw'), image);
   let daemon = await boot(k, true);
   assert.match(await pullFails(daemon, image, auth), UNKNOWN_AUTHORITY, 'before the DaemonSet ran');
@@ -359,6 +366,34 @@ test('the DaemonSet with --daemonset-for k3s, on a k3s node: containerd on k3s\'
   assert.ok((await stat(join(k.root, K3S_CERTS_D, addr, 'hosts.toml'))).size > 0);
   daemon = await boot(k, true);
   await pullsAndLists(daemon, image, auth);
+  await daemon.stop();
+});
+
+test('k3s: the registries.yaml the setup command installed (--runtimes k3s), made into hosts.toml as k3s does at start, pulls through the CRI', async () => {
+  const k = await k3sNode('node-k3s-registries');
+  await setUp(k, gw, 'k3s');
+  const registries = parseYaml(await readFile(join(k.root, 'etc', 'rancher', 'k3s', 'registries.yaml'), 'utf8')) as {
+    mirrors: Record<string, { endpoint: string[] }>; configs: Record<string, { tls?: { ca_file?: string } }>;
+  };
+  const endpoints = registries.mirrors[addr]?.endpoint ?? assert.fail(`a mirror for ${addr}: ${JSON.stringify(registries)}`);
+  // What k3s writes for it (pkg/agent/containerd/config.go, templates.HostsTomlTemplate of the containerd 1.6 era):
+  // server = the registry; per endpoint (scheme https unless given, path /v2) a host with the tls of the
+  // endpoint host's configs entry. The CA file it names is an absolute path on the node.
+  const hosts = endpoints.map((e) => {
+    const u = new URL(/^[a-z]+:\/\//.test(e) ? e : `https://${e}`);
+    const caFile = registries.configs[u.host]?.tls?.ca_file;
+    assert.ok(caFile?.startsWith('/etc/rancher/k3s/'), `ca_file for ${u.host}: ${caFile}`);
+    return `[host."${u.protocol}//${u.host}/v2"]\n  capabilities = ["pull", "resolve"]\n  ca = [${JSON.stringify(caFile)}]\n`;
+  });
+  const dir = join(k.root, K3S_CERTS_D, addr);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'hosts.toml'), `# File generated by k3s. DO NOT EDIT.\nserver = "https://${addr}"\n\n${hosts.join('\n')}`);
+  const auth = authFor(await bundleSecret('alice', 'alice-pw'), image);
+  const daemon = await boot(k, true);
+  await pullsAndLists(daemon, image, auth);
+  // The trust is the installed CA file: without it, x509.
+  await rm(join(k.root, registries.configs[addr]!.tls!.ca_file!));
+  assert.match(await pullFails(daemon, image, auth), /ca\.crt|no such file/);
   await daemon.stop();
 });
 
