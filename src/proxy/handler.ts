@@ -121,7 +121,7 @@ export const endpoints: Step = async (ctx, opts) => {
   const endpoint = opts.endpoints.find((e) => e.paths.has(ctx.path) && (e.takes?.(ctx.req) ?? true));
   if (!endpoint) return undefined;
   ctx.entry.kind = endpoint.kind;
-  await endpoint.handle(ctx.req, ctx.res, ctx.path, new URLSearchParams(ctx.rawQuery));
+  await endpoint.handle(ctx.req, ctx.res, ctx.path, new URLSearchParams(ctx.rawQuery), ctx.entry);
   return 'done';
 };
 

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Policy } from '../auth/policy.js';
 import { ANONYMOUS } from '../registry/access.js';
+import type { LogEntry } from '../http/endpoint.js';
 import { parseBasic } from '../auth/basic.js';
 import type { PasswordLogin } from '../auth/passwordLogin.js';
 import { RegistryError, sendJson, sendRegistryError, type RegistryErrorCode } from '../http/responses.js';
@@ -153,7 +154,7 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
     if (body.refresh_token !== undefined) metrics.tokenIssued('refresh');
   }
 
-  async function get(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
+  async function get(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, entry: LogEntry): Promise<void> {
     checkService(query.get('service'));
     const scopes = checkScopes(query.getAll('scope'));
     const creds = parseBasic(req.headersDistinct.authorization);
@@ -167,10 +168,11 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
     if (named && creds && named !== creds.user) {
       throw refuse(400, 'invalid_request', `account '${named}' does not match the user who logged in`);
     }
+    if (who.account !== ANONYMOUS) entry.user = who.account;
     await respond(res, who.account, scopes, query.get('offline_token') === 'true', false, who.pullOnly);
   }
 
-  async function post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function post(req: IncomingMessage, res: ServerResponse, entry: LogEntry): Promise<void> {
     const form = await readForm(req);
     checkService(form.get('service'));
     const scopes = checkScopes((form.get('scope') ?? '').split(' ').filter(Boolean));
@@ -181,6 +183,7 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
       const password = form.get('password');
       if (!user || password === null) throw refuse(400, 'invalid_request', 'grant_type=password needs username and password');
       const who = await login(user, password, req);
+      entry.user = who.account;
       return respond(res, who.account, scopes, offline, true, who.pullOnly);
     }
     if (grant === 'refresh_token') {
@@ -201,20 +204,24 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
         }
         throw err;
       }
+      entry.user = subject;
       return respond(res, subject, scopes, offline, true);
     }
     throw refuse(400, 'unsupported_grant_type', `grant_type must be password or refresh_token, not '${grant ?? ''}'`);
   }
 
-  return async function handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
+  // entry: the request's access-log line, which names the account a token was issued to.
+  return async function handle(
+    req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, entry: LogEntry = {},
+  ): Promise<void> {
     try {
       if (path !== '/token') {
         if (req.method !== 'GET' && req.method !== 'HEAD') throw refuse(405, 'invalid_request', 'the JWKS is read with GET');
         sendJson(res, 200, opts.ring().jwks, { 'Cache-Control': 'max-age=300' });
         return;
       }
-      if (req.method === 'GET') await get(req, res, query);
-      else if (req.method === 'POST') await post(req, res);
+      if (req.method === 'GET') await get(req, res, query, entry);
+      else if (req.method === 'POST') await post(req, res, entry);
       else throw refuse(405, 'invalid_request', 'use GET or POST on /token');
     } catch (err) {
       if (!(err instanceof RegistryError)) throw err;
