@@ -23,7 +23,7 @@ import { parse as parseYaml } from 'yaml';
 import { exec } from './exec.js';
 import { onExit } from './cleanup.js';
 
-const API_PROTO = fileURLToPath(new URL('../cri-api/api.proto', import.meta.url));
+const API_PROTO = fileURLToPath(new URL('./cri-images.proto', import.meta.url));
 
 export interface CriContainerd {
   sock: string;
@@ -110,7 +110,7 @@ export async function startCriContainerd(opts: {
   return { sock, log: () => log, cri, stop };
 }
 
-// --- The CRI client: @grpc/grpc-js on kubernetes/cri-api's api.proto.
+// --- The CRI client: @grpc/grpc-js on the image service of CRI v1 (cri-images.proto).
 
 export interface AuthConfig {
   username?: string;
@@ -140,22 +140,9 @@ export interface CriClient {
 export type CriError = Error & { code: number; details: string };
 
 let definition: grpc.GrpcObject | undefined;
-async function loadApi(): Promise<grpc.GrpcObject> {
-  if (definition) return definition;
-  // The gogoproto import and options only steer Go code generation (no wire
-  // effect); dropped here so protobufjs needs no copy of gogo.proto.
-  const text = (await readFile(API_PROTO, 'utf8')).split('\n')
-    .filter((l) => !l.startsWith('import "github.com/gogo/') && !l.startsWith('option (gogoproto.')).join('\n');
-  const dir = join('/tmp', `gwtest-cri-proto-${process.pid}`);
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, 'api.proto');
-  await writeFile(file, text);
-  try {
-    const pkg = protoLoader.loadSync(file, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
-    definition = grpc.loadPackageDefinition(pkg);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+function loadApi(): grpc.GrpcObject {
+  definition ??= grpc.loadPackageDefinition(
+    protoLoader.loadSync(API_PROTO, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true }));
   return definition;
 }
 
@@ -163,7 +150,7 @@ type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (er
 
 function criClient(sock: string): CriClient {
   let client: (grpc.Client & Record<string, Unary>) | undefined;
-  const ready = loadApi().then((api) => {
+  const ready = Promise.resolve(loadApi()).then((api) => {
     const ImageService = ((api.runtime as grpc.GrpcObject).v1 as grpc.GrpcObject).ImageService as grpc.ServiceClientConstructor;
     client = new ImageService(`unix://${sock}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, Unary>;
     return client;

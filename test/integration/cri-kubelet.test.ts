@@ -1,7 +1,7 @@
 // The Kubernetes node path as the kubelet takes it. No kubelet here: its part
 // of a pull is one gRPC call, runtime.v1.ImageService/PullImage, with the
 // AuthConfig it builds from the Pod's imagePullSecret. This file makes that
-// call (test/helpers/cri.ts, on kubernetes/cri-api's api.proto) to Debian's
+// call (test/helpers/cri.ts, on the CRI v1 image service, cri-images.proto) to Debian's
 // containerd 1.6 with its CRI plugin, which finds the registry's TLS settings
 // only through its registry.config_path, in the hosts.toml files the
 // setup command (the gateway's logged one-liner, /trust/install.sh --root
