@@ -11,7 +11,7 @@ export const API_VERSION = 'registry/2.0';
 // distribution's errcode names; it has no generic bad request, so UNSUPPORTED serves there.
 export type RegistryErrorCode =
   | 'UNAUTHORIZED' | 'DENIED' | 'TOOMANYREQUESTS' | 'UNAVAILABLE' | 'NAME_INVALID' | 'NOT_FOUND' | 'UNSUPPORTED'
-  | 'DIGEST_INVALID' | 'PAGINATION_NUMBER_INVALID' | 'SIZE_INVALID' | 'MANIFEST_INVALID' | 'RANGE_INVALID' | 'UNKNOWN';
+  | 'DIGEST_INVALID' | 'PAGINATION_NUMBER_INVALID' | 'SIZE_INVALID' | 'MANIFEST_INVALID' | 'MANIFEST_UNKNOWN' | 'RANGE_INVALID' | 'UNKNOWN';
 
 /** What every refusal carries, wherever it is made. */
 export interface RegistryErrorFields {

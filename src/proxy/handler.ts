@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { AccessController, Decision } from '../auth/controller.js';
 import type { Endpoint } from '../http/endpoint.js';
 import type { Policy } from '../auth/policy.js';
-import { sendJson, sendRegistryError, type RegistryErrorFields } from '../http/responses.js';
+import { API_VERSION, API_VERSION_HEADER, sendJson, sendRegistryError, type RegistryErrorFields } from '../http/responses.js';
 import type { Access } from '../registry/access.js';
 import { checkBody, takesBody } from '../registry/body.js';
 import { buildHeaders, connectionHeader, type UpstreamHeaders } from '../registry/headers.js';
@@ -22,8 +22,11 @@ import { accessLog, type Entry } from './accessLog.js';
 import { listing } from './catalog.js';
 import { forwardingHeaders, rewriteLocation, validHost } from './passes.js';
 import type { Shares } from './shares.js';
-import { watchDownload, watchUpload } from './transfer.js';
+import { readWhole, watchDownload, watchUpload } from './transfer.js';
 import type { Upstream } from './upstream.js';
+import { createUpstreamApi, type UpstreamApi } from './upstreamApi.js';
+import { createReferrers, INDEX_TYPE, MAX_MANIFEST, readFallback, referrerOf, referrersIndex, type Referrers } from './referrers.js';
+import { createUploadOffsets, rangeFor, stateOffset, UPLOAD_PATH, type UploadOffsets } from './uploads.js';
 
 export interface HandlerOptions {
   controller: AccessController;
@@ -54,6 +57,12 @@ export interface HandlerOptions {
    * cost the upstream a request each time. Unset: asked on each call.
    */
   upstreamHealthy?: (() => Promise<boolean>) | undefined;
+  /** What the upstream serves itself of OCI 1.1 (upstreamApi.ts); unset: asked of opts.upstream. */
+  upstreamApi?: UpstreamApi;
+  /** Where chunked uploads stand (uploads.ts); unset: a new map per handler. */
+  uploads?: UploadOffsets;
+  /** The fallback indexes of referrers (referrers.ts); unset: made over opts.upstream. */
+  referrers?: Referrers;
 }
 
 export function clientAddress(req: IncomingMessage): string {
@@ -226,12 +235,171 @@ export const socket: Step = async (ctx, opts) => {
   return refuse(503, 'UNAVAILABLE', message, { 'Retry-After': '5' });
 };
 
+/** The headers of a request of the gateway's own to the upstream, on the client's behalf. */
+export function ownRequestHeaders(ctx: Context, opts: HandlerOptions): Record<string, string> {
+  // Who asks (the credentials when the upstream authenticates), nothing of the request's body or ranges; the
+  // User-Agent says on whose behalf, and that the gateway asks (the upstream's log, the property test).
+  const { authorization } = ctx.headers!;
+  return {
+    'user-agent': `${ctx.headers!['user-agent'] ?? ''} (registry-gateway)`.trimStart(), ...(authorization ? { authorization } : {}),
+    ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(ctx.req)),
+  };
+}
+
+/** The client's request as the gateway forwards it, when the gateway sends it itself (forward's headers, without Connection). */
+const forwardedHeaders = (ctx: Context, opts: HandlerOptions): Record<string, string> =>
+  ({ ...ctx.headers, ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(ctx.req)) });
+
+/** Whether the caller may pull the repository: the gateway reads on a caller's behalf only what the caller may read. */
+const mayPull = (ctx: Context, opts: HandlerOptions, name: string) =>
+  opts.policy(ctx.decision!.account, { type: 'repository', name, actions: ['pull'] });
+
+/** What the upstream serves itself, asked (once in a while) on a repository the caller may pull. */
+const upstreamApiFor = async (ctx: Context, opts: HandlerOptions, name: string) =>
+  (mayPull(ctx, opts, name) ? opts.upstreamApi!.referrers(name, ownRequestHeaders(ctx, opts)) : opts.upstreamApi!.known());
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'proxy-connection', 'upgrade', 'trailer']);
+
+/**
+ * The referrers API where the upstream has none: the referrers tag
+ * schema's fallback index, filtered by artifactType (referrers.ts). An
+ * upstream that has the API (or that could not be asked) answers itself.
+ */
+export const referrersList: Step = async (ctx, opts) => {
+  const route = ctx.route!;
+  if (route.kind !== 'repository' || route.resource !== 'referrers' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return undefined;
+  const headers = ownRequestHeaders(ctx, opts);
+  if ((await upstreamApiFor(ctx, opts, route.name)) !== 'distribution-2') return undefined;
+  const read = await readFallback(opts.upstream, route.name, route.reference!, headers);
+  if (read.kind === 'failed') {
+    opts.log.warn({ repository: route.name, status: read.status }, 'referrers: the fallback index could not be read');
+    return refuse(502, 'UNKNOWN', `the referrers of ${route.reference} could not be read from the registry's fallback index`);
+  }
+  const { body, filtered } = referrersIndex(read.kind === 'index' ? read.manifests : [], ctx.params!.get('artifactType'));
+  ctx.res.writeHead(200, {
+    'Content-Type': INDEX_TYPE, 'Content-Length': String(body.length), [API_VERSION_HEADER]: API_VERSION,
+    'X-Content-Type-Options': 'nosniff',
+    ...(filtered ? { 'OCI-Filters-Applied': 'artifactType' } : {}),
+  });
+  ctx.res.end(ctx.method === 'HEAD' ? undefined : body);
+  return 'done';
+};
+
+const MANIFEST_TYPES = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
+
+/**
+ * A manifest deleted by digest where the upstream has no referrers API: if it
+ * refers to a subject (read from the upstream before the delete), it leaves
+ * that subject's fallback index once the upstream has deleted it.
+ */
+export const referrerDelete: Step = async (ctx, opts) => {
+  const route = ctx.route!;
+  if (ctx.method !== 'DELETE' || route.kind !== 'repository' || route.resource !== 'manifests' || !route.reference?.includes(':')) {
+    return undefined;
+  }
+  const own = ownRequestHeaders(ctx, opts);
+  // Who may delete but not pull gets the delete as it is: the gateway does not read the manifest for them.
+  if (!mayPull(ctx, opts, route.name) || (await upstreamApiFor(ctx, opts, route.name)) !== 'distribution-2') return undefined;
+  const stored = await opts.upstream.get(ctx.path, { ...own, accept: MANIFEST_TYPES }, 30_000, false, MAX_MANIFEST).catch(() => undefined);
+  const referrer = stored?.status === 200 ? referrerOf(stored.body, String(stored.headers['content-type'] ?? '')) : undefined;
+  if (!referrer || referrer.descriptor.digest !== route.reference) return undefined; // nothing to update: forwarded as it is
+  const answer = await opts.upstream.send('DELETE', ctx.path, forwardedHeaders(ctx, opts));
+  if (answer.status === 202) await opts.referrers!.remove(route.name, referrer.subject, route.reference, own);
+  const headers = Object.fromEntries(Object.entries(answer.headers).filter(([n]) => !HOP_BY_HOP.has(n)));
+  ctx.res.writeHead(answer.status, { ...headers, 'content-length': String(answer.body.length) });
+  ctx.res.end(answer.body);
+  return 'done';
+};
+
+/**
+ * A manifest PUT where the upstream has no referrers API: the gateway reads
+ * the manifest (at most 4 MiB, as distribution), sends those exact bytes on,
+ * and once the upstream has stored a manifest with a `subject`, adds it to
+ * the subject's fallback index and answers OCI-Subject, so that the client
+ * does not also write that index. Without OCI-Subject (the index could not be
+ * written) a client falls back on writing it itself, as the spec has it.
+ */
+export const referrerPush: Step = async (ctx, opts) => {
+  const route = ctx.route!;
+  if (ctx.method !== 'PUT' || route.kind !== 'repository' || route.resource !== 'manifests') return undefined;
+  const own = ownRequestHeaders(ctx, opts);
+  if ((await upstreamApiFor(ctx, opts, route.name)) !== 'distribution-2') return undefined;
+  if (ctx.expectContinue) ctx.res.writeContinue();
+  const body = await readWhole(ctx.req, MAX_MANIFEST, { stallMs: opts.bodyStallMs, minBytes: opts.bodyMinBytes ?? 1 });
+  if (body === 'cut') {
+    opts.log.warn({ client: clientAddress(ctx.req), path: ctx.path }, 'manifest body stalled or cut; closing the connection');
+    ctx.req.destroy();
+    return 'done';
+  }
+  if (body === 'too-large') return refuse(413, 'SIZE_INVALID', `a manifest is at most ${MAX_MANIFEST / 1024 / 1024} MiB`);
+  const { 'transfer-encoding': _, 'content-length': __, ...forwarded } = forwardedHeaders(ctx, opts);
+  const put = await opts.upstream.put(ctx.path + formatQuery(ctx.params!), body, forwarded, 30_000);
+  const referrer = put.status === 201 ? referrerOf(body, ctx.headers!['content-type']) : undefined;
+  const added = referrer ? await opts.referrers!.add(route.name, referrer.subject, referrer.descriptor, own) : false;
+  const answer: NodeJS.Dict<string | string[]> = Object.fromEntries(Object.entries(put.headers).filter(([n]) => !HOP_BY_HOP.has(n)));
+  rewriteLocation(put.status, answer, opts.upstream.origin, opts.publicOrigin(ctx.req));
+  ctx.res.writeHead(put.status, {
+    ...answer, 'content-length': String(put.body.length), ...(added && referrer ? { 'OCI-Subject': referrer.subject } : {}),
+  });
+  ctx.res.end(put.body);
+  return 'done';
+};
+
+/**
+ * DELETE of a manifest by tag: distribution 2.8 answers DIGEST_INVALID,
+ * which the spec does not allow; the spec's answer for a registry that
+ * does not delete tags is 400 UNSUPPORTED. An OCI 1.1 upstream answers
+ * it itself (upstreamApi.ts).
+ */
+export const tagDelete: Step = async (ctx, opts) => {
+  const route = ctx.route!;
+  if (ctx.method !== 'DELETE' || route.kind !== 'repository' || route.resource !== 'manifests' || route.reference?.includes(':')) {
+    return undefined;
+  }
+  if ((await upstreamApiFor(ctx, opts, route.name)) === 'oci-1.1') return undefined;
+  return refuse(400, 'UNSUPPORTED', `deleting a tag ('${route.reference}') is not supported by the registry behind this gateway: `
+    + 'delete the manifest by its digest (DELETE /v2/<name>/manifests/<digest>), which removes every tag on it');
+};
+
+/**
+ * A chunk must start where the upload stands, and a GET on an upload URL
+ * says where that is (uploads.ts): distribution 2.8 gets both wrong.
+ */
+export const uploadOffset: Step = (ctx, opts) => {
+  const route = ctx.route!;
+  const m = route.kind === 'repository' && route.resource === 'uploads' ? UPLOAD_PATH.exec(ctx.path) : null;
+  if (!m || route.kind !== 'repository') return undefined;
+  // Offsets only grow: the larger of this process's memory and the URL's _state
+  // (newer when another replica forwarded the last chunk) is where it stands.
+  const fromUrl = stateOffset(ctx.params!.get('_state'));
+  const remembered = opts.uploads!.known(route.name, m[2]!);
+  const place = remembered && (fromUrl === undefined || remembered.offset >= fromUrl) ? remembered : undefined;
+  const origin = opts.publicOrigin(ctx.req);
+  if (ctx.method === 'PATCH' && ctx.headers!['content-range'] !== undefined) {
+    const offset = place?.offset ?? fromUrl;
+    const start = Number(ctx.headers!['content-range'].split('-')[0]);
+    if (offset === undefined || start === offset) return undefined;
+    const location = origin + (place?.location ?? ctx.path + formatQuery(ctx.params!));
+    const message = `this chunk starts at byte ${start}, but the upload holds ${offset} bytes: `
+      + `send the chunk that starts at ${offset} (GET the upload URL to see where it stands)`;
+    return refuse(416, 'RANGE_INVALID', message, { Range: rangeFor(offset), Location: location });
+  }
+  if ((ctx.method === 'GET' || ctx.method === 'HEAD') && place) {
+    ctx.res.writeHead(204, {
+      Location: origin + place.location, Range: rangeFor(place.offset), 'Docker-Upload-UUID': m[2]!, 'Content-Length': '0',
+      [API_VERSION_HEADER]: API_VERSION,
+    });
+    ctx.res.end();
+    return 'done';
+  }
+  return undefined;
+};
+
 /** The catalog and tag lists are paginated by the gateway (catalog.ts says why). */
 export const lists: Step = async (ctx, opts) => {
   const route = ctx.route!;
   if (route.kind !== 'catalog' && !(route.kind === 'repository' && route.resource === 'tags')) return undefined;
-  const { accept: _, ...built } = ctx.headers!; // the gateway reads the list as JSON, whatever the client accepts
-  const upstreamHeaders = { ...built, ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(ctx.req)) };
+  const upstreamHeaders = ownRequestHeaders(ctx, opts); // without Accept: the gateway reads the list as JSON
   const canPull = (name: string) => opts.policy(ctx.decision!.account, { type: 'repository', name, actions: ['pull'] });
   await listing(ctx.req, ctx.res, route, ctx.params!, { upstream: opts.upstream, headers: upstreamHeaders, canPull });
   return 'done';
@@ -269,9 +437,21 @@ export const forward: Step = (ctx, opts) => {
 /** The request path, in order. */
 export const STEPS: readonly [string, Step][] = [
   ['health', health], ['endpoints', endpoints], ['host', host], ['route', route], ['query', query], ['body', body],
-  ['headers', headers], ['access', access], ['authorize', authorize], ['mount', mount], ['share', share], ['lists', lists],
+  ['headers', headers], ['access', access], ['authorize', authorize], ['mount', mount], ['share', share],
+  ['uploadOffset', uploadOffset], ['tagDelete', tagDelete],
+  ['referrersList', referrersList], ['referrerPush', referrerPush], ['referrerDelete', referrerDelete],
+  ['lists', lists],
   ['socket', socket], ['forward', forward],
 ];
+
+function noteUpload(uploads: UploadOffsets, req: IncomingMessage, status: number, location: string | undefined): void {
+  const path = (req.url ?? '').split('?')[0]!;
+  const route = parseRoute(path);
+  if (route.kind !== 'repository' || route.resource !== 'uploads') return;
+  uploads.observe(route.name, UPLOAD_PATH.exec(path)?.[2], req.method ?? '', status, location);
+}
+
+const UPSTREAM_STEPS = new Set(['lists', 'tagDelete', 'referrersList', 'referrerPush', 'referrerDelete']);
 
 function upstreamFailed(err: Error, res: ServerResponse | Socket, opts: HandlerOptions): void {
   if (!('writeHead' in res)) return;
@@ -281,8 +461,17 @@ function upstreamFailed(err: Error, res: ServerResponse | Socket, opts: HandlerO
   sendRegistryError(res, { status: 503, code: 'UNAVAILABLE', message: 'the upstream registry is unavailable; try again later' });
 }
 
-export function createHandler(opts: HandlerOptions, steps: readonly [string, Step][] = STEPS) {
+export function createHandler(options: HandlerOptions, steps: readonly [string, Step][] = STEPS) {
+  const opts: HandlerOptions = {
+    ...options, upstreamApi: options.upstreamApi ?? createUpstreamApi(options.upstream), uploads: options.uploads ?? createUploadOffsets(),
+    referrers: options.referrers ?? createReferrers(options.upstream, (why, name, subject) => {
+      const message = 'referrers: the fallback index was not updated; the client is told by no OCI-Subject';
+      options.log.warn({ repository: name, subject, why }, message);
+    }),
+  };
   opts.upstream.proxy.on('proxyRes', (proxyRes, req) => {
+    // Read before the rewrite: the upstream's own Location, on the request URL the gateway wrote (forward).
+    noteUpload(opts.uploads!, req, proxyRes.statusCode ?? 0, proxyRes.headers.location);
     rewriteLocation(proxyRes.statusCode ?? 0, proxyRes.headers, opts.upstream.origin, opts.publicOrigin(req));
   });
 
@@ -301,8 +490,8 @@ export function createHandler(opts: HandlerOptions, steps: readonly [string, Ste
       try {
         result = await step(ctx, opts);
       } catch (err) {
-        // The lists read the upstream themselves: a failure there is the upstream's.
-        if (name === 'lists') return upstreamFailed(err as Error, res, opts);
+        // These steps read the upstream themselves: a failure there is the upstream's.
+        if (UPSTREAM_STEPS.has(name)) return upstreamFailed(err as Error, res, opts);
         opts.log.error({ step: name, error: (err as Error).message }, 'request failed');
         return sendRegistryError(res, refuse(500, 'UNKNOWN', 'internal gateway error'));
       }

@@ -52,3 +52,38 @@ export function watchDownload(res: ServerResponse, stallMs: number, onCut: () =>
   res.on('drain', () => (blockedSince = undefined));
   res.once('close', () => clearInterval(timer));
 }
+
+/**
+ * A whole request body the gateway must read itself (a manifest it parses
+ * before sending those bytes on): at most maxBytes, cut like any upload when it
+ * stalls, or trickles; resolves with why not when too large or cut.
+ */
+export function readWhole(req: IncomingMessage, maxBytes: number, limits: TransferLimits): Promise<Buffer | 'too-large' | 'cut'> {
+  return new Promise((resolve) => {
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes) return resolve('too-large');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (result: Buffer | 'too-large' | 'cut') => {
+      req.off('data', onData);
+      resolve(result);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.pause();
+        return done('too-large');
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => done(Buffer.concat(chunks)));
+    req.once('error', () => done('cut'));
+    req.once('close', () => {
+      if (!req.complete) done('cut');
+    });
+    watchUpload(req, limits, () => {
+      req.destroy();
+      done('cut');
+    });
+  });
+}

@@ -21,6 +21,8 @@ export interface Upstream {
   ): Promise<UpstreamAnswer>;
   /** The same for another method: HEAD (no body read) or DELETE (the web UI's). */
   send(method: 'HEAD' | 'DELETE', path: string, headers?: http.OutgoingHttpHeaders, timeoutMs?: number): Promise<UpstreamAnswer>;
+  /** A PUT of the gateway's own with its whole body (the referrers fallback index); the answer is read as by get. */
+  put(path: string, body: Buffer, headers?: http.OutgoingHttpHeaders, timeoutMs?: number): Promise<UpstreamAnswer>;
   close(): void;
 }
 
@@ -47,6 +49,7 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
   const client = url.protocol === 'https:' ? https : http;
   const call = async (
     method: string, path: string, headers: http.OutgoingHttpHeaders, timeoutMs: number, probe: boolean, maxBytes = MAX_ANSWER,
+    body?: Buffer,
   ) => {
     // Probes have their own agent; the rest wait for a slot of the pool as long as for an answer.
     const release = probe ? () => {} : await pool.acquire(timeoutMs);
@@ -72,7 +75,7 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
       });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
       req.on('error', reject);
-      req.end();
+      req.end(body);
     }).catch((err: unknown) => {
       // Too large is the gateway's own limit, not the upstream failing.
       if ((err as NodeJS.ErrnoException).code !== 'TOO_LARGE') metrics.upstreamError(err);
@@ -88,6 +91,8 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     get: (path, headers = {}, timeoutMs = 10_000, probe = false, maxBytes = MAX_ANSWER) =>
       call('GET', path, headers, timeoutMs, probe, maxBytes),
     send: (method, path, headers = {}, timeoutMs = 10_000) => call(method, path, headers, timeoutMs, false),
+    put: (path, body, headers = {}, timeoutMs = 10_000) =>
+      call('PUT', path, { ...headers, 'content-length': String(body.length) }, timeoutMs, false, MAX_ANSWER, body),
     close() {
       proxy.close?.();
       agent.destroy();

@@ -87,6 +87,12 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   });
 }
 
+function badScope(text: string): never {
+  const shown = text.length > 200 ? `${text.slice(0, 200)}...` : text;
+  throw refuse(400, 'invalid_scope', `scope '${shown}' does not parse: expected repository:NAME:ACTIONS ` +
+    '(NAME a lowercase repository name, ACTIONS pull, push, delete or * joined by commas) or registry:catalog:*');
+}
+
 export function createTokenEndpoint(opts: TokenEndpointOptions) {
   const s = opts.settings;
 
@@ -124,19 +130,22 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
   }
 
   // Before any login: a refused request costs no bcrypt run and no failed try.
-  function checkScopes(scopes: string[]): string[] {
-    if (scopes.length <= opts.maxScopes) return scopes;
-    throw refuse(400, 'invalid_scope', `${scopes.length} scopes asked; at most ${opts.maxScopes} per token request ` +
-      '(raise limits.tokenScopes in the gateway config to allow more)');
+  // OAuth2 (RFC 6749 3.3) makes a scope a space-delimited list, and clients
+  // (reggie, anyone passing the challenge's scope through) send several in one
+  // value: every value is split. One that does not parse is refused, never
+  // dropped: a silent empty grant reads as a 401 much later, far from its cause.
+  function checkScopes(values: string[]): Access[] {
+    const scopes = values.flatMap((v) => v.split(' ').filter(Boolean));
+    if (scopes.length > opts.maxScopes) {
+      throw refuse(400, 'invalid_scope', `${scopes.length} scopes asked; at most ${opts.maxScopes} per token request ` +
+        '(raise limits.tokenScopes in the gateway config to allow more)');
+    }
+    return scopes.map((text) => parseScope(text) ?? badScope(text));
   }
 
   async function respond(
-    res: ServerResponse, account: string, scopes: string[], refresh: boolean, oauth: boolean, pullOnly = false,
+    res: ServerResponse, account: string, parsed: Access[], refresh: boolean, oauth: boolean, pullOnly = false,
   ): Promise<void> {
-    const parsed = scopes.flatMap((text) => {
-      const a = parseScope(text);
-      return a ? [a] : [];
-    });
     const asked = pullOnly ? parsed.flatMap(pullOnlyScope) : parsed;
     const granted = grantFor(opts.policy, account, asked);
     const minted = await mintAccessToken(opts.ring(), s, account, granted);
@@ -175,7 +184,7 @@ export function createTokenEndpoint(opts: TokenEndpointOptions) {
   async function post(req: IncomingMessage, res: ServerResponse, entry: LogEntry): Promise<void> {
     const form = await readForm(req);
     checkService(form.get('service'));
-    const scopes = checkScopes((form.get('scope') ?? '').split(' ').filter(Boolean));
+    const scopes = checkScopes(form.getAll('scope'));
     const offline = form.get('access_type') === 'offline';
     const grant = form.get('grant_type');
     if (grant === 'password') {

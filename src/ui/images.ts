@@ -495,8 +495,8 @@ export function createImageReader(opts: ImageReaderOptions) {
     /**
      * What refers to a digest (signatures, SBOMs): the referrers API (OCI
      * distribution 1.1), else the index its fallback tag (sha256-<hex>)
-     * names, when `fallbackTag` says the repository has it. null: the
-     * upstream has no referrers API (distribution 2.8 answers 404) and no such tag.
+     * names, when `fallbackTag` says the repository has it. null: neither
+     * could be read.
      */
     async referrers(name: string, digest: string, fallbackTag?: string): Promise<Referrer[] | null> {
       const listed = async (path: string): Promise<Referrer[] | null> => {
@@ -512,7 +512,9 @@ export function createImageReader(opts: ImageReaderOptions) {
           digest: d.digest, artifactType: d.artifactType, mediaType: d.mediaType, size: d.size, annotations: d.annotations,
         }));
       };
-      return (await listed(`/v2/${name}/referrers/${digest}`)) ?? (fallbackTag ? listed(`/v2/${name}/manifests/${fallbackTag}`) : null);
+      // Without the API and without the fallback tag nothing refers to it: the
+      // gateway writes that tag whenever a referrer is pushed through it.
+      return (await listed(`/v2/${name}/referrers/${digest}`)) ?? (fallbackTag ? listed(`/v2/${name}/manifests/${fallbackTag}`) : []);
     },
 
     /** Whether the upstream deletes manifests: distribution answers 405 UNSUPPORTED when storage.delete is off. */

@@ -87,6 +87,26 @@ test('GET /token: offline_token gives a refresh token; wrong credentials 401; ac
   assert.equal(noRefresh.json().refresh_token, undefined);
 });
 
+test('GET /token: a scope value holding several space-separated scopes grants each; an unparsable scope is 400 invalid_scope', async () => {
+  // What reggie (the OCI conformance suite's client) sends: the challenge's scope, space-joined, as one value.
+  const joined = await token('bob:bob-pw', 'repository:bob/target:pull,push repository:bob/app:pull');
+  const claims = JSON.parse(Buffer.from(joined.split('.')[1]!, 'base64url').toString());
+  assert.deepEqual(claims.access, [
+    { type: 'repository', name: 'bob/target', actions: ['pull', 'push'] }, { type: 'repository', name: 'bob/app', actions: ['pull'] },
+  ]);
+  for (const bad of ['repository:Bob/App:pull', 'repository:bob/app:pull repository:bob/app:fly', 'nonsense']) {
+    const q = new URLSearchParams({ service, scope: bad });
+    const r = await request(`${gw.url}/token?${q}`, { ca, headers: basic('bob:bob-pw') });
+    assert.equal(r.status, 400, bad);
+    assert.equal(r.json().error, 'invalid_scope');
+    assert.match(r.json().errors[0].message, /does not parse: expected repository:NAME:ACTIONS/);
+  }
+  const form = new URLSearchParams({ grant_type: 'password', username: 'bob', password: 'bob-pw', service, client_id: 'x', scope: 'repository:bob/app:pull bad' });
+  const post = await request(`${gw.url}/token`, { ca, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+  assert.equal(post.status, 400);
+  assert.equal(post.json().error, 'invalid_scope');
+});
+
 test('POST /token: password and refresh_token grants; a removed user or changed password ends refresh tokens', async () => {
   const form = (fields: Record<string, string>) => ({ ca, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
   const pw = await request(`${gw.url}/token`, form({ grant_type: 'password', username: 'gone', password: 'gone-pw', service, client_id: 'containerd-client', scope: 'repository:gone/a:pull repository:gone/b:push', access_type: 'offline' }));

@@ -106,7 +106,7 @@ after(async () => {
 
 test('the request path is a named list of steps, each a plain function', () => {
   assert.deepEqual(STEPS.map(([name]) => name),
-    ['health', 'endpoints', 'host', 'route', 'query', 'body', 'headers', 'access', 'authorize', 'mount', 'share', 'lists', 'socket', 'forward']);
+    ['health', 'endpoints', 'host', 'route', 'query', 'body', 'headers', 'access', 'authorize', 'mount', 'share', 'uploadOffset', 'tagDelete', 'referrersList', 'referrerPush', 'referrerDelete', 'lists', 'socket', 'forward']);
 });
 
 test('htpasswd: every 401 carries the Basic challenge, and nothing reaches the upstream', async () => {

@@ -7,13 +7,13 @@ const D = `sha256:${'a'.repeat(64)}`;
 test('valid registry paths parse to their repository and resource', () => {
   assert.deepEqual(parseRoute('/v2/'), { kind: 'base' });
   assert.deepEqual(parseRoute('/v2/_catalog'), { kind: 'catalog' });
-  assert.deepEqual(parseRoute('/v2/library/alpine/manifests/3.20'), { kind: 'repository', name: 'library/alpine', resource: 'manifests' });
-  assert.deepEqual(parseRoute(`/v2/a/manifests/${D}`), { kind: 'repository', name: 'a', resource: 'manifests' });
-  assert.deepEqual(parseRoute(`/v2/a/b-c/d__e/blobs/${D}`), { kind: 'repository', name: 'a/b-c/d__e', resource: 'blobs' });
+  assert.deepEqual(parseRoute('/v2/library/alpine/manifests/3.20'), { kind: 'repository', name: 'library/alpine', resource: 'manifests', reference: '3.20' });
+  assert.deepEqual(parseRoute(`/v2/a/manifests/${D}`), { kind: 'repository', name: 'a', resource: 'manifests', reference: D });
+  assert.deepEqual(parseRoute(`/v2/a/b-c/d__e/blobs/${D}`), { kind: 'repository', name: 'a/b-c/d__e', resource: 'blobs', reference: D });
   assert.deepEqual(parseRoute('/v2/a/blobs/uploads/'), { kind: 'repository', name: 'a', resource: 'uploads' });
   assert.deepEqual(parseRoute('/v2/a/blobs/uploads/6f4e-ab_c='), { kind: 'repository', name: 'a', resource: 'uploads' });
   assert.deepEqual(parseRoute('/v2/a/tags/list'), { kind: 'repository', name: 'a', resource: 'tags' });
-  assert.deepEqual(parseRoute(`/v2/a/referrers/${D}`), { kind: 'repository', name: 'a', resource: 'referrers' });
+  assert.deepEqual(parseRoute(`/v2/a/referrers/${D}`), { kind: 'repository', name: 'a', resource: 'referrers', reference: D });
 });
 
 test('anything else is refused before the upstream sees it', () => {
@@ -24,6 +24,25 @@ test('anything else is refused before the upstream sees it', () => {
   }
   const long = parseRoute(`/v2/${'a'.repeat(256)}/tags/list`);
   assert.deepEqual(long.kind === 'invalid' && [long.status, long.code], [400, 'NAME_INVALID']);
+});
+
+test('a malformed digest is 400 DIGEST_INVALID; a reference that is no tag is 404 MANIFEST_UNKNOWN; each names the expected form', () => {
+  const cases: [string, string, RegExp][] = [
+    ['/v2/a/manifests/sha256:totallywrong', 'DIGEST_INVALID', /expected 64 lowercase hex digits/],
+    [`/v2/a/manifests/sha256:${'A'.repeat(64)}`, 'DIGEST_INVALID', /lowercase hex/],
+    ['/v2/a/manifests/md5:abc', 'DIGEST_INVALID', /expected sha256:<64 hex digits>/],
+    ['/v2/a/manifests/-tag', 'MANIFEST_UNKNOWN', /neither a tag/],
+    [`/v2/a/manifests/${'t'.repeat(129)}`, 'MANIFEST_UNKNOWN', /neither a tag/],
+    ['/v2/a/blobs/notadigest', 'DIGEST_INVALID', /not a digest/],
+    ['/v2/a/referrers/sha256:abc', 'DIGEST_INVALID', /64 lowercase hex/],
+  ];
+  for (const [path, code, message] of cases) {
+    const r = parseRoute(path);
+    assert.ok(r.kind === 'invalid', path);
+    assert.deepEqual([r.status, r.code], [code === 'MANIFEST_UNKNOWN' ? 404 : 400, code], path);
+    assert.match(r.message, message, path);
+  }
+  assert.equal((parseRoute(`/v2/a/manifests/sha512:${'f'.repeat(128)}`) as { reference?: string }).reference, `sha512:${'f'.repeat(128)}`);
 });
 
 test('methods map to actions as distribution does', () => {

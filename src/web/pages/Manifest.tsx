@@ -206,7 +206,7 @@ function LoadedPlatform({ name, reference, entry }: { name: string; reference: s
 }
 
 function Referrers({ name, referrers }: { name: string; referrers: Referrer[] | null }) {
-  if (referrers === null) return <p class="muted">The registry behind this gateway has no referrers API, so signatures and SBOMs attached to this image cannot be listed.</p>;
+  if (referrers === null) return <p class="muted">The referrers of this manifest could not be read from the registry.</p>;
   if (referrers.length === 0) return <p class="muted">Nothing refers to this manifest (no signature, SBOM or other artifact).</p>;
   return (
     <div class="table-wrap">
