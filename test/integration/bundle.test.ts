@@ -157,8 +157,9 @@ test('/trust/ serves ca.crt, install.sh and the bundle without auth', async () =
 });
 
 test('the pinned one-liner printed at start installs into a test root, and refuses a wrong fingerprint', async () => {
-  const line = gw.logs().split('\n').find((l) => l.trim().startsWith("sh -c 'f=$(mktemp)"))?.trim();
-  assert.ok(line, gw.logs());
+  // Logged as JSON (stdout is not a terminal): the node-setup line holds the commands.
+  const line = (gw.entries().find((e) => Array.isArray(e.commands))?.commands as string[] | undefined)?.[0] ?? '';
+  assert.ok(line.startsWith("sh -c 'f=$(mktemp)"), gw.logs());
   const tmp = join(work, 'tmp');
   await mkdir(tmp);
   const env = { ...process.env, TMPDIR: tmp };

@@ -19,7 +19,7 @@ const PER_SPRAYER = 4;
 const { work, htpasswd, ca, tls } = await stage({ alice: 'alice-pw' });
 // bob at htpasswd -B's usual cost: his own check costs what a real one does.
 for (const user of ['bob', 'erin']) {
-  const added = await gatewayCli(['users', 'add', user, '--password-stdin', '--file', htpasswd, '--cost', '10'], { input: `${user}-pw` });
+  const added = await gatewayCli(['users', 'add', user, '--password-stdin', '--file', htpasswd, '--cost', '10'], { input: `${user}-password` });
   assert.equal(added.code, 0, added.stderr);
 }
 const registry = await startRegistry(work, { storage: join(work, 'storage') });
@@ -42,7 +42,7 @@ async function connected(from: string): Promise<(user: string) => Promise<{ stat
   assert.equal((await request(`${gw.url}/livez`, { ca, agent })).status, 200);
   return async (user) => {
     const started = performance.now();
-    const r = await request(`${gw.url}/v2/`, { ca, agent, headers: basic(user, `${user}-pw`) });
+    const r = await request(`${gw.url}/v2/`, { ca, agent, headers: basic(user, `${user}-password`) });
     return { status: r.status, ms: performance.now() - started };
   };
 }
