@@ -6,12 +6,13 @@
 // podman), else by you, for rootless podman's --userns keep-id:uid=65532. The
 // run commands it prints carry the flags a stock Debian host needs.
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { readHtpasswd } from '../auth/htpasswd.js';
 import { DEFAULT_UPSTREAM } from '../config/config.js';
 import { exists } from '../certs/store.js';
 import { fail } from '../errors.js';
+import { checkOut } from './outDir.js';
 import { configSets, containerConfig, readUserConfig } from '../deploy/containerConfig.js';
 import { retiredTokenCerts, tlsInputs, tokenInputs, type InputFile } from '../deploy/inputs.js';
 import { MOUNTS, OUT } from '../deploy/layout.js';
@@ -77,23 +78,6 @@ export function runCommands(o: {
   ].join('\n');
 }
 
-async function checkOut(out: string, force: boolean, name: string): Promise<'new' | 'replace'> {
-  let entries: string[];
-  try {
-    if (!(await stat(out)).isDirectory()) fail('FILE_EXISTS', `--out ${name} is a file; choose a directory to write`);
-    entries = await readdir(out);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'new';
-    throw err;
-  }
-  if (entries.length === 0) return 'new';
-  if (!(await readFile(join(out, 'README.txt'), 'utf8').catch(() => '')).startsWith(MARKER)) {
-    fail('FILE_EXISTS', `${name} exists and was not written by 'gateway deploy container': refusing to replace it, ` +
-      'even with --force; choose another --out');
-  }
-  if (!force) fail('FILE_EXISTS', `${name} exists (an earlier output of this command); pass --force to replace it`);
-  return 'replace';
-}
 
 /** All of it or none: a staging sibling renamed into place. As root, owned by uid:gid 65532. */
 async function writeTree(out: string, files: readonly File[], replacing: boolean): Promise<boolean> {
@@ -133,7 +117,7 @@ async function writeTree(out: string, files: readonly File[], replacing: boolean
 
 export async function container(version: string, o: ContainerOptions, io: Output): Promise<void> {
   const out = resolve(o.out);
-  const replacing = (await checkOut(out, Boolean(o.force), o.out)) === 'replace';
+  const replacing = (await checkOut(out, Boolean(o.force), o.out, { command: 'gateway deploy container', file: 'README.txt', marker: MARKER })) === 'replace';
   const configPath = o.config ?? ((await exists(DEFAULT_CONFIG)) ? DEFAULT_CONFIG : undefined);
   const text = configPath === undefined ? undefined : await readFile(configPath, 'utf8').catch((err: NodeJS.ErrnoException) =>
     fail('FILE_MISSING', `cannot read config ${configPath} (${err.code ?? err.message}); pass the gateway's config with --config FILE`));

@@ -5,12 +5,13 @@
 // into place), so nothing is ever half-written. Loaded by the command's
 // action (deploy.ts), not by `gateway --help`.
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readHtpasswd } from '../auth/htpasswd.js';
 import { exists } from '../certs/store.js';
 import { fail } from '../errors.js';
+import { checkOut } from './outDir.js';
 import { configSets, containerConfig, readUserConfig } from '../deploy/containerConfig.js';
 import {
   certificateWarnings, chooseUpstream, parseImage, parseNamespace, parseOverlay, parseSelector, retiredTokenCerts,
@@ -44,25 +45,6 @@ async function readInput(file: InputFile, hint: string): Promise<OutFile> {
 
 const namesIn = async (dir: string) => readdir(dir).catch(() => [] as string[]);
 
-/** --out: refused when it holds anything but an earlier output of this command, and even that without --force. */
-async function checkOut(out: string, force: boolean, name: string): Promise<'new' | 'replace'> {
-  let entries: string[];
-  try {
-    if (!(await stat(out)).isDirectory()) fail('FILE_EXISTS', `--out ${name} is a file; choose a directory to write`);
-    entries = await readdir(out);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'new';
-    throw err;
-  }
-  if (entries.length === 0) return 'new';
-  const ours = (await readFile(join(out, 'kustomization.yaml'), 'utf8').catch(() => '')).startsWith(MARKER);
-  if (!ours) {
-    fail('FILE_EXISTS', `${name} exists and was not written by 'gateway deploy kubernetes' (no kustomization.yaml of its own): ` +
-      'refusing to replace it, even with --force; choose another --out');
-  }
-  if (!force) fail('FILE_EXISTS', `${name} exists (an earlier output of this command); pass --force to replace it`);
-  return 'replace';
-}
 
 /** Writes the tree into a temporary sibling, then renames it into place: all of it or none. */
 async function writeTree(out: string, files: readonly OutFile[], replacing: boolean): Promise<void> {
@@ -113,7 +95,7 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
       '(kubectl get pods --show-labels lists them): the NetworkPolicy lets only the gateway reach those pods');
   }
   const out = resolve(o.out); // no trailing slash: the staging directory is a sibling, never inside
-  const replacing = (await checkOut(out, Boolean(o.force), o.out)) === 'replace';
+  const replacing = (await checkOut(out, Boolean(o.force), o.out, { command: 'gateway deploy kubernetes', file: 'kustomization.yaml', marker: MARKER })) === 'replace';
 
   // The user's config, read as `gateway serve` reads it here: paths relative to this directory.
   const configPath = o.config ?? ((await exists(DEFAULT_CONFIG)) ? DEFAULT_CONFIG : undefined);

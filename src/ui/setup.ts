@@ -11,20 +11,15 @@ import { sanHosts } from '../certs/der.js';
 import { daysLeft } from '../certs/validity.js';
 import { SERVED_BUNDLE_DIR, type Trust } from '../trust/endpoint.js';
 import type { Setup } from './apiTypes.js';
+import type { RuntimeSteps } from './apiTypes.js';
 
 export const BUNDLE_URL = '/trust/bundle.tar.gz';
 export const PULL_SECRET_NAME = 'registry-gateway-pull';
 /** Fewer days left than this: the UI warns. */
 export const WARN_DAYS = 30;
 
-export interface Steps {
-  docker: string[];
-  containerd: string[];
-  k3s: string[];
-  kind: string[];
-  k3d: string[];
-  kubernetes: string[];
-}
+/** Each runtime's steps, as the API's shapes name them. */
+export type Steps = RuntimeSteps;
 
 export interface CertificateStatus {
   names: string[];
