@@ -2,10 +2,10 @@
 // from the command tree itself (completionScript.ts, loaded by the action),
 // so a flag added to a command is completed without more work.
 import { Argument, Command } from 'commander';
+import type { Shell } from './completionScript.js';
 import type { Output } from './output.js';
 
-export const SHELLS = ['bash', 'zsh', 'fish'] as const;
-export type Shell = (typeof SHELLS)[number];
+export const SHELLS: readonly Shell[] = ['bash', 'zsh', 'fish'];
 
 export function completionCommand(io: Output, program: () => Command): Command {
   return new Command('completion')

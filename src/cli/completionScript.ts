@@ -8,7 +8,8 @@ import type { Command, Help, Option } from 'commander';
 import { AUTH_MODE_NAMES } from '../config/authModes.js';
 import { OVERLAYS } from '../deploy/layout.js';
 import { NODE_TARGETS } from '../bundle/nodeTargets.js';
-import type { Shell } from './completion.js';
+/** The shells a script is generated for. */
+export type Shell = 'bash' | 'zsh' | 'fish';
 
 // Flags whose values are checked after parsing (the config's schema, a
 // parser with its own messages), not by commander: offered all the same.

@@ -2,17 +2,12 @@
 // deployKubernetes.ts, loaded by the action: `gateway --help` and `gateway
 // deploy --help` load none of it (issue 26).
 import { Command } from 'commander';
-import { outputOption, type Format } from './options.js';
+import { DEFAULT_CONFIG, outputOption } from './options.js';
+import type { KubernetesOptions } from './deployKubernetes.js';
 import type { Output } from './output.js';
 import type { ContainerOptions } from './deployContainer.js';
 
-export const DEFAULT_CONFIG = 'config/gateway.yaml';
 
-export type KubernetesOptions = {
-  out: string; config?: string; certs?: string; htpasswd?: string; overlay: string; upstream?: string;
-  registrySelector?: string; namespace: string; image?: string; single?: boolean; servicemonitor?: boolean;
-  withTokenKey?: boolean; force?: boolean; output: Format;
-};
 
 export function deployCommand(version: string, io: Output): Command {
   const deploy = new Command('deploy').description('write what a platform needs to run the gateway (Kubernetes, a container)');

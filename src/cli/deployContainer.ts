@@ -18,7 +18,7 @@ import { retiredTokenCerts, tlsInputs, tokenInputs, type InputFile } from '../de
 import { MOUNTS, OUT } from '../deploy/layout.js';
 import type { Output } from './output.js';
 
-import { DEFAULT_CONFIG } from './deploy.js';
+import { DEFAULT_CONFIG } from './options.js';
 /** The image's user (scripts/image.sh: --config.user 65532:65532). */
 export const IMAGE_UID = 65532;
 /** The first line of the README it writes: how --force knows a directory is ours to replace. */

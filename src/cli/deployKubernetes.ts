@@ -19,7 +19,7 @@ import {
 } from '../deploy/inputs.js';
 import { MARKER, MOUNTS, OUT, SECRET_FOLDERS, type Overlay } from '../deploy/layout.js';
 import { renderDirectory, type OutFile, type ShippedFile } from '../deploy/render.js';
-import { DEFAULT_CONFIG, type KubernetesOptions } from './deploy.js';
+import { DEFAULT_CONFIG, type Format } from './options.js';
 import { printJson, type Output } from './output.js';
 
 const SHIPPED = fileURLToPath(new URL('../../deploy/kubernetes/', import.meta.url));
@@ -78,6 +78,12 @@ async function writeTree(out: string, files: readonly OutFile[], replacing: bool
   await rename(staging, out);
   await rm(old, { recursive: true, force: true });
 }
+
+export type KubernetesOptions = {
+  out: string; config?: string; certs?: string; htpasswd?: string; overlay: string; upstream?: string;
+  registrySelector?: string; namespace: string; image?: string; single?: boolean; servicemonitor?: boolean;
+  withTokenKey?: boolean; force?: boolean; output: Format;
+};
 
 export async function kubernetes(version: string, o: KubernetesOptions, io: Output): Promise<void> {
   // Under -o json the notes go into the document, so stdout is one JSON value.

@@ -24,3 +24,6 @@ export type Format = 'text' | 'json';
 export const outputOption = () => new Option('-o, --output <format>', 'text, for people, or json, for scripts (README: Command line)')
   .choices(['text', 'json'])
   .default('text');
+
+/** The config file every command reads when --config is not given and it exists. */
+export const DEFAULT_CONFIG = 'config/gateway.yaml';

@@ -13,7 +13,7 @@ import type { LocalRegistry } from '../server/localRegistry.js';
 import type { Logger } from '../util/log.js';
 import { LOG_FORMATS, resolveLogFormat, type LogFormat } from '../util/logFormat.js';
 import { fail } from '../errors.js';
-import { collect, wholeNumber } from './options.js';
+import { collect, DEFAULT_CONFIG, wholeNumber } from './options.js';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { isWorker, workerConfig } from '../server/workers.js';
@@ -41,7 +41,6 @@ async function serverModules() {
   };
 }
 
-const DEFAULT_CONFIG = 'config/gateway.yaml';
 const LOCAL_REGISTRY_PORT = 5000;
 // Set by scripts/start.sh: the pid of the process that ran it.
 const PARENT_ENV = 'GATEWAY_PARENT_PID';
