@@ -117,7 +117,8 @@ async function writeTree(out: string, files: readonly File[], replacing: boolean
 
 export async function container(version: string, o: ContainerOptions, io: Output): Promise<void> {
   const out = resolve(o.out);
-  const replacing = (await checkOut(out, Boolean(o.force), o.out, { command: 'gateway deploy container', file: 'README.txt', marker: MARKER })) === 'replace';
+  const replacing = (await checkOut(out, Boolean(o.force), o.out,
+    { command: 'gateway deploy container', file: 'README.txt', marker: MARKER })) === 'replace';
   const configPath = o.config ?? ((await exists(DEFAULT_CONFIG)) ? DEFAULT_CONFIG : undefined);
   const text = configPath === undefined ? undefined : await readFile(configPath, 'utf8').catch((err: NodeJS.ErrnoException) =>
     fail('FILE_MISSING', `cannot read config ${configPath} (${err.code ?? err.message}); pass the gateway's config with --config FILE`));

@@ -101,7 +101,8 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
       '(kubectl get pods --show-labels lists them): the NetworkPolicy lets only the gateway reach those pods');
   }
   const out = resolve(o.out); // no trailing slash: the staging directory is a sibling, never inside
-  const replacing = (await checkOut(out, Boolean(o.force), o.out, { command: 'gateway deploy kubernetes', file: 'kustomization.yaml', marker: MARKER })) === 'replace';
+  const replacing = (await checkOut(out, Boolean(o.force), o.out,
+    { command: 'gateway deploy kubernetes', file: 'kustomization.yaml', marker: MARKER })) === 'replace';
 
   // The user's config, read as `gateway serve` reads it here: paths relative to this directory.
   const configPath = o.config ?? ((await exists(DEFAULT_CONFIG)) ? DEFAULT_CONFIG : undefined);

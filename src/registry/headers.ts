@@ -120,7 +120,8 @@ function entityTags(name: string) {
   };
 }
 
-const IMF_FIXDATE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+const IMF_FIXDATE = new RegExp('^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \\d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) '
+  + '\\d{4} \\d{2}:\\d{2}:\\d{2} GMT$');
 
 function httpDate(value: string): Built {
   const ms = Date.parse(value);

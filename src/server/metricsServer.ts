@@ -79,7 +79,8 @@ export async function startMetricsServer(
         const asked = hostOf(req.headers.host);
         if (asked === undefined || !hosts.has(asked)) {
           res.writeHead(421, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
-          res.end(`Host '${req.headers.host ?? ''}' is not an address of this metrics listener: scrape it by address, or add the name to metrics.hosts\n`);
+          res.end(`Host '${req.headers.host ?? ''}' is not an address of this metrics listener: `
+            + 'scrape it by address, or add the name to metrics.hosts\n');
         } else if (path === '/metrics') {
           const body = await source.text();
           res.writeHead(200, { 'Content-Type': source.contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });

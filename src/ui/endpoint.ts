@@ -208,7 +208,8 @@ export function createUi(opts: UiOptions): Endpoint {
       // The handler's Host check, which endpoints come before: only names the certificate holds.
       const host = req.headers.host;
       if (!validHost(req) || !(opts.publicHost || opts.hostAllowed(host!))) {
-        send(res, 400, 'text/plain; charset=utf-8', `Host '${host ?? ''}' is not a name in the gateway's certificate with its port: connect by one of its names on the port it listens on, or set publicUrl\n`);
+        send(res, 400, 'text/plain; charset=utf-8', `Host '${host ?? ''}' is not a name in the gateway's certificate with its port: `
+          + 'connect by one of its names on the port it listens on, or set publicUrl\n');
         return;
       }
       if (path === '/ui/api' || path.startsWith('/ui/api/')) return api(req, res, path, query);
