@@ -6,7 +6,7 @@
 // execute as another. So each header the registry API reads is parsed here
 // against a strict ASCII grammar and written out again from the parse;
 // Content-Type on uploads is the gateway's own; everything else stops here.
-import { isTokenValid, isTypeValid, parse as parseMediaType } from 'content-type';
+import { parse as parseContentType } from 'content-type';
 import { invalid, type Invalid, type RegistryErrorCode } from '../http/responses.js';
 import type { Route } from './routes.js';
 
@@ -44,19 +44,23 @@ const resource = (ctx: HeaderContext) => (ctx.route.kind === 'repository' ? ctx.
 const isUploadWrite = (ctx: HeaderContext) => resource(ctx) === 'uploads' && ['POST', 'PATCH', 'PUT'].includes(ctx.method);
 const isContent = (ctx: HeaderContext) => isRead(ctx) && (resource(ctx) === 'manifests' || resource(ctx) === 'blobs');
 
-/** `type/subtype`, lowercased, parameters checked and dropped (distribution reads only the type). */
-function mediaType(value: string, start = 0): { type: string; index: number } | undefined {
-  const parsed = parseMediaType(value, { comma: true, start });
-  if (!isTypeValid(parsed.type) || Object.keys(parsed.parameters).some((p) => !isTokenValid(p))) return undefined;
-  return { type: parsed.type, index: parsed.index };
+/**
+ * One media type by RFC 9110's grammar (jshttp's content-type throws on
+ * anything else): `type/subtype` lowercased, parameters checked and
+ * dropped, as distribution reads only the type. Undefined when it does not parse.
+ */
+function mediaType(value: string): { type: string; parameters: Record<string, string> } | undefined {
+  try {
+    return parseContentType(value);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A manifest's type: one media type, never a form (Go would parse the body as one). */
 function contentType(value: string): Built {
   const parsed = mediaType(value);
-  if (!parsed || parsed.index < value.length) {
-    return refuse('Content-Type', `'${value}' is not a media type (type/subtype)`, 'MANIFEST_INVALID');
-  }
+  if (!parsed) return refuse('Content-Type', `'${value}' is not a media type (type/subtype)`, 'MANIFEST_INVALID');
   if (parsed.type === 'application/x-www-form-urlencoded' || parsed.type.startsWith('multipart/')) {
     return refuse('Content-Type', `${parsed.type} is not a manifest media type`, 'MANIFEST_INVALID');
   }
@@ -65,15 +69,18 @@ function contentType(value: string): Built {
 
 const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
 
-/** A list of media ranges, each `type/subtype` with its q-value if any. */
+/**
+ * A list of media ranges, each `type/subtype` with its q-value if any. Split
+ * on commas as distribution splits it (a quoted comma is no media range to
+ * either, and is refused here).
+ */
 function accept(value: string): Built {
   const out: string[] = [];
-  for (let start = 0; start < value.length;) {
-    const parsed = parseMediaType(value, { comma: true, start });
-    const piece = value.slice(start, parsed.index).trim();
-    start = parsed.index + 1;
+  for (const raw of value.split(',')) {
+    const piece = raw.replace(/^[\t ]+|[\t ]+$/g, '');
     if (piece === '') continue; // RFC 9110 5.6.1: empty list elements are ignored
-    if (!mediaType(piece)) return refuse('Accept', `'${piece}' is not a media range (type/subtype)`);
+    const parsed = mediaType(piece);
+    if (!parsed) return refuse('Accept', `'${piece}' is not a media range (type/subtype)`);
     const q = parsed.parameters.q;
     if (q !== undefined && !QVALUE.test(q)) return refuse('Accept', `q=${q} is not a weight between 0 and 1`);
     out.push(q === undefined ? parsed.type : `${parsed.type};q=${q}`);
