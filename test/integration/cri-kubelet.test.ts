@@ -14,12 +14,10 @@
 // too, so the address is not loopback and TLS is verified for real.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { parse as parseToml } from 'smol-toml';
-import { readTrustPem } from '../../src/certs/trustSet.js';
 import { cleanupList } from '../helpers/cleanup.js';
 import { containerdDefaultConfig, kubeletAuthConfigs, startCriContainerd, type CriContainerd, type CriError } from '../helpers/cri.js';
 import { exec, gateway as gatewayCli } from '../helpers/exec.js';
@@ -27,6 +25,7 @@ import { startGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { request } from '../helpers/https.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
 import { namespacedStage } from '../helpers/testHost.js';
+import { rolloverStep } from '../helpers/rollover.js';
 
 const cleanups = cleanupList();
 const { work, host: testHost, certs, htpasswd } = await namespacedStage(cleanups);
@@ -398,16 +397,6 @@ test('k3s: the registries.yaml the setup command installed (--runtimes k3s), mad
 });
 
 // --- Last, as it changes the CA under both gateways.
-const trustSha256 = async () => createHash('sha256').update(await readTrustPem(certs)).digest('hex');
-async function step(name: 'start' | 'switch' | 'finish'): Promise<void> {
-  const from = gw.entries().length;
-  const r = await gatewayCli(['certs', 'rollover', name, '--dir', certs]);
-  assert.equal(r.code, 0, r.stderr);
-  const expected = await trustSha256();
-  await gw.waitFor((e) => e.caSha256 === expected && Array.isArray(e.commands), from, 15_000);
-  if (name === 'switch') await gw.waitFor((e) => e.msg === 'TLS certificate reloaded', from, 15_000);
-}
-
 test('CA rollover: a node that re-ran the setup command after start keeps pulling through the CRI across switch and finish; one that did not fails at switch', async () => {
   assert.ok(a);
   const auth = authFor(await bundleSecret('alice', 'alice-pw'), image);
@@ -415,16 +404,16 @@ test('CA rollover: a node that re-ran the setup command after start keeps pullin
   await writeFile(stale.conf, await readFile(nodeA.conf, 'utf8'));
   await setUp(stale);
   const s = await boot(stale);
-  await step('start');
+  await rolloverStep(gw, certs, 'start');
   await setUp(nodeA);
   const caA = await readFile(join(nodeA.root, CERTS_D, addr, 'ca.crt'), 'utf8');
   assert.equal(caA.match(/BEGIN CERTIFICATE/g)?.length, 2, 'both CAs after start');
   await pullsAndLists(a, image, auth);
   await pullsAndLists(s, image, auth);
-  await step('switch');
+  await rolloverStep(gw, certs, 'switch');
   await pullsAndLists(a, image, auth);
   assert.match(await pullFails(s, image, auth), UNKNOWN_AUTHORITY);
-  await step('finish');
+  await rolloverStep(gw, certs, 'finish');
   await pullsAndLists(a, image, auth);
   await s.stop();
 });

@@ -13,16 +13,15 @@
 // skopeo read each node's root directly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readTrustPem } from '../../src/certs/trustSet.js';
 import { cleanupList } from '../helpers/cleanup.js';
 import { startContainerd } from '../helpers/containerd.js';
 import { guardDirectory, startDockerd } from '../helpers/docker.js';
 import { exec, gateway as gatewayCli } from '../helpers/exec.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
 import { namespacedGateway } from '../helpers/testHost.js';
+import { rolloverStep } from '../helpers/rollover.js';
 
 const cleanups = cleanupList();
 const { work, host: testHost, certs, address, gw } = await namespacedGateway(cleanups);
@@ -41,7 +40,6 @@ const nodes = { a: { name: 'node-a', root: join(work, 'node-a') }, b: { name: 'n
 type Node = (typeof nodes)['a'];
 const installed = (node: Node, runtime: 'docker' | 'containerd' | 'containers') => join(node.root, 'etc', runtime, 'certs.d', address);
 const certCount = async (path: string) => (await readFile(path, 'utf8')).match(/BEGIN CERTIFICATE/g)?.length ?? 0;
-const trustSha256 = async () => createHash('sha256').update(await readTrustPem(certs)).digest('hex');
 
 /** The setup command the gateway logged last: at start, and again at every change. */
 function setupCommand(): { caSha256: string; command: string } {
@@ -59,12 +57,7 @@ async function setUp(node: Node): Promise<void> {
 
 /** Runs a rollover step and waits until the running gateway serves its CA set. */
 async function step(name: 'start' | 'switch' | 'finish'): Promise<void> {
-  const from = gw.entries().length;
-  const r = await gatewayCli(['certs', 'rollover', name, '--dir', certs]);
-  assert.equal(r.code, 0, r.stderr);
-  const expected = await trustSha256();
-  await gw.waitFor((e) => e.caSha256 === expected && Array.isArray(e.commands), from, 15_000);
-  if (name === 'switch') await gw.waitFor((e) => e.msg === 'TLS certificate reloaded', from, 15_000);
+  const expected = await rolloverStep(gw, certs, name);
   assert.equal(setupCommand().caSha256, expected);
 }
 

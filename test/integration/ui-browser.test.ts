@@ -23,6 +23,7 @@ import { freePort, startRegistry } from '../helpers/registry.js';
 import { stage } from '../helpers/stage.js';
 import { launchChromium, openPage, screenshotDir, spkiSha256, type WatchedPage, type PageOptions } from '../helpers/browser.js';
 import { mountCopies, pushTinyImage } from '../../bench/uiSeed.js';
+import { eventually } from '../helpers/eventually.js';
 
 const PASSWORDS = { admin: 'admin-pw', alice: 'alice-pw', bob: 'bob-pw' } as const;
 type User = keyof typeof PASSWORDS;
@@ -72,19 +73,6 @@ async function open(t: { after: (fn: () => Promise<void>) => void }, opts: Parti
   const w = await openPage(browser, { origin, ...opts });
   t.after(() => w.close());
   return w;
-}
-
-/** Retries an assertion until it holds (the UI renders after its API calls answer). */
-async function eventually<T>(check: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 /** Logs in with the form, by keyboard: Tab from the username to the password, Enter submits. */

@@ -14,6 +14,7 @@ import { request } from '../helpers/https.js';
 import { startRegistry } from '../helpers/registry.js';
 import { stage } from '../helpers/stage.js';
 import { launchChromium, openPage, spkiSha256 } from '../helpers/browser.js';
+import { eventually } from '../helpers/eventually.js';
 
 const s = await stage({ alice: 'alice-pw' });
 const registry = await startRegistry(s.work, { storage: join(s.work, 'storage') });
@@ -62,18 +63,6 @@ assert.equal(signature.oci, image.digest);
 const browser: Browser = await launchChromium({ trustSpki: [spkiSha256(await readFile(s.tls.cert, 'utf8'))] });
 after(() => browser.close());
 
-async function eventually<T>(check: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
 test('the referrers panel lists an artifact attached over distribution 2.8; an image nothing refers to says so', async (t) => {
   const w = await openPage(browser, { origin: gw.url });
   t.after(() => w.close());
@@ -86,7 +75,7 @@ test('the referrers panel lists an artifact attached over distribution 2.8; an i
 
   await page.goto('/ui/manifest?name=alice/signed&ref=v1');
   const table = page.getByTestId('referrers');
-  await eventually(async () => assert.equal(await table.locator('tbody tr').count(), 1));
+  await eventually(async () => assert.equal(await table.locator('tbody tr').count(), 1), 15_000);
   const row = await table.locator('tbody tr').first().textContent();
   assert.match(row ?? '', /application\/vnd\.dev\.cosign\.artifact\.sig\.v1\+json/);
   assert.match(row ?? '', /dev\.sigstore\.cosign\/signature/);
@@ -96,6 +85,6 @@ test('the referrers panel lists an artifact attached over distribution 2.8; an i
   assert.doesNotMatch((await section.textContent()) ?? '', /no referrers API/);
 
   await page.goto(`/ui/manifest?name=alice/signed&ref=${lonely.digest}`);
-  await eventually(async () => assert.match((await section.textContent()) ?? '', /Nothing refers to this manifest/));
+  await eventually(async () => assert.match((await section.textContent()) ?? '', /Nothing refers to this manifest/), 15_000);
   w.assertClean();
 });
