@@ -27,7 +27,7 @@ const END = 'REGISTRY_GATEWAY_INSTALL_SH';
 export function shortCommand(address: Address, caSha256: string): string {
   const url = `https://${address.name}`;
   const script = `c=$(curl -fsSk ${url}/trust/ca.crt)||exit;[ "$(printf "%s\\n" "$c"|sha256sum)" = "${caSha256}  -" ]||` +
-    `{ echo "setup: ${url} gave a CA other than the pinned one: refusing it (wrong address, or the CA changed)">&2;exit 1;};` +
+    `{ echo "setup: not the CA this command pins: refusing it (wrong address, or the CA changed)">&2;exit 1;};` +
     `s=$(printf "%s\\n" "$c"|curl -fsS --cacert /dev/stdin ${url}${SETUP_PATH})&&CA=$c sh -c "$s" setup "$@"`;
   return `sh -c '${script}' setup`;
 }
