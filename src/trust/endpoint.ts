@@ -20,7 +20,7 @@ import { SETUP_PATH, setupScript, shortCommand } from './setup.js';
 export interface Trust extends Endpoint {
   /** The one-line node setup command for each address: the short one, which runs /trust/setup. */
   commands: string[];
-  /** The same, self-contained (every step in the command, ~760 characters): /trust/ lists them, serve --long-setup prints them. */
+  /** The same, self-contained (every step in the command, about twice as long): /trust/ lists them, serve --long-setup prints them. */
   longCommands: string[];
   /** The addresses (host:port) of those commands, in the same order: one other machines can reach first. */
   addresses: string[];
