@@ -1,8 +1,9 @@
 // The short node setup command, and the script it runs (/trust/setup).
 //
-// The long command (pinnedCommand in endpoint.ts) carries every step itself,
-// in about 800 characters (856 for registry.example.test:5443; the short one: 429). The short one keeps only what must happen before
-// anything from the gateway is trusted: download the CA without verification,
+// The long command (pinnedCommand in endpoint.ts) carries every step itself:
+// 856 characters for registry.example.test:5443, where this one has 429. The
+// short one keeps only what must happen before anything from the gateway is
+// trusted: download the CA without verification,
 // compare its SHA-256 with the one in the command, and only then fetch
 // /trust/setup over TLS verified by that CA and run it. Nothing touches the
 // disk before the check: the CA stays in a variable, is given to curl on
