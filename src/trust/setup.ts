@@ -3,9 +3,9 @@
 // The long command (pinnedCommand in endpoint.ts) carries every step itself:
 // 856 characters for registry.example.test:5443, where this one has 429. The
 // short one keeps only what must happen before anything from the gateway is
-// trusted: download the CA without verification,
-// compare its SHA-256 with the one in the command, and only then fetch
-// /trust/setup over TLS verified by that CA and run it. Nothing touches the
+// trusted: download the CA without verification, compare its SHA-256 with
+// the one in the command, and only then fetch /trust/setup over TLS verified
+// by that CA and run it. Nothing touches the
 // disk before the check: the CA stays in a variable, is given to curl on
 // standard input (--cacert /dev/stdin) and to the script in $CA, and the
 // script is read whole before it runs (a cut download runs nothing).
