@@ -51,29 +51,35 @@ async function hardLimits(): Promise<{ nofile: number; nproc: number }> {
   return { nofile: hard('Max open files', 1_048_576), nproc: hard('Max processes', 32_768) };
 }
 
-/** The podman commands for this directory: rootful and rootless, with why each flag is there. */
+/**
+ * The podman commands for this directory: rootful and rootless, with why each flag is there.
+ * test/integration/podman-rootless.test.ts runs the rootless one as a fresh user, as printed.
+ */
 export function runCommands(o: {
   dir: string; image: string; hostNetwork: boolean; folders: string[]; nofile: number; nproc: number;
 }): string {
   const mounts = o.folders.map((f) => `-v ${o.dir}/${f}:/etc/gateway/${f}:ro`).join(' ');
   const net = o.hostNetwork ? '--network host' : '-p 5443:5443';
-  const common = `--read-only --ulimit nofile=${o.nofile}:${o.nofile} --ulimit nproc=${o.nproc}:${o.nproc} ${net}`;
+  const limits = `--ulimit nofile=${o.nofile}:${o.nofile} --ulimit nproc=${o.nproc}:${o.nproc}`;
+  const run = 'podman --runtime runc run -d --name registry-gateway --read-only';
   return [
     'Rootful (as root; the files are owned by uid 65532, the image\'s user):',
-    `  podman --runtime runc run -d --name registry-gateway ${common} --user ${IMAGE_UID}:${IMAGE_UID} ${mounts} ${o.image}`,
-    'Rootless (as the user who owns the files; keep-id maps you to uid 65532 inside, so it reads them):',
-    `  podman --runtime runc run -d --name registry-gateway ${common} --userns keep-id:uid=${IMAGE_UID},gid=${IMAGE_UID} ` +
-      `${mounts} ${o.image}`,
+    `  ${run} ${limits} ${net} --user ${IMAGE_UID}:${IMAGE_UID} ${mounts} ${o.image}`,
+    'Rootless (as the user who owns the files, with a range in /etc/subuid and /etc/subgid; keep-id maps you to uid 65532 inside):',
+    `  ${run} ${net} --userns keep-id:uid=${IMAGE_UID},gid=${IMAGE_UID} ${mounts} ${o.image}`,
     'Why the flags:',
     '  --runtime runc        (a podman option, before run) Debian 12\'s crun (1.8) stops with "cgroups in hybrid mode not ' +
-      'supported" and setrlimit errors; runc starts',
-    '  --ulimit nofile/nproc podman otherwise asks for 1048576 files and 4194304 processes, which needs CAP_SYS_RESOURCE: ' +
-      'these are this host\'s hard limits',
+      'supported" on a host with cgroup v1 controllers beside v2, rootful or rootless; runc starts',
+    '  --ulimit nofile/nproc (rootful) podman otherwise asks for 1048576 files and 4194304 processes, which needs CAP_SYS_RESOURCE: ' +
+      'these are this host\'s hard limits. Rootless podman gives the container your own limits: no flag',
     '  --read-only           the gateway writes nothing (no ca.key here, so no renewal: it warns 30 days ahead)',
     o.hostNetwork
       ? '  --network host        the upstream is on this host\'s loopback, which a container reaches only on the host\'s network; ' +
         'listens on 5443'
-      : '  -p 5443:5443          the gateway\'s port',
+      : '  -p 5443:5443          the gateway\'s port (rootless: through slirp4netns; a port under 1024 would need ' +
+        'net.ipv4.ip_unprivileged_port_start)',
+    '  --userns keep-id:uid=65532,gid=65532  (rootless, podman 4.3 or later) you are uid 65532 inside, so the gateway reads ' +
+      'your 0600 files; podman refuses it without a subordinate range for you ("keep-id requires additional UIDs or GIDs")',
     'Then: podman logs -f registry-gateway; stop with podman stop registry-gateway (it drains, then exits 0).',
   ].join('\n');
 }

@@ -46,7 +46,7 @@ const LOCAL_REGISTRY_PORT = 5000;
 const PARENT_ENV = 'GATEWAY_PARENT_PID';
 const PARENT_CHECK_MS = 1_000;
 
-type ServeOptions = Overrides & { config?: string; workers: number; logFormat: string; pidFile?: string };
+type ServeOptions = Overrides & { config?: string; workers: number; logFormat: string; pidFile?: string; longSetup?: boolean };
 
 /** Where `up` keeps its pid file unless --pid-file says otherwise (beside the local registry's data). */
 export const UP_PID_FILE = 'gateway.pid';
@@ -68,7 +68,9 @@ function withServeOptions(cmd: Command): Command {
       `one per core (${availableParallelism()} here)`, workerCount, 1)
     .addOption(new Option('--log-format <format>', 'log lines as JSON, or as short text; auto: text on a terminal, JSON otherwise')
       .choices([...LOG_FORMATS]).default('auto'))
-    .option('--pid-file <file>', 'write the process id here while running (gateway reload signals it)');
+    .option('--pid-file <file>', 'write the process id here while running (gateway reload signals it)')
+    .option('--long-setup', 'at start, print and log the long node setup command (every step in it, no /trust/setup; ' +
+      '/trust/ lists both forms)');
 }
 
 // Default 1, not one per core: each worker holds its own ~75 MiB and TLS
@@ -114,6 +116,8 @@ interface RunOptions {
   workers?: number;
   format?: LogFormat;
   pidFile?: string | undefined;
+  /** Print and log the self-contained setup commands instead of the short ones. */
+  longSetup?: boolean | undefined;
 }
 
 async function run(config: Config, configPath: string | undefined, log: Logger, version: string, opts: RunOptions = {}): Promise<void> {
@@ -194,11 +198,15 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
   if (!isWorker() || cluster.worker?.id === 1) {
     // For machines; on a terminal the summary below says it in a few lines.
     if (gateway.trust && format === 'json') {
-      const { caSha256, caFingerprints, commands } = gateway.trust;
-      log.info({ caSha256, caFingerprints, commands }, 'node setup: run one of these commands as root on each node');
+      const { caSha256, caFingerprints, commands, longCommands } = gateway.trust;
+      log.info({ caSha256, caFingerprints, commands: opts.longSetup ? longCommands : commands },
+        'node setup: run one of these commands as root on each node');
     }
     if (format === 'text') {
-      const summary = { version, listen, upstream: gateway.upstream, auth: config.auth.mode, ui, address, trust: gateway.trust };
+      const summary = {
+        version, listen, upstream: gateway.upstream, auth: config.auth.mode, ui, address, trust: gateway.trust,
+        long: Boolean(opts.longSetup),
+      };
       process.stdout.write(startSummary(summary, describeCaHashes));
     }
   }
@@ -237,7 +245,7 @@ export function serveCommand(version: string): Command {
       const configPath = configPathOf(o);
       const format = resolveLogFormat(o.logFormat);
       await run(await loadConfig(configPath, o), configPath, createLogger(process.stdout, format), version,
-        { workers: o.workers, format, pidFile: o.pidFile, overrides: o });
+        { workers: o.workers, format, pidFile: o.pidFile, overrides: o, longSetup: o.longSetup });
     });
 }
 
@@ -293,7 +301,7 @@ async function refuseSecondStart(listen: string, pidFile: string): Promise<void>
 
 /** What a person starting the gateway on a terminal needs, in a few lines. */
 function startSummary(s: {
-  version: string; listen: string; upstream: string; auth: string; ui: string; address: string; trust: Gateway['trust'];
+  version: string; listen: string; upstream: string; auth: string; ui: string; address: string; trust: Gateway['trust']; long: boolean;
 }, describeCaHashes: (sha256: string, fingerprints: string[]) => string[]): string {
   const lines = [
     '',
@@ -306,7 +314,7 @@ function startSummary(s: {
     lines.push(...[file!, ...fingerprints].map((l) => `  ${l}`), '',
       'To trust this registry on a node, run as root (it checks the CA file\'s SHA-256 before installing anything;',
       'append --dry-run to see what it would change):',
-      `  ${s.trust.commands[0]}`,
+      `  ${(s.long ? s.trust.longCommands : s.trust.commands)[0]}`,
       `The command for each other address, and what each kind of node needs next: https://${s.address}/trust/`);
   }
   return `${lines.join('\n')}\n\n`;
@@ -346,7 +354,8 @@ export function upCommand(version: string, io: Output): Command {
       try {
         // The local registry's URL counts as a flag: a re-read config without upstream: is no change.
         const overrides = local ? { ...o, upstream: local.url } : o;
-        await run(config, configPath, log, version, { extra: local, workers: o.workers, format, pidFile, overrides });
+        const runOptions = { extra: local, workers: o.workers, format, pidFile, overrides, longSetup: o.longSetup };
+        await run(config, configPath, log, version, runOptions);
       } catch (err) {
         await local?.stop();
         throw err;
@@ -359,6 +368,8 @@ export async function runAsWorker(version: string): Promise<void> {
   const { createLogger } = await serverModules();
   const { config, configPath, overrides } = workerConfig();
   const format = resolveLogFormat(undefined);
-  await run(config, configPath, createLogger(process.stdout, format), version, { format, overrides });
+  // The primary's flags came whole (serve passes them as the overrides): --long-setup among them.
+  const { longSetup } = overrides as ServeOptions;
+  await run(config, configPath, createLogger(process.stdout, format), version, { format, overrides, longSetup });
   cluster.worker?.disconnect();
 }

@@ -10,6 +10,7 @@ export function swappableTrust(initial: Trust): Trust & { swap(next: Trust): voi
   return {
     get caSha256() { return current.caSha256; },
     get commands() { return current.commands; },
+    get longCommands() { return current.longCommands; },
     get caFingerprints() { return current.caFingerprints; },
     get addresses() { return current.addresses; },
     paths: initial.paths, // the same files whatever the CAs

@@ -1,9 +1,10 @@
 // /trust/: what a node needs before it trusts the gateway, public material
 // only and no auth: an index page with the setup steps (what KEP-1755's
 // `help` points at), ca.crt, install.sh and the bundle as a tarball, made once
-// at start for the addresses clients use. The pinned one-liner checks the
-// CA's fingerprint before anything is installed, and only then fetches
-// install.sh over TLS verified by that CA.
+// at start for the addresses clients use. The pinned one-liners check the
+// CA's SHA-256 before anything is trusted, and only then fetch a script over
+// TLS verified by that CA: the short one /trust/setup (setup.ts), the long,
+// self-contained one install.sh.
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseAddress, type Address } from '../bundle/address.js';
@@ -13,11 +14,14 @@ import { tarball, TAR_ROOT } from '../bundle/tarball.js';
 import { sanHosts } from '../certs/der.js';
 import type { Endpoint } from '../http/endpoint.js';
 import { API_VERSION, API_VERSION_HEADER } from '../http/responses.js';
+import { SETUP_PATH, setupScript, shortCommand } from './setup.js';
 
 /** /trust/'s files as an endpoint, and what the start-up message needs. */
 export interface Trust extends Endpoint {
-  /** The one-line node setup command for each address. */
+  /** The one-line node setup command for each address: the short one, which runs /trust/setup. */
   commands: string[];
+  /** The same, self-contained (every step in the command, about twice as long): /trust/ lists them, serve --long-setup prints them. */
+  longCommands: string[];
   /** The addresses (host:port) of those commands, in the same order: one other machines can reach first. */
   addresses: string[];
   /** SHA-256 of the CA file (/trust/ca.crt): what the setup command and install.sh check. */
@@ -66,7 +70,7 @@ export function trustAddresses(serverPem: string, port: number, publicUrl?: stri
 }
 
 /**
- * The one-line node setup. Its own `sh -c`, so that the EXIT trap removes the
+ * The long, self-contained one-line node setup. Its own `sh -c`, so that the EXIT trap removes the
  * downloaded copies on every path (success, mismatch, network error) without
  * touching the caller's shell, and arguments typed after it reach install.sh
  * (`... setup --dry-run`). Each failure says what happened, because
@@ -84,7 +88,7 @@ export function pinnedCommand(address: Address, caSha256: string): string {
 }
 
 /** The /trust/ index: the files, and the steps for each kind of node. */
-function indexPage(addresses: Address[], commands: string[], caSha256: string, fingerprints: string[]): string {
+function indexPage(addresses: Address[], commands: string[], longCommands: string[], caSha256: string, fingerprints: string[]): string {
   // addresses come ordered: one other machines can reach first.
   const url = `https://${addresses[0]!.name}`;
   return `Trust for the registry at ${addresses.map((a) => a.name).join(', ')}
@@ -94,11 +98,15 @@ ${describeCaHashes(caSha256, fingerprints).join('\n')}
 Files (public, no login):
   ${url}/trust/ca.crt          the CA certificate(s) nodes trust (PEM)
   ${url}/trust/install.sh      installs it for Docker, containerd, podman/CRI-O and k3s
+  ${url}${SETUP_PATH}           what the setup command below runs: install.sh, with the CA it checked
   ${url}/trust/bundle.tar.gz   every file of the bundle (unpack in /opt for the kind and k3d configs)
 
 On a node, as root (checks the CA's SHA-256 before installing anything):
 ${commands.map((c) => `  ${c}`).join('\n')}
   Append --dry-run to the command to see what it would change first.
+
+The same, self-contained (every step in the command, nothing from ${SETUP_PATH}):
+${longCommands.map((c) => `  ${c}`).join('\n')}
 
 Then:
   Docker, podman, skopeo, CRI-O   nothing more: certs.d is read at each pull.
@@ -123,20 +131,23 @@ export async function createTrust(rawCaPem: string, addresses: Address[]): Promi
   // Other machines cannot use a loopback address: those commands go last.
   const loopback = (a: Address) => a.host === 'localhost' || a.host.startsWith('127.') || a.host === '[::1]';
   const ordered = [...addresses.filter((a) => !loopback(a)), ...addresses.filter(loopback)];
-  const commands = ordered.map((a) => pinnedCommand(a, caSha256));
+  const commands = ordered.map((a) => shortCommand(a, caSha256));
+  const longCommands = ordered.map((a) => pinnedCommand(a, caSha256));
   const fingerprints = caFingerprints(caPem);
-  const index = { type: 'text/plain; charset=utf-8', body: indexPage(ordered, commands, caSha256, fingerprints) };
+  const index = { type: 'text/plain; charset=utf-8', body: indexPage(ordered, commands, longCommands, caSha256, fingerprints) };
   const bodies: Record<string, { type: string; body: string | Buffer }> = {
     '/trust/': index,
     '/trust': index,
     '/trust/ca.crt': { type: 'application/x-pem-file', body: caPem },
     '/trust/install.sh': { type: 'text/x-shellscript; charset=utf-8', body: install },
+    [SETUP_PATH]: { type: 'text/x-shellscript; charset=utf-8', body: setupScript(install) },
     '/trust/bundle.tar.gz': { type: 'application/gzip', body: tar },
   };
   return {
     caSha256,
     caFingerprints: fingerprints,
     commands,
+    longCommands,
     addresses: ordered.map((a) => a.name),
     paths: new Set(Object.keys(bodies)),
     kind: 'trust',

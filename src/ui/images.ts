@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { Upstream, UpstreamAnswer } from '../proxy/upstream.js';
+import type * as Api from './apiTypes.js';
 import { DIGEST } from './params.js';
 import { UiError } from './reply.js';
 
@@ -51,23 +52,17 @@ export const PER_REQUEST = 8;
 const IN_ALL = 32;
 const ZERO_DIGEST = `sha256:${'0'.repeat(64)}`;
 
-export interface Platform { os: string; architecture: string; variant?: string }
-export interface Layer { digest: string; mediaType: string; size: number }
-export interface HistoryEntry { created: string | null; createdBy: string | null; emptyLayer: boolean; comment: string | null }
-export interface Config {
-  created: string | null;
-  os: string | null;
-  architecture: string | null;
-  entrypoint: string[] | null;
-  cmd: string[] | null;
+// The API's shapes (apiTypes.ts, which the web client reads too), as this
+// module always fills them: every field given, lists and maps never null.
+export type Platform = Api.Platform;
+export type Layer = Api.Layer;
+export type HistoryEntry = Required<Api.HistoryEntry>;
+/** truncated: something was cut to CONFIG_BUDGET or FIELD_MAX. */
+export type Config = Required<Omit<Api.ImageConfig, 'env' | 'labels' | 'history'>> & {
   env: string[];
   labels: Record<string, string>;
-  workingDir: string | null;
-  user: string | null;
   history: HistoryEntry[];
-  /** Something was cut to CONFIG_BUDGET or FIELD_MAX. */
-  truncated: boolean;
-}
+};
 
 /** One image manifest: its own bytes plus config plus layers. */
 export interface Image {
@@ -83,23 +78,14 @@ export interface Image {
   platform: Platform | null;
 }
 
-export interface IndexEntry {
-  digest: string;
-  mediaType: string;
-  platform: Platform | null;
-  /** The platform's manifest, config and layers. */
-  size: number;
-  layers: Layer[];
-  config: Config | null;
-  /** For what is no image of its own (an attestation: platform unknown/unknown). */
-  annotations: Record<string, string>;
-  /**
-   * Whether its manifest and config were read (the first EXPANDED are);
-   * otherwise size is what the index declares for the manifest alone, and
-   * the `platform` API parameter reads the rest.
-   */
-  loaded: boolean;
-}
+/**
+ * An index's entry: the platform's manifest, config and layers (size is their
+ * sum). annotations: for what is no image of its own (an attestation:
+ * platform unknown/unknown). loaded: whether its manifest and config were
+ * read (the first EXPANDED are); otherwise size is what the index declares
+ * for the manifest alone, and the `platform` API parameter reads the rest.
+ */
+export type IndexEntry = Required<Omit<Api.PlatformManifest, 'config'>> & { config: Config | null };
 
 export interface Index {
   kind: 'index';
@@ -114,7 +100,7 @@ export interface Index {
 
 export type Details = Image | Index;
 
-export interface Referrer { digest: string; artifactType: string | null; mediaType: string; size: number; annotations: Record<string, string> }
+export type Referrer = Required<Omit<Api.Referrer, 'annotations'>> & { annotations: Record<string, string> };
 
 /** Runs at most `n` at once; the rest wait their turn. */
 export function limiter(n: number) {

@@ -9,6 +9,7 @@
 // images hold, the answer stays within RESPONSE_MAX: platforms read in full
 // are given back as listed only (the page reads them when opened) until it fits.
 import type { Policy } from '../auth/policy.js';
+import type * as Api from './apiTypes.js';
 import { authorize, pull, remove, type Viewer } from './access.js';
 import { mapLimit, PER_REQUEST, type ImageReader, type IndexEntry } from './images.js';
 import { checkParams, digest as digestParam, reference, repositoryName } from './params.js';
@@ -43,7 +44,8 @@ export interface ManifestOptions {
 
 export function createManifests(opts: ManifestOptions) {
   return {
-    async show(viewer: Viewer, query: URLSearchParams) {
+    /** The API's ManifestDetail (apiTypes.ts), or with platform=<digest> one more PlatformManifest of an index. */
+    async show(viewer: Viewer, query: URLSearchParams): Promise<Api.ManifestDetail | Api.PlatformManifest> {
       checkParams(query, ['name', 'ref', 'platform']);
       const name = repositoryName(query);
       const ref = reference(query);

@@ -46,7 +46,8 @@ test('deploy container writes the image\'s mounts, owned by uid 65532 (written a
     tls: { cert: '/etc/gateway/certs/server.crt', key: '/etc/gateway/certs/server.key' }, auth: { htpasswd: '/etc/gateway/users/htpasswd' },
   });
   assert.match(r.stdout, /podman --runtime runc run -d --name registry-gateway --read-only --ulimit nofile=\d+:\d+ --ulimit nproc=\d+:\d+ --network host --user 65532:65532 /);
-  assert.match(r.stdout, /--userns keep-id:uid=65532,gid=65532/);
+  // Rootless podman gives the container the user's own limits: no --ulimit (podman-rootless.test.ts runs it).
+  assert.match(r.stdout, /\n {2}podman --runtime runc run -d --name registry-gateway --read-only --network host --userns keep-id:uid=65532,gid=65532 -v /);
   assert.match(r.stdout, /the upstream http:\/\/127\.0\.0\.1:\d+ is on this host's loopback/);
   assert.match(await readFile(join(out, 'README.txt'), 'utf8'), /--runtime runc {8}\(a podman option, before run\) Debian 12's crun/);
   const again = await gateway(['deploy', 'container', '--out', out, '--config', config]);

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReadStream, rmSync } from 'node:fs';
-import { chmod, chown, copyFile, cp, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -17,6 +17,7 @@ import { cleanupList, onExit } from '../helpers/cleanup.js';
 import { exec, gateway as gatewayCli, ROOT } from '../helpers/exec.js';
 import { startGateway } from '../helpers/gateway.js';
 import { request } from '../helpers/https.js';
+import { imageSnapshot } from '../helpers/image.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
 import { privatePodman } from '../helpers/podman.js';
 import { freePort, startRegistry } from '../helpers/registry.js';
@@ -36,24 +37,8 @@ const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { 
 const version = pkg.version;
 const nodeVersion = /NODE24_VERSION=(\S+)/.exec(await readFile(join(ROOT, 'scripts/node24.sh'), 'utf8'))![1]!;
 
-// Other work may change src/ while this file runs: both builds read one
-// snapshot (node_modules and the Node 24 download are shared, read-only).
-const tree = join(work, 'tree');
-for (const p of ['src', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json', 'vite.config.ts']) await cp(join(ROOT, p), join(tree, p), { recursive: true });
-await symlink(join(ROOT, 'node_modules'), join(tree, 'node_modules'));
-await mkdir(join(ROOT, '.cache'), { recursive: true });
-await symlink(join(ROOT, '.cache'), join(tree, '.cache'));
-const git = async (args: string[]) => (await exec('git', args, { cwd: ROOT })).stdout.trim();
-const epoch = Number((await git(['log', '-1', '--format=%ct'])) || 0);
-const revision = (await git(['rev-parse', 'HEAD'])) || 'unknown';
-const buildEnv = { ...process.env, SOURCE_DATE_EPOCH: String(epoch), IMAGE_REVISION: revision };
-
-async function build(out: string): Promise<{ ms: number; stdout: string }> {
-  const t0 = Date.now();
-  const r = await exec('bash', [join(tree, 'scripts/image.sh'), '--out', out], { env: buildEnv, timeoutMs: 600_000 });
-  assert.equal(r.code, 0, `image.sh failed:\n${r.stderr}`);
-  return { ms: Date.now() - t0, stdout: r.stdout };
-}
+// Both builds read one snapshot of the tree (test/helpers/image.ts).
+const { tree, epoch, revision, env: buildEnv, build } = await imageSnapshot(work);
 const [first, second] = await Promise.all([build(join(work, 'out1')), build(join(work, 'out2'))]);
 const layout = join(work, 'out1', 'oci');
 

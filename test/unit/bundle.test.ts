@@ -143,7 +143,14 @@ test('the node setup command pins the CA and prefers an address other machines c
   const { createTrust } = await import('../../src/trust/endpoint.js');
   const trust = await createTrust(CA, [parseAddress('localhost:5443'), parseAddress('127.0.0.1:5443'), parseAddress('registry.example.test:5443')]);
   assert.equal(trust.caSha256, createHash('sha256').update(CA).digest('hex'));
-  const first = trust.commands[0]!;
+  // The short command (what is printed and logged): the CA checked in a variable, then /trust/setup over verified TLS.
+  const short = trust.commands[0]!;
+  assert.ok(short.startsWith("sh -c 'c=$(curl -fsSk https://registry.example.test:5443/trust/ca.crt)||exit;"), short);
+  assert.ok(short.includes(`sha256sum)" = "${trust.caSha256}  -" ]||`), short);
+  assert.ok(short.includes('curl -fsS --cacert /dev/stdin https://registry.example.test:5443/trust/setup)&&'), short);
+  assert.equal(short.split("'").length, 3, short);
+  // The long, self-contained one (/trust/ and --long-setup).
+  const first = trust.longCommands[0]!;
   assert.match(first, /^sh -c 'f=\$\(mktemp\) && s=\$\(mktemp\) .*' setup$/);
   assert.ok(first.includes('curl -fsSk https://registry.example.test:5443/trust/ca.crt -o "$f"'), first);
   assert.ok(first.includes(`echo "${trust.caSha256}  $f" | sha256sum -c --status ||`), first);
@@ -151,4 +158,5 @@ test('the node setup command pins the CA and prefers an address other machines c
   // One sh -c: no single quote inside may end it early.
   assert.equal(first.split("'").length, 3, first);
   assert.equal(trust.commands.length, 3);
+  assert.equal(trust.longCommands.length, 3);
 });
