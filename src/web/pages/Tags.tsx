@@ -140,7 +140,7 @@ export function TagsPage({ name }: { name: string }) {
               autocomplete="off"
               autocapitalize="none"
               spellcheck={false}
-              aria-controls="tag-table"
+              aria-controls={tags.length > 0 ? 'tag-table' : undefined}
               onInput={(e) => setText(e.currentTarget.value)}
             />
           </form>
