@@ -58,10 +58,12 @@ export async function startLargeUi() {
   return { s, registry, gw, origin, host: new URL(origin).host, browser, open, login, index: seeded.index };
 }
 
-/** The tag names in the table, in order, once it is not busy. */
+/** The tag names in the table, in order, once it has rows and is not busy. */
 export async function shownTags(page: Page): Promise<string[]> {
   return eventually(async () => {
-    assert.equal(await page.locator('#tag-table[aria-busy="true"]').count(), 0);
-    return page.locator('#tag-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tag') ?? ''));
-  });
+    assert.equal(await page.locator('#tag-table[aria-busy="false"]').count(), 1, 'the table is there and not busy');
+    const names = await page.locator('#tag-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tag') ?? ''));
+    assert.ok(names.length > 0);
+    return names;
+  }, 30_000);
 }

@@ -81,13 +81,15 @@ export async function eachLimit<T>(items: readonly T[], n: number, task: (item: 
 
 export const LARGE_TAGS = 500;
 export const LARGE_REPOSITORIES = 1000;
+export const AGAIN_TAGS = 200;
 /** 80 characters: the longest tag a page has to wrap. */
 export const LONG_TAG = `release-${'x'.repeat(60)}-2026.01.15`.slice(0, 80);
 
 /**
  * The large-registry fixture: `big/tags` with 500 tags build-001 … build-500
  * (build-N created N hours after the first: build-500 is the newest),
- * `semver/app` with v1.0.0 … v1.35.0 (dates out of version order), 1,000
+ * `big/again` with the last 200 of them, `semver/app` with v1.0.0 … v1.35.0
+ * (dates out of version order), `semver/lib` with five tags on one digest, 1,000
  * repositories in ten namespaces (ns0/repo-000 …) with a `latest` each, and
  * `wide/app` whose 80-character tag is a two-platform index.
  */
@@ -98,6 +100,13 @@ export async function seedLargeRegistry(root: string): Promise<{ index: Descript
   await eachLimit(Array.from({ length: LARGE_TAGS }, (_, i) => i + 1), 16, async (i) => {
     await s.tag('big/tags', `build-${String(i).padStart(3, '0')}`, await s.image('big/tags', { created: hours(i) }));
   });
+  // The last 200 again in a repository of their own (the same blobs: only links are written), for a second first visit.
+  await eachLimit(Array.from({ length: AGAIN_TAGS }, (_, i) => LARGE_TAGS - AGAIN_TAGS + i + 1), 16, async (i) => {
+    await s.tag('big/again', `build-${String(i).padStart(3, '0')}`, await s.image('big/again', { created: hours(i) }));
+  });
+  // Five tags on one digest, for the order of a manifest page's chips and the delete dialog.
+  const lib = await s.image('semver/lib', { created: hours(999) });
+  for (const tag of ['latest', 'v1.19.0', 'v1.10.0', 'v1.2.0', 'v1.1.0']) await s.tag('semver/lib', tag, lib);
   await eachLimit(Array.from({ length: 36 }, (_, i) => i), 16, async (i) => {
     // A date that is not the version order: 7 is coprime with 36, so each version gets its own hour.
     await s.tag('semver/app', `v1.${i}.0`, await s.image('semver/app', { created: hours(1000 + ((i * 7) % 36)) }));

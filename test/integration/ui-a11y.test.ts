@@ -51,7 +51,7 @@ const ANONYMOUS: State[] = [
   ['not found', async (p) => { await p.goto('/ui/nowhere'); await p.getByRole('heading', { level: 1 }).waitFor(); }],
 ];
 const ADMIN: State[] = [
-  ['repositories (1,004, grouped)', async (p) => {
+  ['repositories (1,005, grouped)', async (p) => {
     await p.goto('/ui/');
     await p.locator('#repository-list details[data-namespace="ns0"]').waitFor();
     await eventually(async () => assert.match(await p.getByTestId('repository-facts').first().innerText(), /tag/));

@@ -66,9 +66,11 @@ export function TagsPage({ name }: { name: string }) {
     api.tags(name, { last, n, sort: order, q: query }, c.signal).then(
       (page) => {
         if (c.signal.aborted) return;
+        let rows = page.tags.length;
         setState((s) => {
           const more = last !== null && s.order === order && s.q === query;
           const seen = new Set(more ? s.tags.map((t) => t.name) : []);
+          if (more) rows += s.tags.length;
           return {
             name, q: query, order,
             tags: more ? [...s.tags, ...page.tags.filter((t) => !seen.has(t.name))] : page.tags,
@@ -79,8 +81,10 @@ export function TagsPage({ name }: { name: string }) {
             error: null,
           };
         });
-        // Dates still coming: the first rows again (as many as are shown), until they are all in.
-        if ((page.pending ?? 0) > 0) poll.current = setTimeout(() => load(order, query, null, n), POLL_MS);
+        // Dates still coming: the first rows again (as many as are shown, up to a page's most), until they are all in.
+        if ((page.pending ?? 0) > 0) {
+          poll.current = setTimeout(() => load(order, query, null, Math.min(MAX_PAGE, Math.max(n, rows))), POLL_MS);
+        }
       },
       (error: Error) => !c.signal.aborted && setState((s) => ({ ...s, loading: false, error })),
     );
@@ -112,7 +116,8 @@ export function TagsPage({ name }: { name: string }) {
   const choose = (order: Order) => {
     if (order === state.order) return;
     setState((s) => ({ ...s, order }));
-    load(order, state.q, null);
+    // As many rows as were shown (up to a page's most), now in the new order.
+    load(order, state.q, null, Math.min(MAX_PAGE, Math.max(PAGE, state.tags.length)));
   };
 
   const { tags, next, total, loading, error, order, pending } = state;
