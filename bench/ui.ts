@@ -62,6 +62,8 @@ const READ = `(() => {
     domContentLoaded: nav.domContentLoadedEventEnd,
     apiMs: Math.max(0, ...api.map((r) => r.duration)),
     items: first.detail.count,
+    // Each API call before the first items: when it started and ended (ms since navigation start).
+    calls: api.map((r) => ({ path: new URL(r.name).pathname.slice(8), start: Math.round(r.startTime), end: Math.round(r.responseEnd) })),
   };
 })()`;
 
@@ -73,6 +75,7 @@ interface Sample {
   /** The slowest /ui/api/ call the page made before its first items (resource timing). */
   apiMs: number;
   items: number;
+  calls: { path: string; start: number; end: number }[];
 }
 
 const median = (xs: number[]) => {

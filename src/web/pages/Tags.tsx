@@ -44,7 +44,6 @@ interface State {
 export function TagsPage({ name }: { name: string }) {
   useTitle(name);
   const { session } = useSession();
-  const registry = useRegistryHost();
   const [client] = usePullClient();
   const kept = remembered<Omit<State, 'loading' | 'error'>>('tags');
   const restored = kept?.name === name ? kept : undefined;
@@ -52,6 +51,7 @@ export function TagsPage({ name }: { name: string }) {
     ? { ...restored, loading: false, error: null }
     : { name, q: '', order: 'version', tags: [], next: null, total: null, pending: 0, loading: true, error: null }));
   const [text, setText] = useState(restored?.q ?? '');
+  const registry = useRegistryHost(state.total !== null);
   const q = useDebounced(text.trim(), 250);
   const controller = useRef<AbortController | null>(null);
   const focusFrom = useRef<number | null>(null);
