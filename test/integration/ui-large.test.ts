@@ -24,7 +24,7 @@ async function apiCookie(): Promise<string> {
     ca: ui.s.ca, method: 'POST', headers: { origin: ui.origin, 'content-type': 'application/json' },
     body: JSON.stringify({ username: 'admin', password: 'admin-pw' }),
   });
-  assert.equal(r.status, 200, r.body);
+  assert.equal(r.status, 200, r.body.toString());
   return String(r.headers['set-cookie']).split(';')[0]!;
 }
 
@@ -46,7 +46,7 @@ test('the API: newest first across every tag, reading at most DATE_FILL dates a 
   const cookie = await apiCookie();
   const get = async (path: string) => {
     const r = await request(`${ui.origin}${path}`, { ca: ui.s.ca, headers: { cookie } });
-    assert.equal(r.status, 200, r.body);
+    assert.equal(r.status, 200, r.body.toString());
     return r.json();
   };
   let pending = AGAIN_TAGS;
