@@ -16,14 +16,14 @@ import { mapLimit, PER_REQUEST, type Details, type ImageReader, type Platform } 
 import { LRUCache } from 'lru-cache';
 import { checkParams, cursor, isRepositoryName, isTag, page, pageAfter, pageSize, repositoryName } from './params.js';
 import { UiError } from './reply.js';
-import { compareVersions } from './tagOrder.js';
+import { byVersion, compareVersions } from './tagOrder.js';
 import type { RepositoryPage, RepositorySummaries, RepositorySummary, TagOrder, TagPage, TagSummary } from './apiTypes.js';
 
 export const MAX_REPOSITORIES_PAGE = 1000;
 export const MAX_TAGS_PAGE = 100;
 /** Repositories one summary request may name: a page shows them in batches of this many. */
 export const MAX_SUMMARIES = 25;
-/** Tags read per repository for the last push and the platforms (the last ones in tag order); more makes it `partial`. */
+/** Tags read per repository for the last push and the platforms (the last ones in version order); more makes it `partial`. */
 export const SUMMARY_TAGS = 5;
 // A summary is read again at most this often: scrolling back and forth costs the upstream nothing.
 const SUMMARY_TTL_MS = 30_000;
@@ -96,7 +96,8 @@ export function createLists(opts: ListOptions) {
 
   async function summarizeRepository(name: string): Promise<RepositorySummary> {
     const all = await tagsOf(name);
-    const read = all.slice(-SUMMARY_TAGS);
+    // The highest versions (v1.35.0 rather than v1.9.0): most likely the last pushed.
+    const read = byVersion(all).slice(-SUMMARY_TAGS);
     const rows = await mapLimit(read, PER_REQUEST, async (tag) => {
       const head = await opts.images.head(name, tag);
       return head ? summarize(tag, await opts.images.byDigest(name, head)) : undefined;
