@@ -138,7 +138,7 @@ async function measure(browser: Browser, origin: string, cookie: { name: string;
     warmUp,
     samples,
   };
-  if (process.env.BENCH_UI_VERBOSE) log(JSON.stringify(samples));
+  if (process.env.BENCH_UI_VERBOSE) log(`warm-up ${JSON.stringify(warmUp)}\n${JSON.stringify(samples)}`);
   log(`${page} (${cache}): first items ${row.firstItemsMs.toFixed(0)} ms, next frame ${row.firstItemsFrameMs.toFixed(0)} ms, API ${row.apiMs.toFixed(0)} ms, ${row.items} items`);
   return row;
 }

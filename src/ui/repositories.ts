@@ -35,7 +35,7 @@ const MAX_QUERY = 255;
 export const DATE_FILL = 64;
 // A tag's row (what it points at, its date) is used for the newest-first order this long.
 const ROW_TTL_MS = 60_000;
-const MAX_CACHED_ROWS = 50_000;
+const MAX_CACHED_ROWS = 20_000;
 const ORDERS: readonly TagOrder[] = ['name', 'version', 'created'];
 
 export interface ListOptions {
