@@ -205,7 +205,9 @@ export function createLists(opts: ListOptions) {
       const n = pageSize(query, 50, MAX_TAGS_PAGE);
       const last = cursor(query, isTag, 'tag');
       const sort = (query.get('sort') ?? 'name') as TagOrder;
-      if (!ORDERS.includes(sort)) throw new UiError(400, 'BAD_PARAMETER', `'sort' is one of ${ORDERS.join(', ')}, not '${sort.slice(0, 64)}'`);
+      if (!ORDERS.includes(sort)) {
+        throw new UiError(400, 'BAD_PARAMETER', `'sort' is one of ${ORDERS.join(', ')}, not '${sort.slice(0, 64)}'`);
+      }
       const q = (query.get('q') ?? '').trim().toLowerCase();
       if (q.length > MAX_QUERY) throw new UiError(400, 'BAD_PARAMETER', `'q' is longer than ${MAX_QUERY} characters: no tag is`);
       authorize(opts.policy, viewer, pull(name), `see ${name}`);

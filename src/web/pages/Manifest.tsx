@@ -72,7 +72,9 @@ function Detail({ manifest }: { manifest: ManifestDetail }) {
         ))}
       </div>
       {session?.user && client === 'ctr' && <p class="muted small">ctr asks for {session.user}'s password.</p>}
-      {session?.user && client !== 'ctr' && <p class="muted small">{CLIENT_LABELS[client]} uses its own login ({client === 'skopeo' ? 'skopeo' : client} login {registry}).</p>}
+      {session?.user && client !== 'ctr' && (
+        <p class="muted small">{CLIENT_LABELS[client]} uses its own login ({client} login {registry}).</p>
+      )}
     </section>
   );
   return (

@@ -147,7 +147,10 @@ export function RepositoriesPage({ q: initial }: { q: string }) {
           {!session?.user && session?.mode !== 'none' ? <> <a href={href({ page: 'login', next: null })}>Log in</a> to see the ones your user may pull.</> : null}
         </p>
       )}
-      <div id="repository-list" class={`repo-groups${stale || (loading && !next) ? ' stale' : ''}`} aria-busy={loading} data-testid="repository-list">
+      <div
+        id="repository-list" class={`repo-groups${stale || (loading && !next) ? ' stale' : ''}`} aria-busy={loading}
+        data-testid="repository-list"
+      >
         {groups(repositories).map(([ns, names]) => (
           <details
             key={ns}

@@ -212,7 +212,8 @@ function PullSecretSection({ registry, registries }: { registry: string; registr
         } else {
           if (answer.name) setName(answer.name);
           setLocal(true);
-          setProblem({ text: 'This gateway does not make the Secret itself: type your password below to build it in this page.', field: null });
+          const text = 'This gateway does not make the Secret itself: type your password below to build it in this page.';
+          setProblem({ text, field: null });
         }
       } catch (e) {
         setProblem({ text: (e as Error).message, field: null });
@@ -237,7 +238,8 @@ function PullSecretSection({ registry, registries }: { registry: string; registr
         <form class="form inline-form" onSubmit={submit} noValidate data-testid="pull-secret-form">
           <div class="field">
             <label for="secret-namespace">Namespace</label>
-            <input id="secret-namespace" {...fieldProps('namespace')} value={namespace} autocapitalize="none" spellcheck={false} onInput={(e) => setNamespace(e.currentTarget.value.trim())} />
+            <input id="secret-namespace" {...fieldProps('namespace')} value={namespace} autocapitalize="none" spellcheck={false}
+              onInput={(e) => setNamespace(e.currentTarget.value.trim())} />
           </div>
           <div class="field">
             <label for="secret-name">Secret name</label>
@@ -261,7 +263,9 @@ function PullSecretSection({ registry, registries }: { registry: string; registr
               <CopyButton label="Copy pull secret YAML" text={yaml} />
             </div>
             {/* Wrapped, so that it reflows at 320 px; a labelled region all the same, reachable by keyboard. */}
-            <pre class="block wrap-lines" role="region" aria-label="Pull secret YAML" tabIndex={0} data-testid="pull-secret-yaml">{yaml}</pre>
+            <pre class="block wrap-lines" role="region" aria-label="Pull secret YAML" tabIndex={0} data-testid="pull-secret-yaml">
+              {yaml}
+            </pre>
             {!local && tokenEnds && <p class="muted small">The token in it ends {formatDate(tokenEnds)}: make a new one then.</p>}
           </div>
         )}
