@@ -62,6 +62,8 @@ const READ = `(() => {
     domContentLoaded: nav.domContentLoadedEventEnd,
     apiMs: Math.max(0, ...api.map((r) => r.duration)),
     items: first.detail.count,
+    // Each API call before the first items: when it started and ended (ms since navigation start).
+    calls: api.map((r) => ({ path: new URL(r.name).pathname.slice(8), start: Math.round(r.startTime), end: Math.round(r.responseEnd) })),
   };
 })()`;
 
@@ -73,6 +75,7 @@ interface Sample {
   /** The slowest /ui/api/ call the page made before its first items (resource timing). */
   apiMs: number;
   items: number;
+  calls: { path: string; start: number; end: number }[];
 }
 
 const median = (xs: number[]) => {
@@ -135,7 +138,7 @@ async function measure(browser: Browser, origin: string, cookie: { name: string;
     warmUp,
     samples,
   };
-  if (process.env.BENCH_UI_VERBOSE) log(JSON.stringify(samples));
+  if (process.env.BENCH_UI_VERBOSE) log(`warm-up ${JSON.stringify(warmUp)}\n${JSON.stringify(samples)}`);
   log(`${page} (${cache}): first items ${row.firstItemsMs.toFixed(0)} ms, next frame ${row.firstItemsFrameMs.toFixed(0)} ms, API ${row.apiMs.toFixed(0)} ms, ${row.items} items`);
   return row;
 }

@@ -50,12 +50,19 @@ export interface TagSummary {
   platforms: Platform[];
 }
 
+/** The tag list's orders: as the registry lists them, number-aware (ui/tagOrder.ts), or newest first across every tag. */
+export type TagOrder = 'name' | 'version' | 'created';
+
 export interface TagPage {
   name: string;
   tags: TagSummary[];
   next: string | null;
+  /** Every tag (that matches `q`). */
   total: number;
   canDelete: boolean;
+  sort?: TagOrder;
+  /** Newest first: tags whose date is not read yet (ordered after the dated ones); ask again to fill them in. */
+  pending?: number;
 }
 
 export interface HistoryEntry {

@@ -83,3 +83,24 @@ export function page<T extends string>(sorted: readonly T[], last: string | unde
   const items = sorted.slice(start, start + n);
   return { items, next: start + n < sorted.length && items.length > 0 ? items[items.length - 1]! : null };
 }
+
+/**
+ * One page of a list in any order after `last` (found by position), and the
+ * next cursor. A `last` no longer in the list resumes after where it would
+ * sort (`compare`), or, without one, at the start.
+ */
+export function pageAfter<T extends string>(
+  sorted: readonly T[], last: string | undefined, n: number, compare?: (a: string, b: string) => number,
+): { items: T[]; next: string | null } {
+  let start = 0;
+  if (last !== undefined) {
+    const at = sorted.indexOf(last as T);
+    if (at !== -1) start = at + 1;
+    else if (compare) {
+      start = sorted.findIndex((x) => compare(x, last) > 0);
+      if (start === -1) start = sorted.length;
+    }
+  }
+  const items = sorted.slice(start, start + n);
+  return { items, next: start + n < sorted.length && items.length > 0 ? items[items.length - 1]! : null };
+}

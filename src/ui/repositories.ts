@@ -3,21 +3,27 @@
 // viewer may pull, searched and paginated here: a page past 1,000 is a page
 // like any other. A tag page reads each of its tags' manifests (and
 // configs, for the creation date), a few at a time, only for that page.
+// Tags come by name (as the registry lists them), by version (tagOrder.ts)
+// or newest first across every tag: the dates come from the rows read so
+// far (kept for ROW_TTL_MS), and each request reads at most DATE_FILL more,
+// saying how many are still `pending` so that the page asks again.
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Policy } from '../auth/policy.js';
 import { readList } from '../proxy/catalog.js';
 import type { Upstream } from '../proxy/upstream.js';
 import { authorize, CATALOG, pull, remove, type Viewer } from './access.js';
 import { mapLimit, PER_REQUEST, type Details, type ImageReader, type Platform } from './images.js';
-import { checkParams, cursor, isRepositoryName, isTag, page, pageSize, repositoryName } from './params.js';
+import { LRUCache } from 'lru-cache';
+import { checkParams, cursor, isRepositoryName, isTag, page, pageAfter, pageSize, repositoryName } from './params.js';
 import { UiError } from './reply.js';
-import type { RepositoryPage, RepositorySummaries, RepositorySummary, TagPage, TagSummary } from './apiTypes.js';
+import { byVersion, compareVersions } from './tagOrder.js';
+import type { RepositoryPage, RepositorySummaries, RepositorySummary, TagOrder, TagPage, TagSummary } from './apiTypes.js';
 
 export const MAX_REPOSITORIES_PAGE = 1000;
 export const MAX_TAGS_PAGE = 100;
 /** Repositories one summary request may name: a page shows them in batches of this many. */
 export const MAX_SUMMARIES = 25;
-/** Tags read per repository for the last push and the platforms (the last ones in tag order); more makes it `partial`. */
+/** Tags read per repository for the last push and the platforms (the last ones in version order); more makes it `partial`. */
 export const SUMMARY_TAGS = 5;
 // A summary is read again at most this often: scrolling back and forth costs the upstream nothing.
 const SUMMARY_TTL_MS = 30_000;
@@ -25,6 +31,12 @@ const MAX_CACHED_SUMMARIES = 2000;
 // The catalog is read again at most this often (a search box asks per keystroke).
 const CATALOG_TTL_MS = 5000;
 const MAX_QUERY = 255;
+/** Tags whose rows (digest, date) one newest-first request reads beyond its page: the rest are `pending`. */
+export const DATE_FILL = 64;
+// A tag's row (what it points at, its date) is used for the newest-first order this long.
+const ROW_TTL_MS = 60_000;
+const MAX_CACHED_ROWS = 20_000;
+const ORDERS: readonly TagOrder[] = ['name', 'version', 'created'];
 
 export interface ListOptions {
   upstream: Upstream;
@@ -84,7 +96,8 @@ export function createLists(opts: ListOptions) {
 
   async function summarizeRepository(name: string): Promise<RepositorySummary> {
     const all = await tagsOf(name);
-    const read = all.slice(-SUMMARY_TAGS);
+    // The highest versions (v1.35.0 rather than v1.9.0): most likely the last pushed.
+    const read = byVersion(all).slice(-SUMMARY_TAGS);
     const rows = await mapLimit(read, PER_REQUEST, async (tag) => {
       const head = await opts.images.head(name, tag);
       return head ? summarize(tag, await opts.images.byDigest(name, head)) : undefined;
@@ -106,6 +119,45 @@ export function createLists(opts: ListOptions) {
     summary.catch(() => summaries.delete(name));
     while (summaries.size > MAX_CACHED_SUMMARIES) summaries.delete(summaries.keys().next().value!);
     return summary;
+  }
+
+  // name\0tag -> its row (null: untagged meanwhile), for the newest-first order across every tag.
+  const rows = new LRUCache<string, { at: number; row: TagSummary | null }>({ max: MAX_CACHED_ROWS });
+  const rowKey = (name: string, tag: string) => `${name}\0${tag}`;
+  const freshRow = (name: string, tag: string) => {
+    const hit = rows.get(rowKey(name, tag));
+    return hit && Date.now() - hit.at < ROW_TTL_MS ? hit : undefined;
+  };
+  /** Reads a tag's row now (a HEAD; its manifest and config once per digest) and keeps it. */
+  async function readRow(name: string, tag: string): Promise<TagSummary | null> {
+    const head = await opts.images.head(name, tag);
+    // Untagged between the list and now: left out.
+    const row = head ? summarize(tag, await opts.images.byDigest(name, head)) : null;
+    rows.set(rowKey(name, tag), { at: Date.now(), row });
+    return row;
+  }
+  const time = (row: TagSummary | null | undefined) => {
+    const ms = row?.created ? Date.parse(row.created) : NaN;
+    return Number.isNaN(ms) ? undefined : ms;
+  };
+
+  /**
+   * Every tag newest first, with what is known now: dated rows by date, then
+   * the tags not read yet (`pending`), then those without a date, each group
+   * in version order. Reads up to DATE_FILL unread tags first, highest
+   * versions first (usually the newest).
+   */
+  async function newestFirst(name: string, all: readonly string[]): Promise<{ sorted: string[]; pending: number }> {
+    const unread = all.filter((t) => !freshRow(name, t)).sort((a, b) => compareVersions(b, a));
+    await mapLimit(unread.slice(0, DATE_FILL), PER_REQUEST, (t) => readRow(name, t));
+    const known = new Map(all.map((t) => [t, freshRow(name, t)] as const));
+    const group = (t: string) => {
+      const hit = known.get(t);
+      return !hit ? 1 : time(hit.row) === undefined ? 2 : 0;
+    };
+    const sorted = [...all].filter((t) => known.get(t)?.row !== null).sort((a, b) =>
+      group(a) - group(b) || (time(known.get(b)?.row) ?? 0) - (time(known.get(a)?.row) ?? 0) || compareVersions(a, b));
+    return { sorted, pending: all.filter((t) => !known.get(t)).length };
   }
 
   return {
@@ -148,22 +200,42 @@ export function createLists(opts: ListOptions) {
     },
 
     async tags(viewer: Viewer, query: URLSearchParams): Promise<TagPage> {
-      checkParams(query, ['name', 'n', 'last']);
+      checkParams(query, ['name', 'n', 'last', 'sort', 'q']);
       const name = repositoryName(query);
       const n = pageSize(query, 50, MAX_TAGS_PAGE);
       const last = cursor(query, isTag, 'tag');
+      const sort = (query.get('sort') ?? 'name') as TagOrder;
+      if (!ORDERS.includes(sort)) {
+        throw new UiError(400, 'BAD_PARAMETER', `'sort' is one of ${ORDERS.join(', ')}, not '${sort.slice(0, 64)}'`);
+      }
+      const q = (query.get('q') ?? '').trim().toLowerCase();
+      if (q.length > MAX_QUERY) throw new UiError(400, 'BAD_PARAMETER', `'q' is longer than ${MAX_QUERY} characters: no tag is`);
       authorize(opts.policy, viewer, pull(name), `see ${name}`);
-      const all = await tagsOf(name);
-      const { items, next } = page(all, last, n);
-      const [rows, canDelete] = await Promise.all([
-        mapLimit(items, PER_REQUEST, async (tag) => {
-          const head = await opts.images.head(name, tag);
-          // Untagged between the list and now: left out.
-          return head ? summarize(tag, await opts.images.byDigest(name, head)) : undefined;
+      const all = (await tagsOf(name)).filter((t) => q === '' || t.toLowerCase().includes(q));
+      let pending = 0;
+      let shown: { items: string[]; next: string | null };
+      if (sort === 'name') {
+        shown = page(all, last, n);
+      } else if (sort === 'version') {
+        shown = pageAfter([...all].sort(compareVersions), last, n, compareVersions);
+      } else {
+        const ordered = await newestFirst(name, all);
+        pending = ordered.pending;
+        // While dates are pending the order moves: a cursor no longer in it starts the list again.
+        shown = pageAfter(ordered.sorted, last, n);
+      }
+      const [read, canDelete] = await Promise.all([
+        mapLimit(shown.items, PER_REQUEST, async (tag) => {
+          // Newest first uses the rows its order came from; the other orders read each row now.
+          const hit = sort === 'created' ? freshRow(name, tag) : undefined;
+          return hit ? hit.row : readRow(name, tag);
         }),
         opts.policy(viewer.account, remove(name)) ? opts.images.deletes(name) : Promise.resolve(false),
       ]);
-      return { name, tags: rows.filter((r): r is TagSummary => r !== undefined), next, total: all.length, canDelete };
+      return {
+        name, tags: read.filter((r): r is TagSummary => r !== null), next: shown.next, total: all.length, canDelete, sort,
+        ...(sort === 'created' ? { pending } : {}),
+      };
     },
   };
 }

@@ -3,7 +3,7 @@
 // which ends a session that the gateway no longer accepts.
 import { ApiError, apiError } from './lib/errors.js';
 import type {
-  ManifestDetail, PlatformManifest, PullSecret, RepositoryPage, RepositorySummaries, Session, Setup, TagPage,
+  ManifestDetail, PlatformManifest, PullSecret, RepositoryPage, RepositorySummaries, Session, Setup, TagOrder, TagPage,
 } from './lib/types.js';
 
 const API = '/ui/api/';
@@ -78,8 +78,9 @@ export const api = {
   /** The extra columns for these repositories (at most 25 a call). */
   repositorySummaries: (names: readonly string[], signal?: AbortSignal) =>
     call<RepositorySummaries>('repositories/summary', { name: names }, signal ? { signal } : {}),
-  tags: (name: string, last: string | null, n: number, signal?: AbortSignal) =>
-    call<TagPage>('repositories/tags', { name, last, n }, signal ? { signal } : {}),
+  /** A page of tags in the server's order (version, newest first), those with `q` in their name. */
+  tags: (name: string, page: { last: string | null; n: number; sort: TagOrder; q?: string }, signal?: AbortSignal) =>
+    call<TagPage>('repositories/tags', { name, ...page }, signal ? { signal } : {}),
   manifest: (name: string, ref: string, signal?: AbortSignal) =>
     call<ManifestDetail>('manifest', { name, ref }, signal ? { signal } : {}),
   /** One platform of an index in full (its manifest, layers and config), as the page opens it. */

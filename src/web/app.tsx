@@ -6,7 +6,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, onUnauthorized } from './api.js';
 import { href, type Route } from './lib/routes.js';
 import type { Session } from './lib/types.js';
-import { navigate, useRoute } from './router.js';
+import { navigate, rememberedScroll, useRoute } from './router.js';
 import { SessionContext, type SessionState } from './session.js';
 import { LoginPage } from './pages/Login.js';
 import { RepositoriesPage } from './pages/Repositories.js';
@@ -85,13 +85,14 @@ export function App() {
   }, [session]);
 
   // A new page: to the top, focus on its heading (screen readers hear where they are).
+  // Back to a page shown before: where it was scrolled (its page put its list back already).
   useEffect(() => {
     if (first.current) {
       first.current = false;
       return;
     }
-    window.scrollTo(0, 0);
-    document.querySelector<HTMLElement>('main h1')?.focus();
+    document.querySelector<HTMLElement>('main h1')?.focus({ preventScroll: true });
+    window.scrollTo(0, location.pop ? (rememberedScroll() ?? 0) : 0);
     if (route.page !== 'login') setEnded(null);
     recheck();
   }, [location.key, location.pathname, location.search]);
@@ -154,7 +155,10 @@ export function App() {
         {flashShown && (
           <p class="alert info" role="status" data-testid="flash">{flashShown}</p>
         )}
-        {session ? <Page route={route} locationKey={location.key} ended={ended} /> : <p class="loading" role="status">Loading…</p>}
+        {/* Only the login page waits for the session (its mode): the others ask for their data at once. */}
+        {session || route.page !== 'login'
+          ? <Page route={route} locationKey={location.key} ended={ended} />
+          : <p class="loading" role="status">Loading…</p>}
       </main>
       <div id="announcer" class="visually-hidden" aria-live="polite" aria-atomic="true"></div>
     </SessionContext.Provider>
@@ -166,7 +170,7 @@ function Page({ route, locationKey, ended }: { route: Route; locationKey: number
     case 'repositories':
       return <RepositoriesPage q={route.q} key={`r${locationKey}`} />;
     case 'tags':
-      return <TagsPage name={route.name} key={`t${route.name}`} />;
+      return <TagsPage name={route.name} key={`t${route.name}${locationKey}`} />;
     case 'manifest':
       return <ManifestPage name={route.name} reference={route.ref} key={`m${route.name}@${route.ref}`} />;
     case 'setup':

@@ -16,14 +16,16 @@ export function registryHost(): Promise<string> {
   return known;
 }
 
-export function useRegistryHost(): string {
+/** `ready`: false while the page's own data loads (the tag list asks after its first rows, not beside them). */
+export function useRegistryHost(ready = true): string {
   const [host, setHost] = useState(window.location.host);
   useEffect(() => {
+    if (!ready) return;
     let live = true;
     void registryHost().then((h) => live && setHost(h));
     return () => {
       live = false;
     };
-  }, []);
+  }, [ready]);
   return host;
 }

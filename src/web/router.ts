@@ -1,6 +1,9 @@
 // A history-API router: links under /ui/ change the page without a reload,
 // Back and Forward work, and every URL also loads on its own (the gateway
-// serves index.html for them).
+// serves index.html for them). Each history entry also keeps what its page
+// showed (remember(): the loaded list, its order, what was collapsed) and
+// where it was scrolled, so that Back shows the same list at the same place
+// instead of a fresh first page at the top.
 import { useEffect, useState } from 'preact/hooks';
 import { isAppPath, parseRoute, type Route } from './lib/routes.js';
 
@@ -11,19 +14,50 @@ export interface Location {
   search: string;
   /** Bumped on every navigation, so a page reloads even when the URL is the same. */
   key: number;
+  /** Back or Forward to an entry that was shown before: its page restores what it remembered, and the scroll. */
+  pop: boolean;
 }
 
 let key = 0;
+// Scrolling is put back by the app, once the remembered list is on screen.
+if ('scrollRestoration' in window.history) window.history.scrollRestoration = 'manual';
 
-function current(): Location {
-  return { pathname: window.location.pathname, search: window.location.search, key };
+function current(pop = false): Location {
+  return { pathname: window.location.pathname, search: window.location.search, key, pop };
+}
+
+type Memory = Record<string, unknown> & { scrollY?: number };
+const memory = (): Memory => (window.history.state && typeof window.history.state === 'object' ? window.history.state as Memory : {});
+
+/** What this history entry's page remembered under `name` (undefined on a new entry). */
+export function remembered<T>(name: string): T | undefined {
+  return memory()[name] as T | undefined;
+}
+
+/** Keeps `value` with this history entry, for when Back comes to it again. */
+export function remember(name: string, value: unknown): void {
+  try {
+    window.history.replaceState({ ...memory(), [name]: value }, '');
+  } catch {
+    // Too large to keep (the browser's limit): Back then loads the list afresh.
+  }
+}
+
+/** Where this entry was scrolled, when it was left. */
+export function rememberedScroll(): number | undefined {
+  return memory().scrollY;
 }
 
 /** Goes to a URL of the app: a new history entry, or in place of this one. */
 export function navigate(url: string, { replace = false } = {}): void {
   key++;
-  if (replace) window.history.replaceState(null, '', url);
-  else window.history.pushState(null, '', url);
+  if (replace) {
+    window.history.replaceState(null, '', url);
+  } else {
+    // The entry left behind keeps its scroll position.
+    window.history.replaceState({ ...memory(), scrollY: window.scrollY }, '');
+    window.history.pushState(null, '', url);
+  }
   window.dispatchEvent(new Event(CHANGE));
 }
 
@@ -32,10 +66,14 @@ export function useRoute(): { location: Location; route: Route } {
   const [location, setLocation] = useState(current);
   useEffect(() => {
     const update = () => setLocation(current());
-    window.addEventListener('popstate', update);
+    const pop = () => {
+      key++;
+      setLocation(current(true));
+    };
+    window.addEventListener('popstate', pop);
     window.addEventListener(CHANGE, update);
     return () => {
-      window.removeEventListener('popstate', update);
+      window.removeEventListener('popstate', pop);
       window.removeEventListener(CHANGE, update);
     };
   }, []);
@@ -61,5 +99,5 @@ export function interceptLinks(): void {
 
 /** Rewrites the URL in place without telling the app (the search box keeps its text in ?q= as the user types). */
 export function replaceQuietly(url: string): void {
-  window.history.replaceState(null, '', url);
+  window.history.replaceState(window.history.state, '', url);
 }

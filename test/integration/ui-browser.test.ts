@@ -222,17 +222,29 @@ test('copy a pull command: the clipboard holds exactly docker pull HOST/alice/ap
   const clipboard = () => page.evaluate('navigator.clipboard.readText()') as Promise<string>;
   await page.getByRole('button', { name: 'Copy docker pull by tag' }).click();
   await eventually(async () => assert.equal(await clipboard(), `docker pull ${host}/alice/app:1`));
-  await eventually(async () => assert.equal(await page.getByRole('button', { name: 'Copy docker pull by tag' }).textContent(), 'Copied'));
+  await eventually(async () => assert.equal(await page.getByRole('button', { name: 'Copied docker pull by tag' }).textContent(), 'Copied'));
   await page.getByRole('button', { name: 'Copy docker pull by digest' }).click();
   await eventually(async () => assert.equal(await clipboard(), `docker pull ${host}/alice/app@${index.index.digest}`));
+  // One client at a time: the picker chooses it.
+  await page.getByLabel('Client').selectOption('ctr');
+  assert.equal(await page.getByRole('button', { name: /docker pull/ }).count(), 0, 'only the chosen client\'s commands');
   await page.getByRole('button', { name: 'Copy ctr images pull by tag' }).click();
   await eventually(async () => assert.equal(await clipboard(), `ctr images pull --hosts-dir /etc/containerd/certs.d --user alice ${host}/alice/app:1`));
+  await page.getByLabel('Client').selectOption('skopeo');
   await page.getByRole('button', { name: 'Copy skopeo copy by tag' }).click();
   await eventually(async () => assert.equal(await clipboard(), `skopeo copy docker://${host}/alice/app:1 oci:alice/app:1`));
   // Keyboard: the focused copy button works with Enter.
+  await page.getByLabel('Client').selectOption('podman');
   await page.getByRole('button', { name: 'Copy podman pull by tag' }).focus();
   await page.keyboard.press('Enter');
   await eventually(async () => assert.equal(await clipboard(), `podman pull ${host}/alice/app:1`));
+  // The choice is remembered, and each tag row copies that client's command.
+  await page.reload();
+  await page.getByTestId('manifest-digest').waitFor();
+  assert.equal(await page.getByLabel('Client').inputValue(), 'podman');
+  await page.goto('/ui/repo?name=alice/app');
+  await page.getByRole('button', { name: 'Copy podman pull command for 2' }).click();
+  await eventually(async () => assert.equal(await clipboard(), `podman pull ${host}/alice/app:2`));
   w.assertClean();
 });
 

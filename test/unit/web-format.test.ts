@@ -69,5 +69,9 @@ test('tags sort by name, or newest first with undated ones last, without changin
   // Byte order, as the registry lists tags (v10 before v2).
   assert.deepEqual(sortTags(loaded, 'name').map((t) => t.name), ['a', 'b', 'v1', 'v10', 'v2']);
   assert.deepEqual(sortTags(loaded, 'created').map((t) => t.name), ['v10', 'v2', 'a', 'b', 'v1']);
+  // Number-aware: semver where it parses (none of these do), natural order otherwise.
+  assert.deepEqual(sortTags(loaded, 'version').map((t) => t.name), ['a', 'b', 'v1', 'v2', 'v10']);
+  const releases = ['v1.10.0', 'v1.2.0', 'v1.1.0', 'latest', 'v1.19.0', 'v1.2.0-rc.1', 'build-500', 'build-50'].map((n) => tag(n, null));
+  assert.deepEqual(sortTags(releases, 'version').map((t) => t.name), ['v1.1.0', 'v1.2.0-rc.1', 'v1.2.0', 'v1.10.0', 'v1.19.0', 'build-50', 'build-500', 'latest']);
   assert.deepEqual(loaded.map((t) => t.name), before);
 });

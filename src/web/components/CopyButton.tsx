@@ -1,6 +1,6 @@
 // A button that puts text on the clipboard and says so: "Copied" on the
-// button for two seconds and in the live region. Its accessible name stays
-// the same ("Copy docker pull by tag") whatever it shows.
+// button for two seconds and in the live region. Its accessible name says
+// what it shows: "Copy docker pull by tag", then "Copied docker pull by tag".
 import { useState } from 'preact/hooks';
 import { announce } from '../announce.js';
 import { useFlash } from '../hooks.js';
@@ -32,7 +32,7 @@ export function CopyButton({ label, text, children = 'Copy', testId }: Props) {
     <button
       type="button"
       class={`copy${copied ? ' copied' : ''}${failed ? ' failed' : ''}`}
-      aria-label={label}
+      aria-label={copied ? label.replace(/^Copy\b/, 'Copied') : failed ? label.replace(/^Copy\b/, 'Copy failed:') : label}
       data-testid={testId}
       data-copied={copied ? 'true' : undefined}
       onClick={copy}

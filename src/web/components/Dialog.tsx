@@ -20,8 +20,10 @@ export function Dialog({ title, onClose, children, testId }: Props) {
     if (!dialog) return;
     const opener = document.activeElement as HTMLElement | null;
     dialog.showModal();
-    // The first control that is not destructive gets focus (Cancel before Delete).
-    (dialog.querySelector<HTMLElement>('[data-autofocus]') ?? dialog).focus();
+    // The first control that is not destructive gets focus (Cancel before Delete), without
+    // scrolling to it: a tall dialog on a phone opens at its title, not at its buttons.
+    (dialog.querySelector<HTMLElement>('[data-autofocus]') ?? dialog).focus({ preventScroll: true });
+    dialog.scrollTop = 0;
     return () => {
       if (dialog.open) dialog.close();
       if (opener && document.contains(opener)) opener.focus();

@@ -14,6 +14,11 @@ export function LoginPage({ next, notice }: { next: string | null; notice: strin
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
+  // Which field the error is about (both: a refused login), tied to it with aria-describedby and aria-invalid.
+  const [errorFor, setErrorFor] = useState<'username' | 'password' | 'both'>('both');
+  const tied = (field: 'username' | 'password') => (error && (errorFor === field || errorFor === 'both')
+    ? { 'aria-invalid': true as const, 'aria-describedby': 'login-error' }
+    : {});
   const [busy, setBusy] = useState(false);
 
   if (session?.mode === 'none') {
@@ -30,6 +35,7 @@ export function LoginPage({ next, notice }: { next: string | null; notice: strin
     event.preventDefault();
     if (!username || !password) {
       setError(!username ? 'Type your username.' : 'Type your password.');
+      setErrorFor(!username ? 'username' : 'password');
       return;
     }
     setBusy(true);
@@ -40,6 +46,7 @@ export function LoginPage({ next, notice }: { next: string | null; notice: strin
       navigate(next ?? href({ page: 'repositories', q: '' }), { replace: true });
     } catch (e) {
       setError(e instanceof ApiError ? loginErrorText(e) : (e as Error).message);
+      setErrorFor('both');
       setPassword('');
     } finally {
       setBusy(false);
@@ -55,10 +62,11 @@ export function LoginPage({ next, notice }: { next: string | null; notice: strin
       {session?.user && (
         <p>You are logged in as <strong>{session.user}</strong>. Logging in again switches the user.</p>
       )}
-      <form class="form" onSubmit={submit} noValidate aria-describedby={error ? 'login-error' : undefined}>
+      <form class="form" onSubmit={submit} noValidate>
         <label for="login-username">Username</label>
         <input
           id="login-username"
+          {...tied('username')}
           name="username"
           autocomplete="username"
           autocapitalize="none"
@@ -70,6 +78,7 @@ export function LoginPage({ next, notice }: { next: string | null; notice: strin
         <label for="login-password">Password</label>
         <input
           id="login-password"
+          {...tied('password')}
           name="password"
           type="password"
           autocomplete="current-password"

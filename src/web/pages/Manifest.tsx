@@ -1,11 +1,14 @@
 // One tag or digest: what it is (image or index), what it holds (each
 // platform with its size, layers and config), what refers to it (signatures,
 // SBOMs), how to pull it, and — where the rules and the registry allow —
-// delete it.
+// delete it. An index shows its platforms first; the pull commands are one
+// client at a time (a picker, remembered), by tag and by digest.
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { formatDate, formatSize, isAttestationEntry, mediaTypeLabel, platformLabel, plural, shortDigest } from '../lib/format.js';
-import { isDigest, pullCommands } from '../lib/pull.js';
+import { CLIENTS, isDigest, pullCommands, type Client } from '../lib/pull.js';
+import { byVersion } from '../lib/sort.js';
+import { usePullClient } from '../pullClient.js';
 import { href } from '../lib/routes.js';
 import type { ManifestDetail, PlatformManifest, Referrer } from '../lib/types.js';
 import { navigate } from '../router.js';
@@ -17,6 +20,8 @@ import { Dialog } from '../components/Dialog.js';
 import { ErrorMessage, Loading } from '../components/Messages.js';
 import { ImageConfigView } from '../components/ImageConfig.js';
 import { Layers } from '../components/Layers.js';
+
+const CLIENT_LABELS: Record<Client, string> = { docker: 'docker', podman: 'podman', ctr: 'ctr (containerd)', skopeo: 'skopeo' };
 
 export function ManifestPage({ name, reference }: { name: string; reference: string }) {
   const title = isDigest(reference) ? `${name}@${shortDigest(reference)}` : `${name}:${reference}`;
@@ -42,11 +47,36 @@ export function ManifestPage({ name, reference }: { name: string; reference: str
 function Detail({ manifest }: { manifest: ManifestDetail }) {
   const { session } = useSession();
   const registry = useRegistryHost();
-  const tags = manifest.tags ?? [];
+  const tags = byVersion(manifest.tags ?? []);
   const tag = isDigest(manifest.ref) ? (tags[0] ?? null) : manifest.ref;
-  const commands = pullCommands(registry, manifest.name, tag, manifest.digest, session?.user ?? null);
+  const [client, setClient] = usePullClient();
+  const commands = pullCommands(registry, manifest.name, tag, manifest.digest, session?.user ?? null).filter((c) => c.client === client);
   const platforms = (manifest.platforms ?? []).filter((p) => !isAttestationEntry(p));
   const attestations = (manifest.platforms ?? []).length - platforms.length;
+  const pull = (
+    <section aria-labelledby="pull-heading" class="pull">
+      <h2 id="pull-heading">Pull</h2>
+      <div class="field client-picker">
+        <label for="pull-client">Client</label>
+        <select id="pull-client" value={client} onChange={(e) => setClient(e.currentTarget.value as Client)}>
+          {CLIENTS.map((c) => <option key={c} value={c}>{CLIENT_LABELS[c]}</option>)}
+        </select>
+      </div>
+      {tag === null && <p class="muted">No tag points at this digest: pull it by digest.</p>}
+      <div class="commands" data-testid="pull-commands">
+        {commands.map((c) => (
+          <div key={c.by} class="pull-by">
+            <h3 class="small-heading">{c.by === 'tag' ? <>By tag <code>{tag}</code></> : 'By digest (this exact content)'}</h3>
+            <Command label={c.label} command={c.command} testId={`copy-${c.client}-${c.by}`} />
+          </div>
+        ))}
+      </div>
+      {session?.user && client === 'ctr' && <p class="muted small">ctr asks for {session.user}'s password.</p>}
+      {session?.user && client !== 'ctr' && (
+        <p class="muted small">{CLIENT_LABELS[client]} uses its own login ({client} login {registry}).</p>
+      )}
+    </section>
+  );
   return (
     <>
       <dl class="facts summary" data-testid="manifest-summary">
@@ -89,25 +119,7 @@ function Detail({ manifest }: { manifest: ManifestDetail }) {
         </dd>
       </dl>
 
-      <section aria-labelledby="pull-heading">
-        <h2 id="pull-heading">Pull</h2>
-        {tag === null && <p class="muted">No tag points at this digest: pull it by digest.</p>}
-        {(['tag', 'digest'] as const).map((by) => {
-          const these = commands.filter((c) => c.by === by);
-          if (these.length === 0) return null;
-          return (
-            <div key={by}>
-              <h3 class="small-heading">{by === 'tag' ? <>By tag <code>{tag}</code></> : 'By digest (this exact content)'}</h3>
-              <div class="commands" data-testid={`pull-commands-${by}`}>
-                {these.map((c) => (
-                  <Command key={c.client} label={c.label} command={c.command} testId={`copy-${c.client}-${c.by}`} />
-                ))}
-              </div>
-            </div>
-          );
-        })}
-        {session?.user && <p class="muted small">ctr asks for {session.user}'s password; docker, podman and skopeo use their own login (docker login {registry}).</p>}
-      </section>
+      {manifest.kind === 'image' && pull}
 
       {manifest.kind === 'index' ? (
         <section aria-labelledby="platforms-heading">
@@ -133,6 +145,8 @@ function Detail({ manifest }: { manifest: ManifestDetail }) {
           </section>
         </>
       )}
+
+      {manifest.kind === 'index' && pull}
 
       <section aria-labelledby="referrers-heading">
         <h2 id="referrers-heading">Referrers</h2>
@@ -249,7 +263,7 @@ function Delete({ manifest }: { manifest: ManifestDetail }) {
   const [open, setOpen] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<Error | null>(null);
-  const tags = manifest.tags ?? [];
+  const tags = byVersion(manifest.tags ?? []);
   const confirm = async () => {
     setBusy(true);
     setError(null);

@@ -3,14 +3,16 @@
 // catalog goes (well past 1,000), and the total that matches. Each row's
 // tags, last push and platforms come after the names, in batches of 25 for
 // the rows shown (one request per batch, never one per row), one batch at
-// a time, so a large catalog never waits on them.
+// a time, so a large catalog never waits on them. Rows are grouped by
+// namespace (the name's first part), each group collapsible; Back to this
+// page shows what was loaded, collapsed and scrolled (the history entry).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { formatDate, plural } from '../lib/format.js';
 import type { RepositorySummary } from '../lib/types.js';
 import { Platforms } from '../components/Platforms.js';
 import { href } from '../lib/routes.js';
-import { replaceQuietly } from '../router.js';
+import { remember, remembered, replaceQuietly } from '../router.js';
 import { useSession } from '../session.js';
 import { useDebounced, useTitle } from '../hooks.js';
 import { ErrorMessage } from '../components/Messages.js';
@@ -27,12 +29,22 @@ interface State {
   error: Error | null;
 }
 
+type Kept = Omit<State, 'loading' | 'error'> & { collapsed: string[] };
+
+/** The namespace a repository is grouped under: its name up to the first slash ('' for a top-level name). */
+export const namespaceOf = (name: string) => (name.includes('/') ? name.slice(0, name.indexOf('/')) : '');
+
 export function RepositoriesPage({ q: initial }: { q: string }) {
   useTitle('Repositories');
   const { session } = useSession();
+  const kept = remembered<Kept>('repositories');
+  const restored = kept && kept.q === initial.trim() ? kept : undefined;
   const [text, setText] = useState(initial);
   const q = useDebounced(text.trim(), 250);
-  const [state, setState] = useState<State>({ q, repositories: [], next: null, total: null, loading: true, error: null });
+  const [state, setState] = useState<State>(() => (restored
+    ? { q: restored.q, repositories: restored.repositories, next: restored.next, total: restored.total, loading: false, error: null }
+    : { q, repositories: [], next: null, total: null, loading: true, error: null }));
+  const [collapsed, setCollapsed] = useState<Set<string>>(() => new Set(restored?.collapsed ?? []));
   const controller = useRef<AbortController | null>(null);
   // After "Load more", focus goes to the first new entry rather than to a button that is gone.
   const focusFrom = useRef<number | null>(null);
@@ -61,11 +73,19 @@ export function RepositoriesPage({ q: initial }: { q: string }) {
     );
   };
 
+  const first = useRef(true);
   useEffect(() => {
     replaceQuietly(href({ page: 'repositories', q }));
-    load(q, null);
+    if (!(first.current && restored)) load(q, null);
+    first.current = false;
     return () => controller.current?.abort();
   }, [q]);
+  useEffect(() => {
+    if (state.loading || state.total === null) return;
+    remember('repositories', {
+      q: state.q, repositories: state.repositories, next: state.next, total: state.total, collapsed: [...collapsed],
+    } satisfies Kept);
+  }, [state, collapsed]);
 
   useEffect(() => {
     if (focusFrom.current === null || state.loading) return;
@@ -127,29 +147,57 @@ export function RepositoriesPage({ q: initial }: { q: string }) {
           {!session?.user && session?.mode !== 'none' ? <> <a href={href({ page: 'login', next: null })}>Log in</a> to see the ones your user may pull.</> : null}
         </p>
       )}
-      <ul id="repository-list" class={`repo-list${stale || (loading && !next) ? ' stale' : ''}`} aria-busy={loading} data-testid="repository-list">
-        {repositories.map((name) => {
-          const summary = summaries.get(name);
-          return (
-            <li key={name}>
-              <a href={href({ page: 'tags', name })}>{name}</a>
-              <span class="repo-facts" data-testid="repository-facts" aria-busy={!summary}>
-                {summary ? (
-                  <>
-                    <span class="repo-tags">{plural(summary.tags, 'tag')}</span>
-                    <span class="repo-pushed" title={summary.partial ? 'from the last tags only' : undefined}>
-                      {summary.lastPush ? `pushed ${formatDate(summary.lastPush)}` : 'no date'}
+      <div
+        id="repository-list" class={`repo-groups${stale || (loading && !next) ? ' stale' : ''}`} aria-busy={loading}
+        data-testid="repository-list"
+      >
+        {groups(repositories).map(([ns, names]) => (
+          <details
+            key={ns}
+            class="repo-group"
+            open={!collapsed.has(ns)}
+            data-namespace={ns}
+            onToggle={(e) => {
+              const open = (e.currentTarget as HTMLDetailsElement).open;
+              setCollapsed((c) => {
+                if (open === !c.has(ns)) return c;
+                const next = new Set(c);
+                if (open) next.delete(ns);
+                else next.add(ns);
+                return next;
+              });
+            }}
+          >
+            <summary>
+              <span class="namespace">{ns === '' ? 'Top level' : `${ns}/`}</span>{' '}
+              <span class="muted small">{plural(names.length, 'repository', 'repositories')}{next ? ' loaded' : ''}</span>
+            </summary>
+            <ul class="repo-list">
+              {names.map((name) => {
+                const summary = summaries.get(name);
+                return (
+                  <li key={name}>
+                    <a href={href({ page: 'tags', name })}>{name}</a>
+                    <span class="repo-facts" data-testid="repository-facts" aria-busy={!summary}>
+                      {summary ? (
+                        <>
+                          <span class="repo-tags">{plural(summary.tags, 'tag')}</span>
+                          <span class="repo-pushed" title={summary.partial ? 'from the last tags only' : undefined}>
+                            {summary.lastPush ? `pushed ${formatDate(summary.lastPush)}` : 'no date'}
+                          </span>
+                          <Platforms platforms={summary.platforms} />
+                        </>
+                      ) : (
+                        <span class="muted small">…</span>
+                      )}
                     </span>
-                    <Platforms platforms={summary.platforms} />
-                  </>
-                ) : (
-                  <span class="muted small">…</span>
-                )}
-              </span>
-            </li>
-          );
-        })}
-      </ul>
+                  </li>
+                );
+              })}
+            </ul>
+          </details>
+        ))}
+      </div>
       {next && (
         <button type="button" class="more" disabled={loading} onClick={() => {
             focusFrom.current = repositories.length;
@@ -160,4 +208,16 @@ export function RepositoriesPage({ q: initial }: { q: string }) {
       )}
     </section>
   );
+}
+
+/** Names by namespace, in the order each namespace first appears (the list is sorted: top-level names may come between). */
+function groups(names: readonly string[]): [string, string[]][] {
+  const out = new Map<string, string[]>();
+  for (const name of names) {
+    const ns = namespaceOf(name);
+    const group = out.get(ns);
+    if (group) group.push(name);
+    else out.set(ns, [name]);
+  }
+  return [...out];
 }

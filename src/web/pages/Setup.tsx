@@ -161,15 +161,22 @@ function PullSecretSection({ registry, registries }: { registry: string; registr
   const [name, setName] = useState(DEFAULT_SECRET_NAME);
   const [password, setPassword] = useState('');
   const [yaml, setYaml] = useState<string | null>(null);
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<{ text: string; field: 'namespace' | 'name' | 'password' | null } | null>(null);
   const [busy, setBusy] = useState(false);
   // Token mode asks the server (a pull-only token); htpasswd mode, or a server that says
   // template: true, builds the Secret here from the typed password.
-  const [local, setLocal] = useState(session?.mode === 'htpasswd');
+  const [chosen, setLocal] = useState<boolean | null>(null);
+  const local = chosen ?? session?.mode === 'htpasswd';
   const [tokenEnds, setTokenEnds] = useState<string | null>(null);
+  // A problem with one field is tied to it: read out with the field, and the field marked invalid.
+  const fieldProps = (field: 'namespace' | 'name' | 'password') => (problem?.field === field
+    ? { 'aria-invalid': true as const, 'aria-describedby': 'pull-secret-error' }
+    : {});
 
   let body;
-  if (!session || session.mode === 'none') {
+  if (!session) {
+    body = <Loading what="your session" />;
+  } else if (session.mode === 'none') {
     body = <p class="muted">This gateway has no logins: pods pull without an imagePullSecret.</p>;
   } else if (!session.user) {
     body = (
@@ -181,9 +188,10 @@ function PullSecretSection({ registry, registries }: { registry: string; registr
     const submit = async (event: Event) => {
       event.preventDefault();
       setYaml(null);
-      const p = namespaceProblem(namespace) ?? secretNameProblem(name);
-      if (p) {
-        setProblem(p);
+      const nsProblem = namespaceProblem(namespace);
+      const nameProblem = secretNameProblem(name);
+      if (nsProblem || nameProblem) {
+        setProblem(nsProblem ? { text: nsProblem, field: 'namespace' } : { text: nameProblem!, field: 'name' });
         return;
       }
       setProblem(null);
@@ -191,7 +199,7 @@ function PullSecretSection({ registry, registries }: { registry: string; registr
         try {
           setYaml(pullSecretYaml({ registry, registries, username: session.user!, password, namespace, name }));
         } catch (e) {
-          setProblem((e as Error).message);
+          setProblem({ text: (e as Error).message, field: 'password' });
         }
         return;
       }
@@ -204,10 +212,11 @@ function PullSecretSection({ registry, registries }: { registry: string; registr
         } else {
           if (answer.name) setName(answer.name);
           setLocal(true);
-          setProblem('This gateway does not make the Secret itself: type your password below to build it in this page.');
+          const text = 'This gateway does not make the Secret itself: type your password below to build it in this page.';
+          setProblem({ text, field: null });
         }
       } catch (e) {
-        setProblem((e as Error).message);
+        setProblem({ text: (e as Error).message, field: null });
       } finally {
         setBusy(false);
       }
@@ -229,30 +238,34 @@ function PullSecretSection({ registry, registries }: { registry: string; registr
         <form class="form inline-form" onSubmit={submit} noValidate data-testid="pull-secret-form">
           <div class="field">
             <label for="secret-namespace">Namespace</label>
-            <input id="secret-namespace" value={namespace} autocapitalize="none" spellcheck={false} onInput={(e) => setNamespace(e.currentTarget.value.trim())} />
+            <input id="secret-namespace" {...fieldProps('namespace')} value={namespace} autocapitalize="none" spellcheck={false}
+              onInput={(e) => setNamespace(e.currentTarget.value.trim())} />
           </div>
           <div class="field">
             <label for="secret-name">Secret name</label>
-            <input id="secret-name" value={name} autocapitalize="none" spellcheck={false}
+            <input id="secret-name" {...fieldProps('name')} value={name} autocapitalize="none" spellcheck={false}
               onInput={(e) => setName(e.currentTarget.value.trim())} />
           </div>
           {local && (
             <div class="field">
               <label for="secret-password">Your password</label>
-              <input id="secret-password" type="password" autocomplete="current-password" value={password}
+              <input id="secret-password" {...fieldProps('password')} type="password" autocomplete="current-password" value={password}
                 onInput={(e) => setPassword(e.currentTarget.value)} />
             </div>
           )}
           <button type="submit" class="primary" disabled={busy}>{busy ? 'Making…' : 'Make the pull secret'}</button>
         </form>
-        {problem && <p class="alert error" role="alert" data-testid="pull-secret-error">{problem}</p>}
+        {problem && <p class="alert error" role="alert" id="pull-secret-error" data-testid="pull-secret-error">{problem.text}</p>}
         {yaml && (
           <div class="secret">
             <div class="secret-head">
               <p>Apply it with <code>kubectl apply -f -</code> and name it in the pod's <code>imagePullSecrets</code>:</p>
               <CopyButton label="Copy pull secret YAML" text={yaml} />
             </div>
-            <pre class="block" data-testid="pull-secret-yaml">{yaml}</pre>
+            {/* Wrapped, so that it reflows at 320 px; a labelled region all the same, reachable by keyboard. */}
+            <pre class="block wrap-lines" role="region" aria-label="Pull secret YAML" tabIndex={0} data-testid="pull-secret-yaml">
+              {yaml}
+            </pre>
             {!local && tokenEnds && <p class="muted small">The token in it ends {formatDate(tokenEnds)}: make a new one then.</p>}
           </div>
         )}
