@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { fail } from '../errors.js';
 import { AUTH_MODE_NAMES } from './authModes.js';
 import { permissionProblem } from '../util/permission.js';
+import { parseCidr } from '../util/cidr.js';
 
 // A port alone (`listen: 5443`, YAML's number, or --listen 5443) is that port on every address, as ':5443' is.
 const hostPort = z.preprocess(
@@ -159,6 +160,18 @@ const fields = z.strictObject({
     }
     return resolved;
   }),
+  // PROXY protocol v1/v2 (README, Kubernetes): connections from these
+  // addresses (a load balancer, the nodes of a NodePort with SNAT, a
+  // TLS-passthrough ingress) carry the client's address in a header, and the
+  // limits count that client. A header from any other address is refused;
+  // `required`: a trusted peer must send one.
+  proxyProtocol: z.strictObject({
+    trusted: z.array(z.string().superRefine((v, ctx) => {
+      const c = parseCidr(v);
+      if (typeof c === 'string') ctx.addIssue({ code: 'custom', message: c });
+    })).min(1, 'list the addresses (CIDRs) of the load balancers or nodes that send PROXY headers, e.g. [10.0.0.0/8]').max(256),
+    required: z.boolean().default(true),
+  }).optional(),
   // Replicas behind one Service share failed-login counters here (README,
   // Scaling out). Unset: each process counts alone, as one gateway does.
   redis: z.strictObject({
