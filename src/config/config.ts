@@ -202,10 +202,15 @@ const fields = z.strictObject({
   }).optional(),
   // SIGTERM: /readyz fails at once; after `delay` seconds (for load balancers
   // to notice) new connections are refused, and requests in flight get `grace`
-  // seconds to finish.
+  // seconds to finish. delay 0: nothing in front of `gateway up` or a plain
+  // serve needs time to notice (`deploy kubernetes` writes 10 for endpoints
+  // and cloud load balancers). grace 300: a push of a large layer must not be
+  // cut at every rollout; it costs nothing when nothing is in flight (the
+  // drain ends with the last request), and a stalled transfer is cut by
+  // timeouts.bodyStall anyway. Within the cluster autoscaler's 600 s limit.
   shutdown: z.strictObject({
     delay: z.number().int().min(0).max(300).default(0),
-    grace: z.number().int().min(0).max(3600).default(30),
+    grace: z.number().int().min(0).max(3600).default(300),
   }).prefault({}),
 });
 
