@@ -156,17 +156,22 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     try {
       certificate = new X509Certificate(serverPem);
     } catch (err) {
-      return fail('FILE_INVALID', `${cert} is not a PEM certificate (${(err as Error).message}); re-issue it with 'gateway certs init --force --dir ${certsDir}'`);
+      return fail('FILE_INVALID', `${cert} is not a PEM certificate (${(err as Error).message}); ` +
+        `re-issue it with 'gateway certs init --force --dir ${certsDir}'`);
     }
     try {
       if (!certificate.checkPrivateKey(createPrivateKey(String(secrets[1]!.content)))) throw new Error('the key is another certificate\'s');
     } catch (err) {
-      fail('FILE_INVALID', `${cert} and ${key} are not a certificate and its key (${(err as Error).message}); re-issue them with 'gateway certs renew --dir ${certsDir}'`);
+      fail('FILE_INVALID', `${cert} and ${key} are not a certificate and its key (${(err as Error).message}); ` +
+        `re-issue them with 'gateway certs renew --dir ${certsDir}'`);
     }
     if (!present.includes('ca.crt')) io.warn(`no ca.crt in ${certsDir}: /trust/ is off in the Pod, and nodes get their CA some other way`);
-    if (new Date(certificate.validTo) < new Date()) io.warn(`${cert} expired on ${certificate.validTo}; renew it with 'gateway certs renew --dir ${certsDir}'`);
+    if (new Date(certificate.validTo) < new Date()) {
+      io.warn(`${cert} expired on ${certificate.validTo}; renew it with 'gateway certs renew --dir ${certsDir}'`);
+    }
     const names = (host: string) => (/^[\d.]+$|:/.test(host) ? certificate.checkIP(host) : certificate.checkHost(host)) !== undefined;
-    certificateWarnings(names, { namespace, publicUrl: expose?.publicUrl ?? user.publicUrl, certPath: cert, certsDir }).forEach((w) => io.warn(w));
+    const publicUrl = expose?.publicUrl ?? user.publicUrl;
+    certificateWarnings(names, { namespace, publicUrl, certPath: cert, certsDir }).forEach((w) => io.warn(w));
     // Another copy of the certificate is in the cluster: only the local one was checked.
     if (tlsElsewhere) secrets.splice(0, secrets.length);
   }
@@ -232,7 +237,9 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     single: Boolean(o.single), serviceMonitor: Boolean(o.servicemonitor),
     fit: {
       expose, ...fitNames, gitops: Boolean(o.gitops),
-      registryEgress: selector ? { labels: selector, port: upstreamPort(upstream), namespace: registryNs !== namespace ? registryNs : undefined } : undefined,
+      registryEgress: selector
+        ? { labels: selector, port: upstreamPort(upstream), namespace: registryNs !== namespace ? registryNs : undefined }
+        : undefined,
     },
   });
   // Which address the nodes pull from, and the command that sets them up: what a node can reach first.
@@ -241,7 +248,8 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   await writeTree(out, files, replacing);
   const shown = relative(process.cwd(), out) || '.';
   if (nodes.warning) io.warn(nodes.warning);
-  const setup = nodes.address && caPem ? pinnedCommand(parseAddress(nodes.address), createHash('sha256').update(normalizePem(caPem)).digest('hex')) : undefined;
+  const caSha256 = caPem === undefined ? undefined : createHash('sha256').update(normalizePem(caPem)).digest('hex');
+  const setup = nodes.address && caSha256 ? pinnedCommand(parseAddress(nodes.address), caSha256) : undefined;
   if (o.output === 'json') {
     printJson(io, {
       out: shown, overlay, single: Boolean(o.single), namespace, upstream, notes,
@@ -251,7 +259,9 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     return;
   }
   io.out(`wrote ${shown}: overlay ${overlay}${o.single ? ' (single)' : ''}, namespace ${namespace}, upstream ${upstream}, ${files.length} files`);
-  if (o.gitops) io.out(`no secret data written (--gitops): create ${neededSecrets(overlay, fitNames, user.auth.mode).join(', ')} by your own means`);
+  if (o.gitops) {
+    io.out(`no secret data written (--gitops): create ${neededSecrets(overlay, fitNames, user.auth.mode).join(', ')} by your own means`);
+  }
   else io.out(`secret (mode 0600, git-ignored): ${secrets.filter((s) => s.mode === 0o600).map((s) => join(shown, s.path)).join(', ')}`);
   if (nodes.address) io.out(`nodes pull from ${nodes.address}: ${nodes.route}`);
   io.out('next:');

@@ -46,6 +46,8 @@ const EXAMPLES: Record<ExposureKind, string> = {
 
 const usage = () => `choose one of ${EXPOSURES.map((k) => EXAMPLES[k]).join('; ')}`;
 
+const DNS_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
 function splitHostPort(text: string): { host: string; port?: number } | undefined {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*))(?::(\d{1,5}))?$/.exec(text);
   if (!m) return undefined;
@@ -53,7 +55,7 @@ function splitHostPort(text: string): { host: string; port?: number } | undefine
   // A bare IPv6 address has colons of its own: no port can follow it unbracketed.
   if (m[2] !== undefined && host.includes(':') && isIP(host) !== 6) return undefined;
   if (m[1] !== undefined && isIP(host) !== 6) return undefined;
-  if (!host.includes(':') && isIP(host) === 0 && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(host)) return undefined;
+  if (!host.includes(':') && isIP(host) === 0 && !DNS_NAME.test(host)) return undefined;
   return m[3] === undefined ? { host } : { host, port: Number(m[3]) };
 }
 
@@ -88,18 +90,22 @@ export function parseExpose(text: string, gatewayParent?: string): Exposure {
   const v6 = host.includes(':');
   const bare = kind === 'ingress-nginx' || kind === 'tlsroute';
   if (bare && (where.port !== undefined || isIP(host) !== 0)) {
-    fail('INVALID_ARGUMENT', `--expose ${kind}: give a DNS name without a port (the controller serves 443 and routes by SNI): ${EXAMPLES[kind]}`);
+    fail('INVALID_ARGUMENT', `--expose ${kind}: give a DNS name without a port (the controller serves 443 and routes by SNI): ` +
+      EXAMPLES[kind]);
   }
   if (kind === 'cluster-ip' && (isIP(host) === 0 || where.port !== undefined)) {
-    fail('INVALID_ARGUMENT', `--expose cluster-ip takes an IP address and no port (the Service's port is ${SERVICE_PORT}): ${EXAMPLES[kind]}`);
+    fail('INVALID_ARGUMENT', `--expose cluster-ip takes an IP address and no port (the Service's port is ${SERVICE_PORT}): ` +
+      EXAMPLES[kind]);
   }
   const port = kind === 'nodeport' ? where.port ?? DEFAULT_NODE_PORT : kind === 'cluster-ip' ? SERVICE_PORT : where.port ?? 443;
   if (kind === 'nodeport' && (port < NODE_PORTS[0] || port > NODE_PORTS[1])) {
-    fail('INVALID_ARGUMENT', `--expose nodeport: port ${port} is outside the NodePort range ${NODE_PORTS.join('-')}; e.g. ${EXAMPLES.nodeport}`);
+    fail('INVALID_ARGUMENT', `--expose nodeport: port ${port} is outside the NodePort range ${NODE_PORTS.join('-')}; ` +
+      `e.g. ${EXAMPLES.nodeport}`);
   }
   if (port < 1 || port > 65535) fail('INVALID_ARGUMENT', `--expose ${kind}: port ${port} is not 1 to 65535`);
   if (kind === 'tlsroute' && gatewayParent === undefined) {
-    fail('INVALID_ARGUMENT', '--expose tlsroute needs --gateway-parent NAMESPACE/GATEWAY: the Gateway API Gateway with a TLS listener in Passthrough mode');
+    fail('INVALID_ARGUMENT', '--expose tlsroute needs --gateway-parent NAMESPACE/GATEWAY: ' +
+      'the Gateway API Gateway with a TLS listener in Passthrough mode');
   }
   if (kind !== 'tlsroute' && gatewayParent !== undefined) fail('INVALID_ARGUMENT', '--gateway-parent is for --expose tlsroute');
   const hostText = v6 ? `[${host}]` : host;
@@ -114,7 +120,8 @@ export function parseExpose(text: string, gatewayParent?: string): Exposure {
       return { ...base, route: `the LoadBalancer Service's address ${host}, port ${port}`,
         patches: jsonPatch('Service', 'registry-gateway-public', [{ op: 'replace', path: '/spec/ports/0/port', value: port }]) };
     case 'cluster-ip':
-      return { ...base, route: `the Service's fixed cluster IP, which kube-proxy serves on every node (the pattern of kind's and k3d's local registries)`,
+      return { ...base, route: 'the Service\'s fixed cluster IP, which kube-proxy serves on every node ' +
+        '(the pattern of kind\'s and k3d\'s local registries)',
         patches: jsonPatch('Service', 'registry-gateway', [{ op: 'add', path: '/spec/clusterIP', value: host },
           { op: 'add', path: '/spec/clusterIPs', value: [host] }]) };
     case 'ingress-nginx':
@@ -147,7 +154,8 @@ export function nodeAddress(expose: Exposure | undefined, publicUrl: string | un
   const url = new URL(publicUrl);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (isClusterName(host) || isLoopback(host)) {
-    return { warning: `publicUrl ${publicUrl} is no address for nodes (${isLoopback(host) ? 'loopback' : 'a name only the cluster DNS resolves'}); ${choose}` };
+    const why = isLoopback(host) ? 'loopback' : 'a name only the cluster DNS resolves';
+    return { warning: `publicUrl ${publicUrl} is no address for nodes (${why}); ${choose}` };
   }
   return { address: `${url.hostname}:${url.port || '443'}`, route: 'publicUrl of the config (nodes must resolve and reach it)' };
 }

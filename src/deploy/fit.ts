@@ -31,6 +31,7 @@ export const GITOPS_NOTE = '# --gitops: no secretGenerator. The Secrets named in
 
 /** Volume indexes of base/gateway-deployment.yaml (config, tls, users, token). */
 const VOLUME = { tls: 1, users: 2 } as const;
+const volumeSecret = (index: number) => `/spec/template/spec/volumes/${index}/secret/secretName`;
 
 export function fitComponents(fit: Fit | undefined): string[] {
   return fit?.expose ? [fit.expose.component] : [];
@@ -59,15 +60,17 @@ export function fitPatches(fit: Fit | undefined): string[] {
   if (fit.expose) lines.push(`  # --expose ${fit.expose.kind}=${fit.expose.address}`, ...fit.expose.patches);
   if (fit.tlsSecret !== undefined) {
     lines.push(`  # --tls-secret: the certificates from the existing Secret ${fit.tlsSecret}`,
-      ...patch('Deployment', OBJECTS.deployment, [{ op: 'replace', path: `/spec/template/spec/volumes/${VOLUME.tls}/secret/secretName`, value: fit.tlsSecret }]));
+      ...patch('Deployment', OBJECTS.deployment, [{ op: 'replace', path: volumeSecret(VOLUME.tls), value: fit.tlsSecret }]));
   }
   if (fit.usersSecret !== undefined) {
     lines.push(`  # --users-secret: the users file from the existing Secret ${fit.usersSecret} (key htpasswd)`,
-      ...patch('Deployment', OBJECTS.deployment, [{ op: 'replace', path: `/spec/template/spec/volumes/${VOLUME.users}/secret/secretName`, value: fit.usersSecret }]));
+      ...patch('Deployment', OBJECTS.deployment, [{ op: 'replace', path: volumeSecret(VOLUME.users), value: fit.usersSecret }]));
   }
   if (fit.priorityClassName !== undefined) {
     lines.push('  # --priority-class',
-      ...patch('Deployment', OBJECTS.deployment, [{ op: 'add', path: '/spec/template/spec/priorityClassName', value: fit.priorityClassName }]));
+      ...patch('Deployment', OBJECTS.deployment, [
+        { op: 'add', path: '/spec/template/spec/priorityClassName', value: fit.priorityClassName },
+      ]));
   }
   if (fit.serviceMonitorRelease !== undefined) {
     lines.push('  # --servicemonitor-release: the label the Prometheus Operator\'s serviceMonitorSelector matches',
@@ -75,9 +78,12 @@ export function fitPatches(fit: Fit | undefined): string[] {
   }
   if (fit.registryEgress) {
     const { labels, port, namespace } = fit.registryEgress;
-    const to = { podSelector: { matchLabels: labels }, ...(namespace ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } } : {}) };
+    const inNamespace = namespace ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } } : {};
+    const to = { podSelector: { matchLabels: labels }, ...inNamespace };
     lines.push('  # The gateway pods may reach the existing registry (--registry-selector, --upstream\'s port and namespace).',
-      ...patch('NetworkPolicy', 'registry-gateway-egress', [{ op: 'replace', path: '/spec/egress/2', value: { to: [to], ports: [{ port, protocol: 'TCP' }] } }]));
+      ...patch('NetworkPolicy', 'registry-gateway-egress', [
+        { op: 'replace', path: '/spec/egress/2', value: { to: [to], ports: [{ port, protocol: 'TCP' }] } },
+      ]));
   }
   return lines;
 }
@@ -96,11 +102,14 @@ const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])
 const LABEL_VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
 /** The names the fit flags give, checked as the API server will. */
-export function parseFitNames(o: { tlsSecret?: string; usersSecret?: string; servicemonitorRelease?: string; priorityClass?: string; servicemonitor?: boolean }):
+export function parseFitNames(o: {
+  tlsSecret?: string; usersSecret?: string; servicemonitorRelease?: string; priorityClass?: string; servicemonitor?: boolean;
+}):
   Pick<Fit, 'tlsSecret' | 'usersSecret' | 'serviceMonitorRelease' | 'priorityClassName'> {
   const name = (flag: string, v: string | undefined, what: string) => {
     if (v !== undefined && (v.length > 253 || !SUBDOMAIN.test(v))) {
-      fail('INVALID_ARGUMENT', `invalid ${flag} '${v}': ${what} is a lower-case DNS name (letters, digits, '-', '.'), e.g. registry-gateway-tls`);
+      fail('INVALID_ARGUMENT', `invalid ${flag} '${v}': ${what} is a lower-case DNS name (letters, digits, '-', '.'), ` +
+        'e.g. registry-gateway-tls');
     }
     return v;
   };
@@ -121,7 +130,9 @@ export function parseFitNames(o: { tlsSecret?: string; usersSecret?: string; ser
 /** What must exist in the namespace when nothing secret is written (--gitops): name (keys). */
 export function neededSecrets(overlay: Overlay, fit: Pick<Fit, 'tlsSecret' | 'usersSecret'>, authMode: string): string[] {
   return [
-    fit.tlsSecret !== undefined ? `${fit.tlsSecret} (kubernetes.io/tls: tls.crt, tls.key, ca.crt)` : `${OBJECTS.tls} (server.crt, server.key, ca.crt)`,
+    fit.tlsSecret !== undefined
+      ? `${fit.tlsSecret} (kubernetes.io/tls: tls.crt, tls.key, ca.crt)`
+      : `${OBJECTS.tls} (server.crt, server.key, ca.crt)`,
     ...(authMode === 'none' ? [] : [`${fit.usersSecret ?? OBJECTS.users} (htpasswd)`]),
     ...(authMode === 'token' ? [`${OBJECTS.token} (token.key, token.crt)`] : []),
     ...(overlay === 'with-registry' ? [`${OBJECTS.registrySecret} (secret)`] : []),

@@ -118,7 +118,9 @@ export interface ConnectionGuard {
  * Wraps tls.Server's own 'connection' listener (the one that creates the TLS
  * state) so that it runs only for counted sockets and only once they send.
  */
-export function guardConnections(server: Server, config: Pick<Config, 'limits' | 'timeouts' | 'proxyProtocol'>, log: Logger): ConnectionGuard {
+export function guardConnections(
+  server: Server, config: Pick<Config, 'limits' | 'timeouts' | 'proxyProtocol'>, log: Logger,
+): ConnectionGuard {
   const listeners = server.listeners('connection');
   if (listeners.length !== 1) throw new Error(`expected tls.Server's one 'connection' listener, found ${listeners.length}`);
   const startTls = listeners[0] as (this: Server, socket: Socket) => void;
@@ -148,7 +150,9 @@ export function guardConnections(server: Server, config: Pick<Config, 'limits' |
     const key = addressKey(client);
     if (!counter.take(key)) {
       raw.destroy();
-      if (warnOnce(key)) log.warn({ address: key, limit: perAddress }, 'connections from one address at limits.connectionsPerAddress: refusing more');
+      if (warnOnce(key)) {
+        log.warn({ address: key, limit: perAddress }, 'connections from one address at limits.connectionsPerAddress: refusing more');
+      }
       return false;
     }
     raw.once('close', () => counter.release(key));
@@ -179,7 +183,9 @@ export function guardConnections(server: Server, config: Pick<Config, 'limits' |
         const got = readHeader(held);
         if (got.kind === 'incomplete') return void raw.once('readable', onReadable);
         if (got.kind === 'invalid') return refuse(raw, 'invalid', peer, got.reason);
-        if (got.kind === 'none' && proxy!.required) return refuse(raw, 'missing', peer, 'a trusted peer sent no PROXY header (proxyProtocol.required)');
+        if (got.kind === 'none' && proxy!.required) {
+          return refuse(raw, 'missing', peer, 'a trusted peer sent no PROXY header (proxyProtocol.required)');
+        }
         const client = got.kind === 'header' ? got.source ?? peer : peer;
         if (!take(raw, client)) return;
         if (got.kind === 'header' && got.source !== undefined) setClientAddress(raw, got.source);
@@ -191,7 +197,9 @@ export function guardConnections(server: Server, config: Pick<Config, 'limits' |
       } else if (proxy && !fromBalancer) {
         // A client claiming another's address: refused, not left to fail as a bad ClientHello, so it is counted.
         const first = raw.read() as Buffer | null;
-        if (first && looksLikeHeader(first)) return refuse(raw, 'untrusted', peer, 'a PROXY header from an address not in proxyProtocol.trusted');
+        if (first && looksLikeHeader(first)) {
+          return refuse(raw, 'untrusted', peer, 'a PROXY header from an address not in proxyProtocol.trusted');
+        }
         if (first) raw.unshift(first);
       }
       waiting.delete(raw);

@@ -93,7 +93,9 @@ export function readHeader(buf: Buffer): HeaderResult {
   }
   if (isPrefixOf(buf, V1_SIGNATURE)) {
     const end = buf.indexOf('\r\n');
-    if (end < 0) return buf.length < MAX_V1_HEADER ? { kind: 'incomplete' } : { kind: 'invalid', reason: 'PROXY v1 line without CRLF in 107 bytes' };
+    if (end < 0) {
+      return buf.length < MAX_V1_HEADER ? { kind: 'incomplete' } : { kind: 'invalid', reason: 'PROXY v1 line without CRLF in 107 bytes' };
+    }
     if (end + 2 > MAX_V1_HEADER) return { kind: 'invalid', reason: 'PROXY v1 line longer than 107 bytes' };
     return parseV1(buf.subarray(0, end + 2).toString('latin1'));
   }

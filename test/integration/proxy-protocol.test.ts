@@ -161,7 +161,7 @@ test('a PROXY header from an untrusted address is refused, counted and logged; t
 test('a trusted peer without a header is refused (proxyProtocol.required); a malformed header too', async () => {
   const before = await metric('registry_gateway_proxy_protocol_refused_total{reason="missing"}');
   const direct = await new Promise<string>((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port: gw.port, localAddress: BALANCER, ca, servername: 'localhost' }, () => resolve('handshake'));
+    const s = tls.connect({ socket: connect({ host: '127.0.0.1', port: gw.port, localAddress: BALANCER }), ca, servername: 'localhost' }, () => resolve('handshake'));
     s.on('error', (err) => resolve(`error: ${err.message}`));
     s.on('close', () => resolve('closed'));
   });
