@@ -522,7 +522,8 @@ test('refusals: each bad input named with its fix, and nothing written', async (
     await assert.rejects(stat(out), `${args.join(' ')}: nothing written`);
   };
   const empty = await tempDir();
-  await refuse([], /cannot read certs\/server\.crt \(ENOENT\); run 'gateway certs init --dir certs --host registry-gateway\.registry-gateway\.svc\.cluster\.local/, empty);
+  // The node address first: nodes cannot resolve the Service name.
+  await refuse([], /cannot read certs\/server\.crt \(ENOENT\); run 'gateway certs init --dir certs --host NODE_ADDRESS --host registry-gateway\.registry-gateway\.svc\.cluster\.local' first \(NODE_ADDRESS: what nodes and clients outside use, see --expose\)/, empty);
   await refuse(['--overlay', 'bundled'], /unknown --overlay 'bundled': choose with-registry .* or existing-registry/);
   await refuse(['--overlay', 'existing-registry', '--registry-selector', 'app=r'], /needs --upstream URL.*this machine's loopback|needs --upstream URL/);
   await refuse(['--overlay', 'existing-registry', '--upstream', 'http://registry:5000'], /needs --registry-selector/);
