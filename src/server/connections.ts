@@ -8,6 +8,8 @@
 // room, a short handshake limit, and no TLS state for a socket that has sent
 // nothing yet: an idle one then costs ~4 KiB instead of ~15 KiB, and its
 // close nothing instead of ~40 KiB (closing starts a read into TLS buffers).
+// Behind a load balancer in proxyProtocol.trusted, the per-address cap counts
+// the client its PROXY header names (proxyProtocol.ts), once the header is in.
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Server } from 'node:tls';
