@@ -109,8 +109,10 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     fail('INVALID_ARGUMENT', '--overlay existing-registry needs --registry-selector KEY=VALUE, the labels of the registry\'s pods ' +
       '(kubectl get pods --show-labels lists them): the NetworkPolicy lets only the gateway reach those pods');
   }
-  const expose = o.expose === undefined ? (o.gatewayParent === undefined ? undefined : parseExpose('tlsroute', o.gatewayParent))
-    : parseExpose(o.expose, o.gatewayParent);
+  if (o.expose === undefined && o.gatewayParent !== undefined) {
+    fail('INVALID_ARGUMENT', '--gateway-parent is for --expose tlsroute=HOST: add it, with the host the route answers');
+  }
+  const expose = o.expose === undefined ? undefined : parseExpose(o.expose, o.gatewayParent);
   const fitNames = parseFitNames(o);
   const out = resolve(o.out); // no trailing slash: the staging directory is a sibling, never inside
   const replacing = (await checkOut(out, Boolean(o.force), o.out,

@@ -162,6 +162,7 @@ test('--expose refusals name the problem and an example', async () => {
   await refuse(['--expose', 'tlsroute=registry.example.test'], /needs --gateway-parent NAMESPACE\/GATEWAY/);
   await refuse(['--expose', 'loadbalancer'], /--expose loadbalancer needs its address/);
   await refuse(['--expose', 'loadbalancer=x.test', '--gateway-parent', 'a/b'], /--gateway-parent is for --expose tlsroute/);
+  await refuse(['--gateway-parent', 'a/b'], /--gateway-parent is for --expose tlsroute=HOST/);
   await refuse(['--tls-secret', 'Not_A_Name'], /invalid --tls-secret 'Not_A_Name'/);
   await refuse(['--servicemonitor-release', 'kps'], /add --servicemonitor/);
 });
