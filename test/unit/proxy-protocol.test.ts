@@ -103,3 +103,39 @@ test('gateway.yaml: proxyProtocol is validated with the entry and the fix named'
   assert.match(bad({ proxyProtocol: { trusted: [] } }), /proxyProtocol\.trusted: list the addresses/);
   assert.match(bad({ proxyProtocol: { trusted: ['10.0.0.0/8'], strict: true } }), /unknown key\(s\) 'strict'/);
 });
+
+test('the address a PROXY header gave the raw socket is the request\'s client (throttles, shares, log, X-Forwarded-For)', async () => {
+  const { default: https } = await import('node:https');
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { setClientAddress } = await import('../../src/util/clientAddress.js');
+  const { clientAddress } = await import('../../src/proxy/handler.js');
+  const dir = mkdtempSync(join(tmpdir(), 'gw-client-address-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'),
+      '-out', join(dir, 'c.pem'), '-subj', '/CN=localhost', '-days', '1'], { stdio: 'ignore' });
+    const seen: string[] = [];
+    const server = https.createServer({ key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) }, (req, res) => {
+      seen.push(clientAddress(req));
+      res.end('ok');
+    });
+    // As connections.ts does before TLS starts: on the raw socket.
+    let n = 0;
+    server.prependListener('connection', (raw: import('node:net').Socket) => {
+      if (n++ === 0) setClientAddress(raw, '198.51.100.7');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const get = () => new Promise<void>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port, rejectUnauthorized: false, agent: false }, (res) => res.resume().on('end', resolve)).on('error', reject);
+    });
+    await get();
+    await get();
+    server.close();
+    assert.deepEqual(seen, ['198.51.100.7', '127.0.0.1'], 'the header\'s address; a connection without one: its peer');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
