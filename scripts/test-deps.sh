@@ -19,6 +19,7 @@ declare -A packages=(
   [unshare]=util-linux
   [mount]=mount
   [redis-server]=redis-server
+  [haproxy]=haproxy
   [prometheus]=prometheus
   [podman]=podman
   [buildah]=buildah

@@ -25,11 +25,22 @@ export function deployCommand(version: string, io: Output): Command {
     .option('--image <ref>', `the gateway image (default registry-gateway:${version})`)
     .option('--single', 'one gateway replica and no Redis')
     .option('--servicemonitor', 'add a ServiceMonitor (Prometheus Operator)')
+    .option('--expose <kind=address>', 'how nodes and clients outside reach it: nodeport=NODE_ADDRESS[:PORT], ' +
+      'loadbalancer=ADDRESS[:PORT], ' +
+      'cluster-ip=IP, ingress-nginx=HOST or tlsroute=HOST (sets publicUrl; the certificate must name the address)')
+    .option('--gateway-parent <ns/name>', 'tlsroute: the Gateway API Gateway (TLS listener, mode Passthrough) the route attaches to')
+    .option('--tls-secret <name>', 'use this existing Secret for the certificates ' +
+      '(cert-manager\'s kubernetes.io/tls: tls.crt, tls.key, ca.crt)')
+    .option('--users-secret <name>', 'use this existing Secret for the users (key htpasswd; External Secrets, sealed secrets)')
+    .option('--gitops', 'write no secret data: the Secrets are created by other means, by name')
+    .option('--servicemonitor-release <name>', 'the ServiceMonitor\'s release label (kube-prometheus-stack selects by it)')
+    .option('--priority-class <name>', 'the gateway pods\' priorityClassName')
     .option('--with-token-key', 'auth.mode token: put the token signing key in the Secret registry-gateway-token (created if missing)')
     .option('--force', 'replace --out when it holds an earlier output of this command')
     .addOption(outputOption())
     .addHelpText('after', '\nExamples:\n' +
       '  $ gateway deploy kubernetes --out deploy/out && kubectl apply -k deploy/out\n' +
+      '  $ gateway deploy kubernetes --out deploy/out --expose cluster-ip=10.96.0.50   # nodes pull from 10.96.0.50:5443\n' +
       '  $ gateway deploy kubernetes --out deploy/out --overlay existing-registry \\\n' +
       '      --upstream http://registry.registry.svc.cluster.local:5000 --registry-selector app=registry --namespace registry')
     .action(async (o: KubernetesOptions) => {

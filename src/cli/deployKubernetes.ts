@@ -4,9 +4,9 @@
 // the inputs and writing the directory whole (a temporary sibling renamed
 // into place), so nothing is ever half-written. Loaded by the command's
 // action (deploy.ts), not by `gateway --help`.
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readHtpasswd } from '../auth/htpasswd.js';
 import { exists } from '../certs/store.js';
@@ -17,7 +17,12 @@ import {
   certificateWarnings, chooseUpstream, parseImage, parseNamespace, parseOverlay, parseSelector, retiredTokenCerts,
   tlsInputs, tokenInputs, upstreamNamespace, type InputFile,
 } from '../deploy/inputs.js';
-import { MARKER, MOUNTS, OUT, SECRET_FOLDERS, type Overlay } from '../deploy/layout.js';
+import { MARKER, MOUNTS, OBJECTS, OUT, SECRET_FOLDERS, type Overlay } from '../deploy/layout.js';
+import { nodeAddress, parseExpose } from '../deploy/exposure.js';
+import { neededSecrets, parseFitNames, TLS_SECRET_FILES } from '../deploy/fit.js';
+import { normalizePem, readTrustPem } from '../certs/trustSet.js';
+import { pinnedCommand } from '../trust/endpoint.js';
+import { parseAddress } from '../bundle/address.js';
 import { renderDirectory, type OutFile, type ShippedFile } from '../deploy/render.js';
 import { DEFAULT_CONFIG, type Format } from './options.js';
 import { printJson, type Output } from './output.js';
@@ -44,6 +49,8 @@ async function readInput(file: InputFile, hint: string): Promise<OutFile> {
 }
 
 const namesIn = async (dir: string) => readdir(dir).catch(() => [] as string[]);
+/** The upstream URL's port, as the egress rule needs it. */
+const upstreamPort = (upstream: string) => Number(new URL(upstream).port || (upstream.startsWith('https:') ? 443 : 80));
 
 
 /** Writes the tree into a temporary sibling, then renames it into place: all of it or none. */
@@ -83,6 +90,8 @@ export type KubernetesOptions = {
   out: string; config?: string; certs?: string; htpasswd?: string; overlay: string; upstream?: string;
   registrySelector?: string; namespace: string; image?: string; single?: boolean; servicemonitor?: boolean;
   withTokenKey?: boolean; force?: boolean; output: Format;
+  expose?: string; gatewayParent?: string; tlsSecret?: string; usersSecret?: string; gitops?: boolean;
+  servicemonitorRelease?: string; priorityClass?: string;
 };
 
 export async function kubernetes(version: string, o: KubernetesOptions, io: Output): Promise<void> {
@@ -100,6 +109,11 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     fail('INVALID_ARGUMENT', '--overlay existing-registry needs --registry-selector KEY=VALUE, the labels of the registry\'s pods ' +
       '(kubectl get pods --show-labels lists them): the NetworkPolicy lets only the gateway reach those pods');
   }
+  if (o.expose === undefined && o.gatewayParent !== undefined) {
+    fail('INVALID_ARGUMENT', '--gateway-parent is for --expose tlsroute=HOST: add it, with the host the route answers');
+  }
+  const expose = o.expose === undefined ? undefined : parseExpose(o.expose, o.gatewayParent);
+  const fitNames = parseFitNames(o);
   const out = resolve(o.out); // no trailing slash: the staging directory is a sibling, never inside
   const replacing = (await checkOut(out, Boolean(o.force), o.out,
     { command: 'gateway deploy kubernetes', file: 'kustomization.yaml', marker: MARKER })) === 'replace';
@@ -124,26 +138,45 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   const cert = o.certs ? join(o.certs, 'server.crt') : user.tls.cert;
   const key = o.certs ? join(o.certs, 'server.key') : user.tls.key;
   const service = `registry-gateway.${namespace}.svc.cluster.local`;
-  const initHint = `run 'gateway certs init --dir ${certsDir} --host ${service} --host NAME' first (NAME: what clients outside use), or point --certs at the directory holding it`;
+  // The node address first: nodes cannot resolve the Service name (their resolv.conf is not the cluster DNS).
+  const initHint = `run 'gateway certs init --dir ${certsDir} --host ${expose?.host ?? 'NODE_ADDRESS'} --host ${service}' first ` +
+    `(${expose ? 'the --expose address, then the name pods use' : 'NODE_ADDRESS: what nodes and clients outside use, see --expose'}), ` +
+    'or point --certs at the directory holding it';
   const secrets: OutFile[] = [];
   const present = await namesIn(certsDir);
-  for (const file of tlsInputs(cert, key, certsDir, present)) secrets.push(await readInput(file, initHint));
-  const serverPem = String(secrets[0]!.content);
-  let certificate: X509Certificate;
-  try {
-    certificate = new X509Certificate(serverPem);
-  } catch (err) {
-    return fail('FILE_INVALID', `${cert} is not a PEM certificate (${(err as Error).message}); re-issue it with 'gateway certs init --force --dir ${certsDir}'`);
+  // The certificate comes from a Secret of the cluster (--tls-secret, --gitops): a local copy is only checked, when there is one.
+  const tlsElsewhere = fitNames.tlsSecret !== undefined || Boolean(o.gitops);
+  if (tlsElsewhere && !present.includes(basename(cert))) {
+    note(`note: no ${cert} here: the certificate is the Secret ${fitNames.tlsSecret ?? OBJECTS.tls}'s, unchecked; it must name ` +
+      `${expose?.host ?? 'the address nodes use'}`);
+  } else {
+    for (const file of tlsInputs(cert, key, certsDir, present)) secrets.push(await readInput(file, initHint));
   }
-  try {
-    if (!certificate.checkPrivateKey(createPrivateKey(String(secrets[1]!.content)))) throw new Error('the key is another certificate\'s');
-  } catch (err) {
-    fail('FILE_INVALID', `${cert} and ${key} are not a certificate and its key (${(err as Error).message}); re-issue them with 'gateway certs renew --dir ${certsDir}'`);
+  if (secrets.length > 0) {
+    const serverPem = String(secrets[0]!.content);
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(serverPem);
+    } catch (err) {
+      return fail('FILE_INVALID', `${cert} is not a PEM certificate (${(err as Error).message}); ` +
+        `re-issue it with 'gateway certs init --force --dir ${certsDir}'`);
+    }
+    try {
+      if (!certificate.checkPrivateKey(createPrivateKey(String(secrets[1]!.content)))) throw new Error('the key is another certificate\'s');
+    } catch (err) {
+      fail('FILE_INVALID', `${cert} and ${key} are not a certificate and its key (${(err as Error).message}); ` +
+        `re-issue them with 'gateway certs renew --dir ${certsDir}'`);
+    }
+    if (!present.includes('ca.crt')) io.warn(`no ca.crt in ${certsDir}: /trust/ is off in the Pod, and nodes get their CA some other way`);
+    if (new Date(certificate.validTo) < new Date()) {
+      io.warn(`${cert} expired on ${certificate.validTo}; renew it with 'gateway certs renew --dir ${certsDir}'`);
+    }
+    const names = (host: string) => (/^[\d.]+$|:/.test(host) ? certificate.checkIP(host) : certificate.checkHost(host)) !== undefined;
+    const publicUrl = expose?.publicUrl ?? user.publicUrl;
+    certificateWarnings(names, { namespace, publicUrl, certPath: cert, certsDir }).forEach((w) => io.warn(w));
+    // Another copy of the certificate is in the cluster: only the local one was checked.
+    if (tlsElsewhere) secrets.splice(0, secrets.length);
   }
-  if (!present.includes('ca.crt')) io.warn(`no ca.crt in ${certsDir}: /trust/ is off in the Pod, and nodes get their CA some other way`);
-  if (new Date(certificate.validTo) < new Date()) io.warn(`${cert} expired on ${certificate.validTo}; renew it with 'gateway certs renew --dir ${certsDir}'`);
-  const names = (host: string) => (/^[\d.]+$|:/.test(host) ? certificate.checkIP(host) : certificate.checkHost(host)) !== undefined;
-  certificateWarnings(names, { namespace, publicUrl: user.publicUrl, certPath: cert, certsDir }).forEach((w) => io.warn(w));
   let clientCA: string | undefined;
   if (user.tls.clientCA !== undefined) {
     if (resolve(user.tls.clientCA) === resolve(certsDir, 'ca.crt')) clientCA = `${MOUNTS.certs}/ca.crt`;
@@ -155,10 +188,13 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
 
   // Users: checked as the gateway will read them.
   const htpasswd = o.htpasswd ?? user.auth.htpasswd;
-  if (user.auth.mode !== 'none' || o.htpasswd !== undefined) {
+  const usersElsewhere = fitNames.usersSecret !== undefined || Boolean(o.gitops);
+  if (usersElsewhere && o.htpasswd === undefined && !(await exists(htpasswd))) {
+    note(`note: the users are the Secret ${fitNames.usersSecret ?? OBJECTS.users}'s (key htpasswd), unchecked`);
+  } else if (user.auth.mode !== 'none' || o.htpasswd !== undefined) {
     const users = await readHtpasswd(htpasswd); // missing: says to run gateway users add
     if (users.users.size === 0) io.warn(`${htpasswd} holds no users: nobody can log in until 'gateway users add NAME --file ${htpasswd}'`);
-    secrets.push(await readInput({ from: htpasswd, to: `${OUT.users}/htpasswd`, mode: 0o600 }, `fix --htpasswd`));
+    if (!usersElsewhere) secrets.push(await readInput({ from: htpasswd, to: `${OUT.users}/htpasswd`, mode: 0o600 }, `fix --htpasswd`));
   }
 
   // Token mode: the signing key only when asked for.
@@ -182,12 +218,15 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   }
 
   // distribution's http.secret: kept across runs, so a re-render does not break uploads in progress.
-  if (overlay === 'with-registry') {
+  if (overlay === 'with-registry' && !o.gitops) {
     const previous = replacing ? await readFile(join(out, OUT.registry, 'http-secret'), 'utf8').catch(() => undefined) : undefined;
     secrets.push({ path: `${OUT.registry}/http-secret`, content: previous?.trim() || randomBytes(32).toString('hex'), mode: 0o600 });
   }
 
-  const rewritten = containerConfig(text, { source, file: configPath, upstream, redis: !o.single, clientCA, ...(verifyKeys ? { verifyKeys } : {}) });
+  const rewritten = containerConfig(text, {
+    source, file: configPath, upstream, redis: !o.single, clientCA, ...(verifyKeys ? { verifyKeys } : {}),
+    publicUrl: expose?.publicUrl, tlsFiles: fitNames.tlsSecret !== undefined ? TLS_SECRET_FILES : undefined,
+  });
   rewritten.notes.forEach((n) => note(`note: ${n}`));
   const registryNs = overlay === 'existing-registry' ? upstreamNamespace(upstream) : undefined;
   if (registryNs !== undefined && registryNs !== namespace) {
@@ -196,21 +235,39 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   }
   const files = renderDirectory({
     version, overlay, namespace, image, shipped: await listShipped(), config: rewritten.text,
-    shutdown: rewritten.config.shutdown, secrets, registrySelector: selector,
+    shutdown: rewritten.config.shutdown, secrets: o.gitops ? [] : secrets, registrySelector: selector,
     single: Boolean(o.single), serviceMonitor: Boolean(o.servicemonitor),
+    fit: {
+      expose, ...fitNames, gitops: Boolean(o.gitops),
+      registryEgress: selector
+        ? { labels: selector, port: upstreamPort(upstream), namespace: registryNs !== namespace ? registryNs : undefined }
+        : undefined,
+    },
   });
+  // Which address the nodes pull from, and the command that sets them up: what a node can reach first.
+  const nodes = nodeAddress(expose, rewritten.config.publicUrl, namespace);
+  const caPem = present.includes('ca.crt') ? await readTrustPem(certsDir).catch(() => undefined) : undefined;
   await writeTree(out, files, replacing);
   const shown = relative(process.cwd(), out) || '.';
+  if (nodes.warning) io.warn(nodes.warning);
+  const caSha256 = caPem === undefined ? undefined : createHash('sha256').update(normalizePem(caPem)).digest('hex');
+  const setup = nodes.address && caSha256 ? pinnedCommand(parseAddress(nodes.address), caSha256) : undefined;
   if (o.output === 'json') {
     printJson(io, {
       out: shown, overlay, single: Boolean(o.single), namespace, upstream, notes,
+      nodes: { address: nodes.address ?? null, route: nodes.route ?? null, setup: setup ?? null },
       files: files.map((f) => ({ path: join(shown, f.path), mode: `0${f.mode.toString(8)}`, secret: f.mode === 0o600 })),
     });
     return;
   }
   io.out(`wrote ${shown}: overlay ${overlay}${o.single ? ' (single)' : ''}, namespace ${namespace}, upstream ${upstream}, ${files.length} files`);
-  io.out(`secret (mode 0600, git-ignored): ${secrets.filter((s) => s.mode === 0o600).map((s) => join(shown, s.path)).join(', ')}`);
+  if (o.gitops) {
+    io.out(`no secret data written (--gitops): create ${neededSecrets(overlay, fitNames, user.auth.mode).join(', ')} by your own means`);
+  }
+  else io.out(`secret (mode 0600, git-ignored): ${secrets.filter((s) => s.mode === 0o600).map((s) => join(shown, s.path)).join(', ')}`);
+  if (nodes.address) io.out(`nodes pull from ${nodes.address}: ${nodes.route}`);
   io.out('next:');
   io.out(`  kubectl apply -k ${shown}`);
   io.out(`  kubectl -n ${namespace} rollout status deployment/registry-gateway`);
+  if (setup) io.out(`  # then, as root on each node (or through 'gateway bundle'):\n  ${setup}`);
 }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { fail } from '../errors.js';
 import { AUTH_MODE_NAMES } from './authModes.js';
 import { permissionProblem } from '../util/permission.js';
+import { parseCidr } from '../util/cidr.js';
 
 // A port alone (`listen: 5443`, YAML's number, or --listen 5443) is that port on every address, as ':5443' is.
 const hostPort = z.preprocess(
@@ -159,6 +160,18 @@ const fields = z.strictObject({
     }
     return resolved;
   }),
+  // PROXY protocol v1/v2 (README, Kubernetes): connections from these
+  // addresses (a load balancer, the nodes of a NodePort with SNAT, a
+  // TLS-passthrough ingress) carry the client's address in a header, and the
+  // limits count that client. A header from any other address is refused;
+  // `required`: a trusted peer must send one.
+  proxyProtocol: z.strictObject({
+    trusted: z.array(z.string().superRefine((v, ctx) => {
+      const c = parseCidr(v);
+      if (typeof c === 'string') ctx.addIssue({ code: 'custom', message: c });
+    })).min(1, 'list the addresses (CIDRs) of the load balancers or nodes that send PROXY headers, e.g. [10.0.0.0/8]').max(256),
+    required: z.boolean().default(true),
+  }).optional(),
   // Replicas behind one Service share failed-login counters here (README,
   // Scaling out). Unset: each process counts alone, as one gateway does.
   redis: z.strictObject({
@@ -189,10 +202,15 @@ const fields = z.strictObject({
   }).optional(),
   // SIGTERM: /readyz fails at once; after `delay` seconds (for load balancers
   // to notice) new connections are refused, and requests in flight get `grace`
-  // seconds to finish.
+  // seconds to finish. delay 0: nothing in front of `gateway up` or a plain
+  // serve needs time to notice (`deploy kubernetes` writes 10 for endpoints
+  // and cloud load balancers). grace 300: a push of a large layer must not be
+  // cut at every rollout; it costs nothing when nothing is in flight (the
+  // drain ends with the last request), and a stalled transfer is cut by
+  // timeouts.bodyStall anyway. Within the cluster autoscaler's 600 s limit.
   shutdown: z.strictObject({
     delay: z.number().int().min(0).max(300).default(0),
-    grace: z.number().int().min(0).max(3600).default(30),
+    grace: z.number().int().min(0).max(3600).default(300),
   }).prefault({}),
 });
 

@@ -4,7 +4,7 @@
 import { Document, parseDocument } from 'yaml';
 import { validateConfig, type Config } from '../config/config.js';
 import { fail } from '../errors.js';
-import { DEFAULT_SHUTDOWN_DELAY, IN_CONTAINER } from './layout.js';
+import { DEFAULT_SHUTDOWN_DELAY, IN_CONTAINER, MOUNTS } from './layout.js';
 
 export interface ContainerConfigOptions {
   /** Where the text came from, for messages. */
@@ -23,6 +23,10 @@ export interface ContainerConfigOptions {
    * container: one podman/docker container (`gateway deploy container`).
    */
   target?: 'kubernetes' | 'container';
+  /** The exposure's URL (--expose): what nodes and clients outside use. */
+  publicUrl?: string | undefined;
+  /** The certificate and key's names in the TLS Secret, when not server.crt/server.key (a kubernetes.io/tls Secret). */
+  tlsFiles?: { cert: string; key: string } | undefined;
 }
 
 export interface ContainerConfig {
@@ -75,8 +79,14 @@ export function containerConfig(text: string | undefined, o: ContainerConfigOpti
   const notes: string[] = [];
   setIn(c, ['listen'], IN_CONTAINER.listen);
   setIn(c, ['upstream'], o.upstream);
-  setIn(c, ['tls', 'cert'], IN_CONTAINER.cert);
-  setIn(c, ['tls', 'key'], IN_CONTAINER.key);
+  setIn(c, ['tls', 'cert'], o.tlsFiles ? `${MOUNTS.certs}/${o.tlsFiles.cert}` : IN_CONTAINER.cert);
+  setIn(c, ['tls', 'key'], o.tlsFiles ? `${MOUNTS.certs}/${o.tlsFiles.key}` : IN_CONTAINER.key);
+  if (o.publicUrl !== undefined) {
+    if (user.publicUrl !== undefined && new URL(user.publicUrl).origin !== new URL(o.publicUrl).origin) {
+      notes.push(`publicUrl ${user.publicUrl} replaced by the exposure's ${o.publicUrl}`);
+    }
+    setIn(c, ['publicUrl'], o.publicUrl);
+  }
   if (user.tls.clientCA !== undefined) {
     if (o.clientCA === undefined) fail('INVALID_ARGUMENT', 'tls.clientCA is set but no in-container path was given for it');
     setIn(c, ['tls', 'clientCA'], o.clientCA);

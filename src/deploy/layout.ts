@@ -54,7 +54,13 @@ export const SECRET_FOLDERS = [OUT.certs, OUT.users, OUT.token, OUT.registry] as
 /** The first line of the kustomization we write: how --force knows a directory is ours to replace. */
 export const MARKER = '# Written by `gateway deploy kubernetes`';
 
-/** shutdown.delay the Pod gets when gateway.yaml sets none: endpoints take a few seconds to drop a terminating pod. */
-export const DEFAULT_SHUTDOWN_DELAY = 5;
+/**
+ * shutdown.delay the Pod gets when gateway.yaml sets none. kube-proxy drops
+ * a terminating pod's endpoint within a second or two, but a cloud load
+ * balancer (target groups, NEGs) deregisters a target only after its own
+ * health checks and a propagation delay, typically 5-10 s: until then it
+ * still sends new connections, which must be served, not refused.
+ */
+export const DEFAULT_SHUTDOWN_DELAY = 10;
 /** Seconds the kubelet waits beyond delay + grace before SIGKILL. */
 export const KILL_MARGIN = 10;

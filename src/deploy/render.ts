@@ -6,6 +6,7 @@
 import { fail } from '../errors.js';
 import { KILL_MARGIN, MARKER, OBJECTS, OUT, SECRET_FOLDERS, type Overlay } from './layout.js';
 import type { ImageRef } from './inputs.js';
+import { fitComponents, fitLabels, fitPatches, GITOPS_NOTE, namespaceModes, type Fit } from './fit.js';
 
 export interface ShippedFile {
   /** Relative to deploy/kubernetes/. */
@@ -34,6 +35,8 @@ export interface RenderInput {
   registrySelector?: Record<string, string> | undefined;
   single: boolean;
   serviceMonitor: boolean;
+  /** What the rest of the kustomization gets from the deploy-fit options (fit.ts). */
+  fit?: Fit;
 }
 
 const q = (s: string) => JSON.stringify(s); // a JSON string is a YAML string
@@ -49,10 +52,7 @@ function generator(name: string, files: readonly string[], stable: boolean): str
 }
 
 function namespaceObject(ns: string, overlay: Overlay): string {
-  // with-registry owns its namespace, so every pod in it is held to the
-  // restricted Pod Security level. existing-registry may share the registry's
-  // namespace, whose pods we do not know: warn and audit only there.
-  const modes = overlay === 'with-registry' ? ['enforce', 'warn', 'audit'] : ['warn', 'audit'];
+  const modes = namespaceModes(ns, overlay);
   return 'apiVersion: v1\nkind: Namespace\nmetadata:\n' +
     `  name: ${q(ns)}\n  labels:\n` +
     modes.map((m) => `    pod-security.kubernetes.io/${m}: restricted\n`).join('');
@@ -64,7 +64,9 @@ export function kustomization(input: RenderInput): string {
   const users = files(OUT.users);
   const token = files(OUT.token);
   const registry = files(OUT.registry);
-  const components = [...(input.single ? ['components/single'] : []), ...(input.serviceMonitor ? ['components/servicemonitor'] : [])];
+  const components = [...(input.single ? ['components/single'] : []), ...(input.serviceMonitor ? ['components/servicemonitor'] : []),
+    ...fitComponents(input.fit)];
+  const gitops = input.fit?.gitops === true;
   const grace = input.shutdown.delay + input.shutdown.grace + KILL_MARGIN;
   const { newName, newTag, digest } = input.image;
   const lines = [
@@ -75,9 +77,9 @@ export function kustomization(input: RenderInput): string {
     '# within about a minute, no restart), a changed gateway.yaml rolls the pods.',
     'apiVersion: kustomize.config.k8s.io/v1beta1',
     'kind: Kustomization',
-    ...(input.namespace === 'default' ? [] : [`namespace: ${q(input.namespace)}`]),
+    `namespace: ${q(input.namespace)}`,
     'resources:',
-    ...(input.namespace === 'default' ? [] : ['  - namespace.yaml']),
+    '  - namespace.yaml',
     `  - overlays/${input.overlay}`,
     ...(components.length > 0 ? ['components:', ...components.map((c) => `  - ${c}`)] : []),
     ...(input.serviceMonitor ? [] : ['# With the Prometheus Operator, add components/servicemonitor under components:']),
@@ -87,6 +89,7 @@ export function kustomization(input: RenderInput): string {
     `    newName: ${q(newName)}`,
     ...(newTag ? [`    newTag: ${q(newTag)}`] : []),
     ...(digest ? [`    digest: ${q(digest)}`] : []),
+    ...fitLabels(input.version, input.namespace),
     'generatorOptions:',
     '  labels:',
     '    app.kubernetes.io/part-of: registry-gateway',
@@ -95,12 +98,14 @@ export function kustomization(input: RenderInput): string {
     generator(OBJECTS.config, [`${OUT.config}/gateway.yaml`], false).trimEnd(),
     '# Fixed names, replaced in place: the kubelet swaps the mounted files and the',
     '# gateway reloads them (certificates, CA, users, token keys) without a restart.',
-    'secretGenerator:',
-    generator(OBJECTS.tls, tls, true).trimEnd(),
-    ...(users.length > 0 ? [generator(OBJECTS.users, users, true).trimEnd()] : []),
-    ...(token.length > 0 ? [generator(OBJECTS.token, token, true).trimEnd()] : []),
-    // distribution reads it once, at start: a new one (new name) restarts the registry.
-    ...(registry.length > 0 ? [generator(OBJECTS.registrySecret, registry.map((p) => `secret=${p}`), false).trimEnd()] : []),
+    ...(gitops ? [GITOPS_NOTE] : [
+      'secretGenerator:',
+      ...(tls.length > 0 ? [generator(OBJECTS.tls, tls, true).trimEnd()] : []),
+      ...(users.length > 0 ? [generator(OBJECTS.users, users, true).trimEnd()] : []),
+      ...(token.length > 0 ? [generator(OBJECTS.token, token, true).trimEnd()] : []),
+      // distribution reads it once, at start: a new one (new name) restarts the registry.
+      ...(registry.length > 0 ? [generator(OBJECTS.registrySecret, registry.map((p) => `secret=${p}`), false).trimEnd()] : []),
+    ]),
     'patches:',
     `  # shutdown.delay + shutdown.grace of gateway.yaml (${input.shutdown.delay} + ${input.shutdown.grace}), plus ${KILL_MARGIN}`,
     '  - target:',
@@ -111,6 +116,7 @@ export function kustomization(input: RenderInput): string {
     '        path: /spec/template/spec/terminationGracePeriodSeconds',
     `        value: ${grace}`,
   ];
+  lines.push(...fitPatches(input.fit));
   if (input.registrySelector) {
     lines.push(
       '  # The existing registry\'s pods (--registry-selector): only the gateway pods reach them.',
@@ -137,7 +143,7 @@ export function renderDirectory(input: RenderInput): OutFile[] {
   }
   return [
     { path: 'kustomization.yaml', content: kustomization(input), mode: 0o644 },
-    ...(input.namespace === 'default' ? [] : [{ path: 'namespace.yaml', content: namespaceObject(input.namespace, input.overlay), mode: 0o644 }]),
+    { path: 'namespace.yaml', content: namespaceObject(input.namespace, input.overlay), mode: 0o644 },
     { path: '.gitignore', content: GITIGNORE, mode: 0o644 },
     { path: `${OUT.config}/gateway.yaml`, content: input.config, mode: 0o644 },
     ...shippedFor(input.overlay, input.shipped).map((f) => ({ path: f.path, content: f.content, mode: 0o644 })),

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { plainAddress } from '../util/address.js';
+import { clientAddressOf } from '../util/clientAddress.js';
 import type { Logger } from '../util/log.js';
 import { metrics, type RequestAction } from '../metrics/metrics.js';
 
@@ -57,7 +57,7 @@ export function accessLog(req: IncomingMessage, res: ServerResponse, log: Logger
     const bytesOut = socket.bytesWritten - written0;
     metrics.request({ method: req.method, action: entry.kind ?? 'other', status: res.statusCode, seconds, ...transferred(socket) });
     log.info({
-      client: plainAddress(socket.remoteAddress),
+      client: clientAddressOf(socket),
       user: entry.user ?? null,
       method: req.method,
       path,

@@ -14,7 +14,8 @@ import { checkBody, takesBody } from '../registry/body.js';
 import { buildHeaders, connectionHeader, type UpstreamHeaders } from '../registry/headers.js';
 import { formatQuery, parametersFor, parseQuery } from '../registry/query.js';
 import { actionsFor, parseRoute, requiredAccess, type Route } from '../registry/routes.js';
-import { plainAddress, addressKey } from '../util/address.js';
+import { addressKey } from '../util/address.js';
+import { clientAddressOf } from '../util/clientAddress.js';
 import type { Logger } from '../util/log.js';
 import { metrics, type ThrottleLimit } from '../metrics/metrics.js';
 import { answerProbe, isProbePath, type Probes } from '../metrics/probes.js';
@@ -66,7 +67,7 @@ export interface HandlerOptions {
 }
 
 export function clientAddress(req: IncomingMessage): string {
-  return plainAddress(req.socket.remoteAddress);
+  return clientAddressOf(req.socket); // behind a trusted load balancer: its PROXY header's
 }
 
 /** What the steps know about one request so far. */
@@ -206,7 +207,7 @@ export const mount: Step = (ctx) => {
 
 /** The client's share of the upstream, held until its response closes. */
 export const share: Step = (ctx, opts) => {
-  const release = opts.shares.acquire(addressKey(ctx.req.socket.remoteAddress), ctx.decision!.account);
+  const release = opts.shares.acquire(addressKey(clientAddress(ctx.req)), ctx.decision!.account);
   if (typeof release === 'function') {
     ctx.res.once('close', release);
     return undefined;

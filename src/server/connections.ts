@@ -8,11 +8,17 @@
 // room, a short handshake limit, and no TLS state for a socket that has sent
 // nothing yet: an idle one then costs ~4 KiB instead of ~15 KiB, and its
 // close nothing instead of ~40 KiB (closing starts a read into TLS buffers).
+// Behind a load balancer in proxyProtocol.trusted, the per-address cap counts
+// the client its PROXY header names (proxyProtocol.ts), once the header is in.
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Server } from 'node:tls';
 import type { Config } from '../config/config.js';
-import { addressKey } from '../util/address.js';
+import { addressKey, plainAddress } from '../util/address.js';
+import { cidrMatcher } from '../util/cidr.js';
+import { setClientAddress } from '../util/clientAddress.js';
+import { edgeMetrics, type ProxyRefusal } from '../metrics/edge.js';
+import { looksLikeHeader, readHeader } from './proxyProtocol.js';
 import type { Logger } from '../util/log.js';
 
 /** Descriptors kept for what is not a socket: logs, watchers, worker threads, the event loop. */
@@ -114,7 +120,9 @@ export interface ConnectionGuard {
  * Wraps tls.Server's own 'connection' listener (the one that creates the TLS
  * state) so that it runs only for counted sockets and only once they send.
  */
-export function guardConnections(server: Server, config: Pick<Config, 'limits' | 'timeouts'>, log: Logger): ConnectionGuard {
+export function guardConnections(
+  server: Server, config: Pick<Config, 'limits' | 'timeouts' | 'proxyProtocol'>, log: Logger,
+): ConnectionGuard {
   const listeners = server.listeners('connection');
   if (listeners.length !== 1) throw new Error(`expected tls.Server's one 'connection' listener, found ${listeners.length}`);
   const startTls = listeners[0] as (this: Server, socket: Socket) => void;
@@ -136,28 +144,73 @@ export function guardConnections(server: Server, config: Pick<Config, 'limits' |
   });
   const counter = addressCounter(perAddress);
   const waiting = new Set<Socket>();
-  server.on('connection', (raw: Socket) => {
-    const key = addressKey(raw.remoteAddress);
+  const proxy = config.proxyProtocol;
+  const trusted = proxy ? cidrMatcher(proxy.trusted) : () => false;
+  if (proxy) log.info({ trusted: proxy.trusted, required: proxy.required }, 'PROXY protocol from trusted peers');
+  /** Counts a connection under the client's address; false (and the socket destroyed) over the cap. */
+  const take = (raw: Socket, client: string): boolean => {
+    const key = addressKey(client);
     if (!counter.take(key)) {
       raw.destroy();
-      if (!warnOnce(key)) return;
-      log.warn({ address: key, limit: perAddress }, 'connections from one address at limits.connectionsPerAddress: refusing more');
-      return;
+      if (warnOnce(key)) {
+        log.warn({ address: key, limit: perAddress }, 'connections from one address at limits.connectionsPerAddress: refusing more');
+      }
+      return false;
     }
     raw.once('close', () => counter.release(key));
+    return true;
+  };
+  const refuse = (raw: Socket, reason: ProxyRefusal, peer: string, detail: string) => {
+    raw.destroy();
+    edgeMetrics.proxyRefused(reason);
+    if (warnOnce(`proxy:${reason}:${peer}`)) log.warn({ peer, reason, detail }, 'PROXY protocol: connection refused');
+  };
+  server.on('connection', (raw: Socket) => {
+    const peer = plainAddress(raw.remoteAddress);
+    // A trusted peer (a load balancer) speaks for many clients: counted per client once its header names one.
+    const fromBalancer = trusted(peer);
+    if (!fromBalancer && !take(raw, peer)) return;
     waiting.add(raw);
     const drop = () => raw.destroy();
     raw.setTimeout(handshakeMs, drop);
     raw.on('error', drop);
-    raw.once('readable', () => {
+    let header = !fromBalancer; // true once past the PROXY header (or none is expected)
+    let held = Buffer.alloc(0);
+    const onReadable = () => {
+      // readable with nothing buffered is the end of the stream: closed before a ClientHello.
+      if (raw.destroyed || (raw.readableLength === 0 && held.length === 0)) return void raw.destroy();
+      if (!header) {
+        const chunk = raw.read() as Buffer | null;
+        held = chunk ? Buffer.concat([held, chunk]) : held;
+        const got = readHeader(held);
+        if (got.kind === 'incomplete') return void raw.once('readable', onReadable);
+        if (got.kind === 'invalid') return refuse(raw, 'invalid', peer, got.reason);
+        if (got.kind === 'none' && proxy!.required) {
+          return refuse(raw, 'missing', peer, 'a trusted peer sent no PROXY header (proxyProtocol.required)');
+        }
+        const client = got.kind === 'header' ? got.source ?? peer : peer;
+        if (!take(raw, client)) return;
+        if (got.kind === 'header' && got.source !== undefined) setClientAddress(raw, got.source);
+        const rest = got.kind === 'header' ? held.subarray(got.length) : held;
+        held = Buffer.alloc(0);
+        header = true;
+        if (rest.length > 0) raw.unshift(rest);
+        else return void raw.once('readable', onReadable); // the ClientHello is yet to come
+      } else if (proxy && !fromBalancer) {
+        // A client claiming another's address: refused, not left to fail as a bad ClientHello, so it is counted.
+        const first = raw.read() as Buffer | null;
+        if (first && looksLikeHeader(first)) {
+          return refuse(raw, 'untrusted', peer, 'a PROXY header from an address not in proxyProtocol.trusted');
+        }
+        if (first) raw.unshift(first);
+      }
       waiting.delete(raw);
       raw.setTimeout(0);
       raw.off('timeout', drop);
       raw.off('error', drop);
-      // readable with nothing buffered is the end of the stream: closed before a ClientHello.
-      if (raw.destroyed || raw.readableLength === 0) raw.destroy();
-      else startTls.call(server, raw);
-    });
+      startTls.call(server, raw);
+    };
+    raw.once('readable', onReadable);
     raw.once('close', () => waiting.delete(raw));
   });
   return {

@@ -31,6 +31,7 @@ import { connectShared } from '../shared/redis.js';
 import { createRedisThrottle } from '../shared/throttle.js';
 import type { Socket } from 'node:net';
 import { metrics } from '../metrics/metrics.js';
+import { edgeMetrics } from '../metrics/edge.js';
 import { certificateCheck, createHealth, upstreamCheck, type Health } from './health.js';
 import { drain, drainableServer, type DrainSettings } from './drain.js';
 import { createUi } from '../ui/endpoint.js';
@@ -177,10 +178,16 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     if (health.draining) res.shouldKeepAlive = false;
     return handle(req, res, expectContinue);
   };
-  const stopMetrics = metrics.addSource({
+  const stopSource = metrics.addSource({
     connections: () => sockets.size,
     certificates: () => ({ server: new Date(certificate.validTo), ca: caValidTo }),
   });
+  // registry_gateway_upstream_up: readiness no longer says it (the probe excludes it), so alerts must.
+  const stopUpstreamUp = edgeMetrics.addUpstream(async () => (await upstreamProbe.check()) === undefined);
+  const stopMetrics = () => {
+    stopSource();
+    stopUpstreamUp();
+  };
   server.timeout = idleMs; // idle time on the client socket
   server.on('tlsClientError', (err) => log.debug({ error: err.message }, 'TLS handshake failed'));
 

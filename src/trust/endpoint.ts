@@ -121,6 +121,21 @@ Then:
 }
 
 /** caPem: every CA nodes should trust, as one PEM bundle (certs/trustSet.ts). */
+/**
+ * Addresses in the order nodes can use them: other machines cannot use a
+ * loopback address, and a node's kubelet and containerd resolve names with
+ * the node's resolv.conf, not the cluster DNS, so a Service name
+ * (NAME.NS.svc, .svc.cluster.local) works only from pods. Both go last.
+ */
+export function nodeReachableFirst(addresses: readonly Address[]): Address[] {
+  const rank = (a: Address) => (isLoopback(a.host) ? 2 : isClusterName(a.host) ? 1 : 0);
+  return [...addresses].sort((a, b) => rank(a) - rank(b)); // stable: the certificate's order within a rank
+}
+
+export const isLoopback = (host: string) => host === 'localhost' || host.startsWith('127.') || host === '[::1]' || host === '::1';
+/** A name only the cluster's DNS resolves: what pods use, never a node. */
+export const isClusterName = (host: string) => /\.svc(\.cluster\.local)?\.?$|\.cluster\.local\.?$/i.test(host);
+
 export async function createTrust(rawCaPem: string, addresses: Address[]): Promise<Trust> {
   // LF only, as the bundle's copies are: the pinned SHA-256 covers these bytes.
   const caPem = normalizePem(rawCaPem);
@@ -128,9 +143,7 @@ export async function createTrust(rawCaPem: string, addresses: Address[]): Promi
   const files = renderBundle({ addresses, caPem, outDir: SERVED_BUNDLE_DIR });
   const install = files.find((f) => f.path === 'install.sh')!.content;
   const tar = await tarball(files);
-  // Other machines cannot use a loopback address: those commands go last.
-  const loopback = (a: Address) => a.host === 'localhost' || a.host.startsWith('127.') || a.host === '[::1]';
-  const ordered = [...addresses.filter((a) => !loopback(a)), ...addresses.filter(loopback)];
+  const ordered = nodeReachableFirst(addresses);
   const commands = ordered.map((a) => shortCommand(a, caSha256));
   const longCommands = ordered.map((a) => pinnedCommand(a, caSha256));
   const fingerprints = caFingerprints(caPem);

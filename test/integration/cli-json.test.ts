@@ -99,7 +99,9 @@ test('bundle -o json: every file written, which are secret, the tarball and inst
 test('deploy kubernetes -o json: the files written with their modes, notes inside the document', async () => {
   const out = join(work, 'deploy-out');
   const doc = await json(['deploy', 'kubernetes', '--out', out, '--certs', certs, '--htpasswd', htpasswd, '--single', '-o', 'json']);
-  assert.deepEqual(Object.keys(doc).sort(), ['files', 'namespace', 'notes', 'out', 'overlay', 'single', 'upstream']);
+  assert.deepEqual(Object.keys(doc).sort(), ['files', 'namespace', 'nodes', 'notes', 'out', 'overlay', 'single', 'upstream']);
+  // No --expose: no address nodes can reach (the warning went to stderr), so none is given.
+  assert.deepEqual(doc.nodes, { address: null, route: null, setup: null });
   assert.equal(doc.out, 'deploy-out');
   assert.equal(doc.overlay, 'with-registry');
   assert.equal(doc.single, true);

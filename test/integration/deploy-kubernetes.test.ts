@@ -305,13 +305,13 @@ test('the shipped base and overlays render alone, and every object validates', a
 
 test('every output of the command renders and validates: with-registry, existing-registry, single with a ServiceMonitor, token mode', async () => {
   assert.deepEqual(validateAll(withRegistry.docs, 'with-registry').sort(), [
-    'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy',
+    'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy',
     'PersistentVolumeClaim', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'Service']);
   assert.deepEqual(validateAll(existing.docs, 'existing-registry').sort(), [
-    'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy',
+    'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy',
     'PodDisruptionBudget', 'Secret', 'Secret', 'Service', 'Service']);
   assert.deepEqual(validateAll(single.docs, 'single').sort(), [
-    'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'PersistentVolumeClaim',
+    'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy', 'PersistentVolumeClaim',
     'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'ServiceMonitor']);
   validateAll(token.docs, 'token');
   // With one misspelt copy (the control: the check fails where it should, and only there).
@@ -352,7 +352,10 @@ function checkSelectors(docs: Obj[]): void {
     assert.deepEqual(picks(docs, d.spec.selector), [d.metadata.name], `${d.metadata.name}: its selector picks its own pods only`);
     for (const t of d.spec.template.spec.topologySpreadConstraints ?? []) assert.deepEqual(picks(docs, t.labelSelector), [d.metadata.name]);
   }
-  const intended: Record<string, string> = { 'registry-gateway': 'registry-gateway', 'registry-gateway-redis': 'registry-gateway-redis', registry: 'registry' };
+  const intended: Record<string, string> = {
+    'registry-gateway': 'registry-gateway', 'registry-gateway-redis': 'registry-gateway-redis', registry: 'registry',
+    'registry-gateway-egress': 'registry-gateway', 'registry-gateway-public': 'registry-gateway',
+  };
   for (const s of docs.filter((o) => o.kind === 'Service')) {
     assert.deepEqual(picks(docs, { matchLabels: s.spec.selector }), [intended[s.metadata.name]], `Service ${s.metadata.name}`);
     const ports = get(docs, 'Deployment', intended[s.metadata.name]!).spec.template.spec.containers[0].ports.map((p: Obj) => p.name);
@@ -364,7 +367,7 @@ function checkSelectors(docs: Obj[]): void {
     if (n.metadata.name !== 'registry' || find(docs, 'Deployment', 'registry')) {
       assert.deepEqual(guarded, [intended[n.metadata.name]], `NetworkPolicy ${n.metadata.name} guards its pods`);
     }
-    for (const rule of n.spec.ingress) {
+    for (const rule of n.spec.ingress ?? []) {
       for (const from of rule.from ?? []) {
         if (from.podSelector) assert.deepEqual(picks(docs, from.podSelector), ['registry-gateway'], `NetworkPolicy ${n.metadata.name}: from selects the gateway pods only`);
       }
@@ -389,7 +392,7 @@ test('selectors pick exactly the pods they are meant for: Services, PDB, spread,
     'HTTPS from anywhere; metrics from pods in the cluster');
 });
 
-test('the gateway Deployment: 2 replicas, least privilege, probes on 5443 over HTTPS, resources, a grace beyond the drain', () => {
+test('the gateway Deployment: 2 replicas, least privilege, probes on the metrics port, resources, a grace beyond the drain', () => {
   for (const [name, v] of Object.entries(variants)) {
     const d = gatewayOf(v.docs);
     const pod = d.spec.template.spec;
@@ -401,14 +404,19 @@ test('the gateway Deployment: 2 replicas, least privilege, probes on 5443 over H
     assert.equal(pod.automountServiceAccountToken, false);
     const portOf = (p: number | string) => (typeof p === 'number' ? p : c.ports.find((x: Obj) => x.name === p).containerPort);
     const probes = Object.fromEntries(['startupProbe', 'readinessProbe', 'livenessProbe'].map((k) => [k, [c[k].httpGet.path, portOf(c[k].httpGet.port), c[k].httpGet.scheme]]));
-    assert.deepEqual(probes, { startupProbe: ['/startupz', 5443, 'HTTPS'], readinessProbe: ['/readyz?exclude=redis', 5443, 'HTTPS'], livenessProbe: ['/livez', 5443, 'HTTPS'] });
+    // Off 5443 (its client caps and PROXY protocol); readiness without what every replica shares.
+    assert.deepEqual(probes, {
+      startupProbe: ['/startupz', 9464, undefined], readinessProbe: ['/readyz?exclude=upstream,certificate,redis', 9464, undefined],
+      livenessProbe: ['/livez', 9464, undefined],
+    });
     assert.deepEqual(c.ports.map((p: Obj) => [p.name, p.containerPort]), [['https', 5443], ['metrics', 9464]]);
-    assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
+    assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '192Mi' }, limits: { memory: '512Mi' } });
     assert.deepEqual(pod.topologySpreadConstraints.map((t: Obj) => [t.topologyKey, t.whenUnsatisfiable]),
       [['kubernetes.io/hostname', 'ScheduleAnyway'], ['topology.kubernetes.io/zone', 'ScheduleAnyway']]);
     const { shutdown } = configOf(v.docs);
     assert.ok(pod.terminationGracePeriodSeconds > shutdown.delay + (shutdown.grace ?? 30), `${name}: grace ${pod.terminationGracePeriodSeconds}`);
     assert.deepEqual(get(v.docs, 'PodDisruptionBudget', 'registry-gateway').spec.maxUnavailable, 1);
+    assert.equal(get(v.docs, 'PodDisruptionBudget', 'registry-gateway').spec.unhealthyPodEvictionPolicy, 'AlwaysAllow');
     assert.ok(!c.volumeMounts.some((m: Obj) => m.subPath), 'no subPath: the kubelet updates only whole-directory mounts');
     assert.ok(c.volumeMounts.every((m: Obj) => m.readOnly));
   }
@@ -514,7 +522,8 @@ test('refusals: each bad input named with its fix, and nothing written', async (
     await assert.rejects(stat(out), `${args.join(' ')}: nothing written`);
   };
   const empty = await tempDir();
-  await refuse([], /cannot read certs\/server\.crt \(ENOENT\); run 'gateway certs init --dir certs --host registry-gateway\.registry-gateway\.svc\.cluster\.local/, empty);
+  // The node address first: nodes cannot resolve the Service name.
+  await refuse([], /cannot read certs\/server\.crt \(ENOENT\); run 'gateway certs init --dir certs --host NODE_ADDRESS --host registry-gateway\.registry-gateway\.svc\.cluster\.local' first \(NODE_ADDRESS: what nodes and clients outside use, see --expose\)/, empty);
   await refuse(['--overlay', 'bundled'], /unknown --overlay 'bundled': choose with-registry .* or existing-registry/);
   await refuse(['--overlay', 'existing-registry', '--registry-selector', 'app=r'], /needs --upstream URL.*this machine's loopback|needs --upstream URL/);
   await refuse(['--overlay', 'existing-registry', '--upstream', 'http://registry:5000'], /needs --registry-selector/);
@@ -561,14 +570,14 @@ test('the Pod, run here: as uid 65532 with a read-only root, from the rendered f
   assert.ok(rss < mib(gwContainer.resources.limits.memory) / 2, 'well inside the limit');
 });
 
-test('the Pod answers its own probes (startupz, readyz, livez on the https port) and serves metrics on the metrics port', async () => {
+test('the Pod answers its own probes (startupz, readyz, livez on the metrics port) and serves metrics there', async () => {
   const portOf = (p: number | string) => (typeof p === 'number' ? p : gwContainer.ports.find((x: Obj) => x.name === p).containerPort);
   for (const k of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
     const { path, port, scheme } = gwContainer[k].httpGet;
-    assert.equal(scheme, 'HTTPS');
-    // The kubelet skips verification; this client verifies, which is stricter.
+    assert.equal(scheme, undefined, 'HTTP, the default');
+    // As the kubelet asks: the pod's address, Host the pod IP.
     const r = await until(`${k} ${path}`, async () => {
-      const reply = await request(`https://${host.address}:${portOf(port)}${path}`, { ca });
+      const reply = await fetch(`http://${host.address}:${portOf(port)}${path}`);
       return reply.status === 200 ? reply : undefined;
     }, 15_000);
     assert.equal(r.status, 200);

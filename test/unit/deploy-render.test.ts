@@ -31,9 +31,9 @@ test('the example gateway.yaml, rewritten for the Pod: the contract\'s paths and
   assert.equal(raw.auth.mode, 'htpasswd');
   assert.deepEqual(raw.metrics, { listen: '[::]:9464' });
   assert.deepEqual(raw.redis, { url: 'redis://registry-gateway-redis:6379' });
-  assert.equal(raw.shutdown.delay, 5, 'a delay for endpoints to drop the pod, when the file sets none');
+  assert.equal(raw.shutdown.delay, 10, 'a delay for endpoints and cloud load balancers to drop the pod, when the file sets none');
   assert.deepEqual(raw.access, parse(example).access, 'access rules unchanged');
-  assert.equal(config.shutdown.grace, 30);
+  assert.equal(config.shutdown.grace, 300, 'long enough for a push in flight');
   assert.match(text, /^# Written by `gateway deploy kubernetes` from config\/gateway\.yaml/);
   assert.doesNotMatch(text, /[\s:]certs\/|[\s:]config\/htpasswd|127\.0\.0\.1/, 'no path or address of this machine is left');
 });
@@ -188,10 +188,14 @@ test('the directory, other choices: single and ServiceMonitor components, a long
   assert.match(k.patches[0].patch, /value: 620/);
   const existing = input({ overlay: 'existing-registry', registrySelector: { app: 'docker-registry' }, namespace: 'default', secrets: input().secrets.slice(0, 3) });
   const files = renderDirectory(existing);
-  assert.ok(!files.some((f) => f.path === 'namespace.yaml'), 'the default namespace is not created');
+  // Always rendered, so its Pod Security labels are there; `default` holds other pods: warned and audited only.
+  const defaultNs = parse(String(files.find((f) => f.path === 'namespace.yaml')!.content));
+  assert.deepEqual(defaultNs.metadata.labels, { 'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/audit': 'restricted' });
+  assert.equal(parse(String(renderDirectory({ ...existing, overlay: 'with-registry' }).find((f) => f.path === 'namespace.yaml')!.content))
+    .metadata.labels['pod-security.kubernetes.io/enforce'], undefined, 'not enforced on default, even with-registry');
   const ek = parse(kustomization(existing));
-  assert.equal(ek.namespace, undefined);
-  assert.deepEqual(ek.resources, ['overlays/existing-registry']);
+  assert.equal(ek.namespace, 'default');
+  assert.deepEqual(ek.resources, ['namespace.yaml', 'overlays/existing-registry']);
   assert.deepEqual(parse(ek.patches[1].patch), [{ op: 'replace', path: '/spec/podSelector', value: { matchLabels: { app: 'docker-registry' } } }]);
   assert.ok(!ek.secretGenerator.some((g: { name: string }) => g.name === 'registry-http-secret'));
   refused(() => renderDirectory(input({ overlay: 'existing-registry' })), /needs --registry-selector/);
