@@ -106,6 +106,12 @@ function stopWithParent(log: Logger): void {
   timer.unref();
 }
 
+/**
+ * The source revision the gateway was built from, for registry_gateway_build_info:
+ * the image sets GATEWAY_REVISION (scripts/image.sh); elsewhere it is unknown.
+ */
+const buildRevision = () => (/^[0-9a-f]{7,40}(-dirty)?$/.test(process.env.GATEWAY_REVISION ?? '') ? process.env.GATEWAY_REVISION! : 'unknown');
+
 /** Runs until a stop signal; `extra` is stopped after the gateway. */
 interface RunOptions {
   /** The flags, for re-reading the config as the start read it. */
@@ -122,6 +128,8 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
     runWorkers, startGateway, certificateState, watchConfig, writePidFile, describeCaHashes,
   } = await serverModules();
   const { extra, workers = 1, format = 'json' } = opts;
+  log.level = config.log.level;
+  metrics.buildInfo(version, buildRevision());
   // Written once listening (or by the primary of --workers), removed at the stop.
   let removePidFile = async () => {};
   const pidFile = async () => {

@@ -187,6 +187,15 @@ const fields = z.strictObject({
     hosts: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)$/, 'expected a host name or address, without a port'))
       .max(64).default(['localhost']),
   }).optional(),
+  log: z.strictObject({
+    // pino's levels: debug adds what each component does (Redis errors, reload details), trace more.
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
+      error: 'expected one of trace, debug, info, warn, error, fatal, silent',
+    }).default('info'),
+    // Whether /livez, /readyz, /startupz and /healthz get an access log line: a
+    // probe every few seconds from every node would bury the requests.
+    probes: z.boolean().default(false),
+  }).prefault({}),
   // SIGTERM: /readyz fails at once; after `delay` seconds (for load balancers
   // to notice) new connections are refused, and requests in flight get `grace`
   // seconds to finish.

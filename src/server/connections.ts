@@ -14,6 +14,7 @@ import type { Server } from 'node:tls';
 import type { Config } from '../config/config.js';
 import { addressKey } from '../util/address.js';
 import type { Logger } from '../util/log.js';
+import { metrics } from '../metrics/metrics.js';
 
 /** Descriptors kept for what is not a socket: logs, watchers, worker threads, the event loop. */
 export const FILE_HEADROOM = 64;
@@ -132,6 +133,7 @@ export function guardConnections(server: Server, config: Pick<Config, 'limits' |
 
   const warnOnce = oncePer(WARN_EVERY_MS);
   server.on('drop', () => {
+    metrics.connectionRefused('connections');
     if (warnOnce('*')) log.warn({ limit: cap }, 'client connections at limits.connections: refusing new ones');
   });
   const counter = addressCounter(perAddress);
@@ -140,6 +142,7 @@ export function guardConnections(server: Server, config: Pick<Config, 'limits' |
     const key = addressKey(raw.remoteAddress);
     if (!counter.take(key)) {
       raw.destroy();
+      metrics.connectionRefused('connectionsPerAddress');
       if (!warnOnce(key)) return;
       log.warn({ address: key, limit: perAddress }, 'connections from one address at limits.connectionsPerAddress: refusing more');
       return;

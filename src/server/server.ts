@@ -20,7 +20,7 @@ import { createUpstream } from '../proxy/upstream.js';
 import { createTrust, trustAddresses, type Trust } from '../trust/endpoint.js';
 import type { Logger } from '../util/log.js';
 import { AUTH_MODES } from './authModes.js';
-import { guardConnections } from './connections.js';
+import { guardConnections, oncePer } from './connections.js';
 import { loadTls, watchTls } from './tls.js';
 import { bind, listenAddress, reachableFrom } from './listen.js';
 import { swappableTrust } from './swappableTrust.js';
@@ -30,7 +30,8 @@ import { sharedThrottle } from './workers.js';
 import { connectShared } from '../shared/redis.js';
 import { createRedisThrottle } from '../shared/throttle.js';
 import type { Socket } from 'node:net';
-import { metrics } from '../metrics/metrics.js';
+import { plainAddress } from '../util/address.js';
+import { metrics, tlsFailureReason } from '../metrics/metrics.js';
 import { certificateCheck, createHealth, upstreamCheck, type Health } from './health.js';
 import { drain, drainableServer, type DrainSettings } from './drain.js';
 import { createUi } from '../ui/endpoint.js';
@@ -149,6 +150,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     bodyStallMs: config.timeouts.bodyStall * 1000,
     bodyMinBytes: config.timeouts.bodyMinBytes,
     poolWaitMs: config.timeouts.poolWait * 1000,
+    logProbes: config.log.probes,
     endpoints: [...auth.endpoints, ...(trust ? [trust] : []), ui, rootRedirect],
   });
   const server = https.createServer({
@@ -182,8 +184,21 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     certificates: () => ({ server: new Date(certificate.validTo), ca: caValidTo }),
   });
   server.timeout = idleMs; // idle time on the client socket
-  server.on('tlsClientError', (err) => log.debug({ error: err.message }, 'TLS handshake failed'));
+  // Counted by reason, and logged at info at most once a minute per reason and address: nodes
+  // that missed a CA rollover fail here (unknown_ca), and a scanner must not flood the log.
+  const handshakeLogged = oncePer(60_000);
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const reason = tlsFailureReason(err);
+    metrics.tlsHandshakeFailure(reason);
+    const client = plainAddress(socket.remoteAddress);
+    if (handshakeLogged(`${reason} ${client}`)) log.info({ client, reason, error: err.code ?? err.message }, 'TLS handshake failed');
+    else log.debug({ client, reason, error: err.code ?? err.message }, 'TLS handshake failed');
+  });
 
+  const tokenReloadFailed = (err: Error) => {
+    metrics.reloadFailed('token');
+    log.error({ error: err.message }, 'token key reload failed; keeping the current keys');
+  };
   // 'signal' (SIGHUP): reload and say so. 'change' (the file watch): add-host and renew replace
   // server.crt and server.key one after the other, so the watch fires once per file, perhaps
   // between the two: one reload for both (debounced), logged only when something changed, and
@@ -207,6 +222,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         tlsSoon(false, 1000);
         return;
       }
+      metrics.reloadFailed('tls');
       log.error({ error: (err as Error).message }, 'TLS reload failed; keeping the current certificate');
     }
     await reloadTrust(); // the certificate's names are the addresses in the setup commands
@@ -229,8 +245,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       log.info({ caSha256: next.caSha256, commands: next.commands },
         'node setup changed (the CAs nodes are given, or the addresses): run one of these commands as root on each node');
       // A rollover switch re-issues token.crt from the new CA too.
-      if (caChanged) await auth.reload().catch((err: Error) => log.error({ error: err.message }, 'token key reload failed; keeping the current keys'));
+      if (caChanged) await auth.reload().catch(tokenReloadFailed);
     } catch (err) {
+      metrics.reloadFailed('trust');
       log.error({ error: (err as Error).message }, 'trust reload failed; /trust/ keeps serving the current CAs');
     }
   }));
@@ -282,7 +299,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     },
     async reload() {
       await reloadTls('signal');
-      await auth.reload().catch((err: Error) => log.error({ error: err.message }, 'token key reload failed; keeping the current keys'));
+      await auth.reload().catch(tokenReloadFailed);
     },
     async drain(settings) {
       const target = drainableServer(server, {
