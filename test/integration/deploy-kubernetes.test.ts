@@ -124,9 +124,20 @@ const unwrapped = (o: Obj): Obj => (o.kind === 'Secret'
   ? { ...o, data: Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, String(v).replace(/\n/g, '')])) }
   : o);
 
+/** The same for its PrometheusRule (test/integration/alerts.test.ts runs promtool on the rules). */
+function validatePrometheusRule(o: Obj): void {
+  assert.equal(o.apiVersion, 'monitoring.coreos.com/v1');
+  assert.deepEqual(Object.keys(o.spec), ['groups']);
+  for (const g of o.spec.groups) {
+    assert.equal(typeof g.name, 'string');
+    for (const r of g.rules) assert.deepEqual(Object.keys(r).filter((k) => !['alert', 'expr', 'for', 'labels', 'annotations'].includes(k)), []);
+  }
+}
+
 function validateAll(docs: Obj[], where: string): string[] {
   return docs.map((o) => {
     if (o.kind === 'ServiceMonitor') validateServiceMonitor(o);
+    else if (o.kind === 'PrometheusRule') validatePrometheusRule(o);
     else {
       const Model = MODELS[typeKey(o)] ?? assert.fail(`${where}: no schema for ${typeKey(o)}`);
       assert.doesNotThrow(() => new Model(unwrapped(o)).validate(), `${where}: ${o.kind} ${o.metadata?.name}`);
@@ -312,7 +323,7 @@ test('every output of the command renders and validates: with-registry, existing
     'PodDisruptionBudget', 'Secret', 'Secret', 'Service', 'Service']);
   assert.deepEqual(validateAll(single.docs, 'single').sort(), [
     'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'PersistentVolumeClaim',
-    'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'ServiceMonitor']);
+    'PodDisruptionBudget', 'PrometheusRule', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'ServiceMonitor']);
   validateAll(token.docs, 'token');
   // With one misspelt copy (the control: the check fails where it should, and only there).
   const all = Object.values(variants).flatMap((v) => v.docs);
