@@ -154,7 +154,7 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
   const probes: Probes = workers > 1 ? clusterProbes(workers, () => primaryDraining) : {
     live: () => ({ ok: true, reasons: [] }),
     startup: () => current?.health.startup() ?? notStarted,
-    ready: async (exclude) => current?.health.ready(exclude) ?? notStarted,
+    ready: async (exclude, verbose) => current?.health.ready(exclude, verbose) ?? notStarted,
   };
   const metricsServer: MetricsServer | undefined = config.metrics && !isWorker()
     ? await startMetricsServer(config.metrics.listen, workers > 1 ? clusterMetrics() : processMetrics(), () => probes, log,

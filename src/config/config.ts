@@ -172,10 +172,20 @@ const fields = z.strictObject({
     }, 'expected redis://host:6379 or rediss://host:6380, optionally with /DB; the password goes in redis.passwordFile, not the URL'),
     // A file holding the password (a mounted Secret): never in this file.
     passwordFile: z.string().optional(),
+    // rediss:// only: the CA (a PEM file) that signed the server's certificate; unset: the system's CAs.
+    ca: z.string().min(1).optional(),
+    // Redis Sentinel: ioredis asks these where the master `name` is and follows failovers.
+    // url then gives only the scheme (rediss:// for TLS) and the database.
+    sentinel: z.strictObject({
+      name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected the master\'s name as sentinel.conf has it, e.g. mymaster'),
+      addresses: z.array(hostPort).min(1, 'expected at least one sentinel, host:port (e.g. redis-sentinel:26379)').max(16),
+    }).optional(),
     // Key prefix, so several gateways can share one Redis.
     prefix: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'expected letters, digits and : _ . - (e.g. gateway:)').default('gateway:'),
     // Milliseconds a command may take; a slower Redis counts as down (per-process limits meanwhile).
     timeout: z.number().int().min(10).max(10_000).default(250),
+  }).refine((r) => r.ca === undefined || r.url.startsWith('rediss:'), {
+    path: ['ca'], message: 'only used with TLS: make redis.url rediss://host:6380, or remove redis.ca',
   }).optional(),
   // Prometheus metrics on their own plain-HTTP listener. Unset: off;
   // `metrics: {}` listens on loopback.
