@@ -187,6 +187,17 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     secrets.push({ path: `${OUT.registry}/http-secret`, content: previous?.trim() || randomBytes(32).toString('hex'), mode: 0o600 });
   }
 
+  // The bundled Redis's password: the configured redis.passwordFile's, else the one
+  // rendered before (a re-render does not restart Redis for nothing), else a new one.
+  if (!o.single) {
+    const { readRedisPassword } = await import('../shared/redis.js');
+    const previous = replacing ? await readFile(join(out, OUT.redis, 'password'), 'utf8').catch(() => undefined) : undefined;
+    const password = user.redis?.passwordFile !== undefined ? await readRedisPassword(user.redis.passwordFile)
+      : previous?.trim() || randomBytes(32).toString('hex');
+    if (user.redis?.passwordFile !== undefined) note(`the Redis deployed beside the gateway uses the password in ${user.redis.passwordFile}`);
+    secrets.push({ path: `${OUT.redis}/password`, content: password, mode: 0o600 });
+  }
+
   const rewritten = containerConfig(text, { source, file: configPath, upstream, redis: !o.single, clientCA, ...(verifyKeys ? { verifyKeys } : {}) });
   rewritten.notes.forEach((n) => note(`note: ${n}`));
   const registryNs = overlay === 'existing-registry' ? upstreamNamespace(upstream) : undefined;

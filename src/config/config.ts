@@ -26,6 +26,35 @@ const url = (schemes: string[]) => z.string().refine((v) => {
 
 export const DEFAULT_UPSTREAM = 'http://127.0.0.1:5000';
 
+// The hop to the registry: an https upstream verified against `ca` (unset: the
+// system's CAs), a client certificate, and a shared Basic credential that the
+// gateway adds to every request (never the client's), so that a client reaching
+// the registry directly gets nothing.
+const upstreamFields = z.strictObject({
+  url: url(['http', 'https']),
+  ca: z.string().min(1).optional(),
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  username: z.string().regex(/^[^:\s]{1,128}$/, 'expected a user name without colons or spaces').optional(),
+  // A file holding the password (a mounted Secret): never in this file.
+  passwordFile: z.string().min(1).optional(),
+}).superRefine((u, ctx) => {
+  const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  if ((u.cert === undefined) !== (u.key === undefined)) {
+    problem(u.cert === undefined ? 'cert' : 'key', 'a client certificate needs both upstream.cert and upstream.key');
+  }
+  if ((u.username === undefined) !== (u.passwordFile === undefined)) {
+    problem(u.username === undefined ? 'username' : 'passwordFile', 'the upstream credential needs both upstream.username and upstream.passwordFile');
+  }
+  if (!u.url.startsWith('https:')) {
+    for (const key of ['ca', 'cert'] as const) {
+      if (u[key] !== undefined) problem(key, `only used with TLS: make upstream.url https://, or remove upstream.${key}`);
+    }
+  }
+});
+/** How the gateway authenticates to the upstream and verifies it (paths, read at start). */
+export type UpstreamClient = Omit<z.output<typeof upstreamFields>, 'url'>;
+
 /**
  * The upstream shares when not set: anonymous callers together and one
  * account each a quarter of the pool, one address an eighth. Their sum with
@@ -85,7 +114,11 @@ const fields = z.strictObject({
   listen: hostPort.default('[::]:5443'),
   publicUrl: url(['https']).optional(),
   // Unset: `gateway serve` uses DEFAULT_UPSTREAM, `gateway up` starts a local registry.
-  upstream: url(['http', 'https']).optional(),
+  // A URL, or the URL with how the gateway authenticates to it (upstreamClient below).
+  upstream: z.union([url(['http', 'https']), upstreamFields], {
+    error: (issue) => (issue.code === 'invalid_union' ? 'expected an http or https URL, or a mapping with url: (and ca, cert, key, '
+      + 'username, passwordFile)' : undefined),
+  }).optional(),
   tls: z.strictObject({
     cert: z.string().default('certs/server.crt'),
     key: z.string().default('certs/server.key'),
@@ -220,7 +253,13 @@ type TokenFields = Extract<Fields['auth'], { mode: 'token' }>;
 /** auth.token with its service resolved (from publicUrl when not set). */
 export type TokenConfig = TokenFields['token'] & { service: string };
 export type AuthConfig = Exclude<Fields['auth'], { mode: 'token' }> | (TokenFields & { token: TokenConfig });
-export type Config = Omit<Fields, 'auth'> & { auth: AuthConfig };
+export type Config = Omit<Fields, 'auth' | 'upstream'> & {
+  auth: AuthConfig;
+  /** The upstream's URL (upstream, or upstream.url). */
+  upstream?: string | undefined;
+  /** upstream's other settings: the CA, client certificate and credential; empty for a plain URL. */
+  upstreamClient: UpstreamClient;
+};
 export type AuthModeName = AuthConfig['mode'];
 /** A config in one auth mode: `auth` is that mode's settings. */
 export type ConfigFor<M extends AuthModeName> = Config & { auth: { mode: M } };
@@ -234,7 +273,10 @@ const SERVICE_REQUIRED = 'required in token mode (the name clients use, e.g. reg
 
 // Cross-field rules: token mode needs a service name, its own or publicUrl's
 // host:port; resolving it here leaves users a plain string.
-export const configSchema = fields.transform((config, ctx): Config => {
+export const configSchema = fields.transform((parsed, ctx): Config => {
+  const { upstream: given, ...rest } = parsed;
+  const { url: upstream, ...upstreamClient } = typeof given === 'string' ? { url: given } : given ?? { url: undefined };
+  const config = { ...rest, upstream, upstreamClient };
   if (config.auth.mode !== 'token') return { ...config, auth: config.auth };
   const { token } = config.auth;
   const service = token.service ?? (config.publicUrl === undefined ? undefined : new URL(config.publicUrl).host);
@@ -274,6 +316,7 @@ function describeIssue(issue: z.core.$ZodIssue, source: string): string {
 const FLAG_OF: Record<string, { name: string; key: keyof Overrides }> = {
   listen: { name: '--listen', key: 'listen' },
   upstream: { name: '--upstream', key: 'upstream' },
+  'upstream.url': { name: '--upstream', key: 'upstream' },
   publicUrl: { name: '--public-url', key: 'publicUrl' },
   'auth.mode': { name: '--auth', key: 'auth' },
   'auth.htpasswd': { name: '--htpasswd', key: 'htpasswd' },
@@ -299,7 +342,9 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
     const listen = String(merged.listen ?? '[::]:5443');
     merged.listen = `${/^\s*\d+\s*$/.test(listen) ? '' : listen.slice(0, Math.max(0, listen.lastIndexOf(':')))}:${overrides.port}`;
   }
-  if (overrides.upstream) merged.upstream = overrides.upstream;
+  if (overrides.upstream) {
+    merged.upstream = base.upstream !== null && typeof base.upstream === 'object' ? { ...base.upstream, url: overrides.upstream } : overrides.upstream;
+  }
   if (overrides.publicUrl) merged.publicUrl = overrides.publicUrl;
   if (overrides.metrics) merged.metrics = { ...(base.metrics as object ?? {}), listen: overrides.metrics };
   if (overrides.certs) {

@@ -94,10 +94,14 @@ export function containerConfig(text: string | undefined, o: ContainerConfigOpti
       notes.push(`redis.url ${user.redis.url} replaced by the Redis deployed beside the gateway, ${IN_CONTAINER.redis}`);
     }
     setIn(c, ['redis', 'url'], IN_CONTAINER.redis);
-    if (user.redis?.passwordFile !== undefined) {
-      // The bundled Redis has no password: only the gateway pods reach it (NetworkPolicy).
-      deleteIn(c, ['redis', 'passwordFile']);
-      notes.push('redis.passwordFile left out: the Redis deployed beside the gateway takes no password (only the gateway pods reach it)');
+    // The bundled Redis requires a password (the Secret registry-gateway-redis): the
+    // configured passwordFile's, or one generated (and kept across runs).
+    setIn(c, ['redis', 'passwordFile'], IN_CONTAINER.redisPassword);
+    for (const key of ['ca', 'sentinel']) {
+      if ((user.redis as Record<string, unknown> | undefined)?.[key] !== undefined) {
+        deleteIn(c, ['redis', key]);
+        notes.push(`redis.${key} left out: the Redis deployed beside the gateway is plain redis:// on the pod network, no Sentinel`);
+      }
     }
   } else if (user.redis !== undefined) {
     deleteIn(c, ['redis']);

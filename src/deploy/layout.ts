@@ -11,6 +11,7 @@ export const MOUNTS = {
   certs: '/etc/gateway/certs',
   users: '/etc/gateway/users',
   token: '/etc/gateway/token',
+  redis: '/etc/gateway/redis',
 } as const;
 
 export const IN_CONTAINER = {
@@ -22,6 +23,8 @@ export const IN_CONTAINER = {
   listen: '[::]:5443',
   metrics: '[::]:9464',
   redis: 'redis://registry-gateway-redis:6379',
+  /** The bundled Redis's password (the Secret registry-gateway-redis): redis.passwordFile. */
+  redisPassword: `${MOUNTS.redis}/password`,
   /** with-registry's Service (overlays/with-registry/registry.yaml). */
   bundledUpstream: 'http://registry:5000',
 } as const;
@@ -35,6 +38,7 @@ export const OBJECTS = {
   users: 'registry-gateway-users',
   token: 'registry-gateway-token',
   registrySecret: 'registry-http-secret',
+  redisSecret: 'registry-gateway-redis',
   registryPolicy: 'registry',
 } as const;
 
@@ -48,8 +52,9 @@ export const OUT = {
   users: 'users',
   token: 'token',
   registry: 'registry',
+  redis: 'redis',
 } as const;
-export const SECRET_FOLDERS = [OUT.certs, OUT.users, OUT.token, OUT.registry] as const;
+export const SECRET_FOLDERS = [OUT.certs, OUT.users, OUT.token, OUT.registry, OUT.redis] as const;
 
 /** The first line of the kustomization we write: how --force knows a directory is ours to replace. */
 export const MARKER = '# Written by `gateway deploy kubernetes`';

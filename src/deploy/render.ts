@@ -64,6 +64,7 @@ export function kustomization(input: RenderInput): string {
   const users = files(OUT.users);
   const token = files(OUT.token);
   const registry = files(OUT.registry);
+  const redis = files(OUT.redis);
   const components = [...(input.single ? ['components/single'] : []), ...(input.serviceMonitor ? ['components/servicemonitor'] : [])];
   const grace = input.shutdown.delay + input.shutdown.grace + KILL_MARGIN;
   const { newName, newTag, digest } = input.image;
@@ -101,6 +102,8 @@ export function kustomization(input: RenderInput): string {
     ...(token.length > 0 ? [generator(OBJECTS.token, token, true).trimEnd()] : []),
     // distribution reads it once, at start: a new one (new name) restarts the registry.
     ...(registry.length > 0 ? [generator(OBJECTS.registrySecret, registry.map((p) => `secret=${p}`), false).trimEnd()] : []),
+    // Redis reads its password at start, the gateway too: a new one (new name) restarts both.
+    ...(redis.length > 0 ? [generator(OBJECTS.redisSecret, redis, false).trimEnd()] : []),
     'patches:',
     `  # shutdown.delay + shutdown.grace of gateway.yaml (${input.shutdown.delay} + ${input.shutdown.grace}), plus ${KILL_MARGIN}`,
     '  - target:',

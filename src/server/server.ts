@@ -17,6 +17,7 @@ import { clientAddress, createHandler, upstreamReachable } from '../proxy/handle
 import { certifiedHost, servedPort } from '../proxy/passes.js';
 import { createShares } from '../proxy/shares.js';
 import { createUpstream } from '../proxy/upstream.js';
+import { upstreamAccess } from '../proxy/upstreamClient.js';
 import { createTrust, trustAddresses, type Trust } from '../trust/endpoint.js';
 import type { Logger } from '../util/log.js';
 import { AUTH_MODES } from './authModes.js';
@@ -87,7 +88,12 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     throw err;
   }
   const idleMs = config.timeouts.idle * 1000;
-  const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs, config.limits.upstreamSockets);
+  const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs, config.limits.upstreamSockets,
+    await upstreamAccess(config.upstreamClient).catch(async (err: unknown) => {
+      await auth.close();
+      await shared?.close();
+      throw err;
+    }));
   const { host, port } = await listenAddress(config.listen);
   let listeningPort = port; // the one bound, once listening (port 0 picks one)
   const certDir = dirname(config.tls.cert);

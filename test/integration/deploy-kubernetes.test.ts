@@ -244,7 +244,10 @@ const redisData = join(shared, 'redis-data');
 await mkdir(redisData);
 await chmod(redisData, 0o777); // an emptyDir
 const dataMount = redisContainer.volumeMounts[0].mountPath as string;
-const redisArgs = [...redisContainer.command, ...redisContainer.args].map((a: string) => (a === dataMount ? redisData : a));
+// $(NAME) in args is the container's variable, as the kubelet expands it (the password, from its Secret).
+const redisEnv = new Map<string, string>(plainEnv(redisContainer, secretValue).map((e: string) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+const redisArgs = [...redisContainer.command, ...redisContainer.args]
+  .map((a: string) => (a === dataMount ? redisData : a.replace(/\$\(([A-Z_]+)\)/g, (_m, name: string) => redisEnv.get(name) ?? assert.fail(`no ${name}`))));
 const redis = spawn(host.prefix[0]!, [...host.prefix.slice(1), ...asUser(redisPod, redisContainer), ...redisArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
 let redisLog = '';
 redis.stdout!.on('data', (d) => (redisLog += d));
@@ -317,10 +320,10 @@ test('the shipped base and overlays render alone, and every object validates', a
 test('every output of the command renders and validates: with-registry, existing-registry, single with a ServiceMonitor, token mode', async () => {
   assert.deepEqual(validateAll(withRegistry.docs, 'with-registry').sort(), [
     'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy',
-    'PersistentVolumeClaim', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'Service']);
+    'PersistentVolumeClaim', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'Service']);
   assert.deepEqual(validateAll(existing.docs, 'existing-registry').sort(), [
     'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy',
-    'PodDisruptionBudget', 'Secret', 'Secret', 'Service', 'Service']);
+    'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'Service']);
   assert.deepEqual(validateAll(single.docs, 'single').sort(), [
     'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'PersistentVolumeClaim',
     'PodDisruptionBudget', 'PrometheusRule', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'ServiceMonitor']);
@@ -490,6 +493,19 @@ test('Redis: non-root, read-only, nothing kept; the registry: its http.secret fr
   assert.equal(args[args.indexOf('--save') + 1], '');
   assert.equal(args[args.indexOf('--appendonly') + 1], 'no');
   assert.deepEqual(r.volumes, [{ name: 'data', emptyDir: { sizeLimit: '64Mi' } }]);
+  // A password from a Secret, the one the gateway's redis.passwordFile holds; no protected-mode off.
+  assert.ok(!args.includes('--protected-mode'));
+  assert.equal(args[args.indexOf('--requirepass') + 1], '$(REDIS_PASSWORD)');
+  const env = Object.fromEntries(r.containers[0].env.map((e: Obj) => [e.name, e.valueFrom.secretKeyRef]));
+  assert.deepEqual(Object.keys(env).sort(), ['REDISCLI_AUTH', 'REDIS_PASSWORD'], 'the readiness probe\'s redis-cli authenticates too');
+  const password = Buffer.from(get(withRegistry.docs, 'Secret', env.REDIS_PASSWORD.name).data.password, 'base64').toString();
+  assert.match(password, /^[0-9a-f]{64}$/);
+  const gwConfig = configOf(withRegistry.docs);
+  const mountedFiles = new Map(mountedVolumes(withRegistry.docs, gatewayOf(withRegistry.docs))
+    .flatMap((m) => (m.files ?? []).map((f): [string, string] => [`${m.mountPath}/${f.key}`, String(f.content)])));
+  assert.equal(mountedFiles.get(gwConfig.redis.passwordFile), password, 'the gateway reads the same password');
+  // The pod's gateway (started above from these manifests) authenticates to the pod's redis-server.
+  assert.equal((await request(`https://${ADDRESS}/readyz`, { ca })).status, 200);
   const reg = get(withRegistry.docs, 'Deployment', 'registry').spec.template.spec;
   assert.equal(reg.enableServiceLinks, false, 'no REGISTRY_* variables from Service links');
   const ref = reg.containers[0].env.find((e: Obj) => e.name === 'REGISTRY_HTTP_SECRET').valueFrom.secretKeyRef;
@@ -502,6 +518,15 @@ test('Redis: non-root, read-only, nothing kept; the registry: its http.secret fr
   const again = await deploy('with-registry', ['--force']);
   const ref2 = get(again.docs, 'Deployment', 'registry').spec.template.spec.containers[0].env.find((e: Obj) => e.name === 'REGISTRY_HTTP_SECRET').valueFrom.secretKeyRef;
   assert.equal(Buffer.from(get(again.docs, 'Secret', ref2.name).data[ref2.key], 'base64').toString(), secret);
+  const redisRef = get(again.docs, 'Deployment', 'registry-gateway-redis').spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef;
+  assert.equal(Buffer.from(get(again.docs, 'Secret', redisRef.name).data.password, 'base64').toString(), password, 'and the same Redis password');
+  // A configured redis.passwordFile: its password is the bundled Redis's.
+  await writeFile(join(work, 'redis-pw'), 'my-own-redis-password\n');
+  await writeFile(join(work, 'redis.yaml'), 'redis:\n  url: redis://elsewhere:6379\n  passwordFile: redis-pw\n');
+  const own = await deploy('own-redis-password', ['--config', 'redis.yaml']);
+  const ownRef = get(own.docs, 'Deployment', 'registry-gateway-redis').spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef;
+  assert.equal(Buffer.from(get(own.docs, 'Secret', ownRef.name).data.password, 'base64').toString(), 'my-own-redis-password');
+  assert.match(own.stdout, /uses the password in redis-pw/);
 });
 
 test('existing-registry: the policy selects the given labels, the upstream is the given Service, nothing else deployed; single: no Redis', () => {
