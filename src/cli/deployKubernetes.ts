@@ -17,7 +17,7 @@ import {
   certificateWarnings, chooseUpstream, parseImage, parseNamespace, parseOverlay, parseSelector, retiredTokenCerts,
   tlsInputs, tokenInputs, upstreamNamespace, type InputFile,
 } from '../deploy/inputs.js';
-import { MARKER, MOUNTS, OUT, SECRET_FOLDERS, type Overlay } from '../deploy/layout.js';
+import { IN_CONTAINER, MARKER, MOUNTS, OUT, SECRET_FOLDERS, type Overlay } from '../deploy/layout.js';
 import { renderDirectory, type OutFile, type ShippedFile } from '../deploy/render.js';
 import { DEFAULT_CONFIG, type Format } from './options.js';
 import { printJson, type Output } from './output.js';
@@ -198,7 +198,36 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     secrets.push({ path: `${OUT.redis}/password`, content: password, mode: 0o600 });
   }
 
-  const rewritten = containerConfig(text, { source, file: configPath, upstream, redis: !o.single, clientCA, ...(verifyKeys ? { verifyKeys } : {}) });
+  // The hop to the registry. with-registry: the registry requires a credential only the
+  // gateway holds (a pod that reaches it directly gets 401). existing-registry: the
+  // config's upstream.ca, cert, key and passwordFile go into the Secret registry-gateway-upstream.
+  const upstreamClient: Record<string, string> = {};
+  const inUpstream = (name: string) => `${MOUNTS.upstream}/${name}`;
+  if (overlay === 'with-registry') {
+    const previous = replacing ? await readFile(join(out, OUT.upstream, 'password'), 'utf8').catch(() => undefined) : undefined;
+    const password = previous?.trim() || randomBytes(32).toString('hex');
+    const { default: bcrypt } = await import('bcryptjs');
+    // distribution checks bcrypt on every request: the lowest cost, as the password is 256 random bits.
+    const line = `${IN_CONTAINER.bundledUpstreamUser}:${(await bcrypt.hash(password, 4)).replace(/^\$2b\$/, '$2y$')}\n`;
+    secrets.push({ path: `${OUT.upstream}/password`, content: password, mode: 0o600 });
+    secrets.push({ path: `${OUT.registryAuth}/htpasswd`, content: line, mode: 0o600 });
+    Object.assign(upstreamClient, { username: IN_CONTAINER.bundledUpstreamUser, passwordFile: inUpstream('password') });
+  } else {
+    const c = user.upstreamClient;
+    const files: [keyof typeof c, string][] = [['ca', 'ca.crt'], ['cert', 'client.crt'], ['key', 'client.key'], ['passwordFile', 'password']];
+    for (const [key, name] of files) {
+      const from = c[key];
+      if (from === undefined || key === 'username') continue;
+      secrets.push(await readInput({ from, to: `${OUT.upstream}/${name}`, mode: key === 'ca' || key === 'cert' ? 0o644 : 0o600 },
+        `fix upstream.${key} in the config`));
+      upstreamClient[key] = inUpstream(name);
+    }
+    if (c.username !== undefined) upstreamClient.username = c.username;
+  }
+
+  const rewritten = containerConfig(text, {
+    source, file: configPath, upstream, redis: !o.single, clientCA, upstreamClient, ...(verifyKeys ? { verifyKeys } : {}),
+  });
   rewritten.notes.forEach((n) => note(`note: ${n}`));
   const registryNs = overlay === 'existing-registry' ? upstreamNamespace(upstream) : undefined;
   if (registryNs !== undefined && registryNs !== namespace) {

@@ -16,6 +16,8 @@ export interface ContainerConfigOptions {
   redis: boolean;
   /** In-container path of tls.clientCA, when the config sets one. */
   clientCA?: string | undefined;
+  /** upstream's CA, client certificate and credential, with in-container paths; unset: a plain URL. */
+  upstreamClient?: Record<string, string> | undefined;
   /** In-container paths of auth.token.verifyKeys, in order. */
   verifyKeys?: readonly string[];
   /**
@@ -74,7 +76,10 @@ export function containerConfig(text: string | undefined, o: ContainerConfigOpti
   const c = structuredClone(raw);
   const notes: string[] = [];
   setIn(c, ['listen'], IN_CONTAINER.listen);
-  setIn(c, ['upstream'], o.upstream);
+  const client = o.upstreamClient ?? {};
+  setIn(c, ['upstream'], Object.keys(client).length > 0 ? { url: o.upstream, ...client } : o.upstream);
+  const dropped = Object.keys(user.upstreamClient).filter((k) => !(k in client));
+  if (dropped.length > 0) notes.push(`upstream.${dropped.join(', upstream.')} left out: not for this upstream`);
   setIn(c, ['tls', 'cert'], IN_CONTAINER.cert);
   setIn(c, ['tls', 'key'], IN_CONTAINER.key);
   if (user.tls.clientCA !== undefined) {

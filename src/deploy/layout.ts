@@ -12,6 +12,7 @@ export const MOUNTS = {
   users: '/etc/gateway/users',
   token: '/etc/gateway/token',
   redis: '/etc/gateway/redis',
+  upstream: '/etc/gateway/upstream',
 } as const;
 
 export const IN_CONTAINER = {
@@ -25,6 +26,8 @@ export const IN_CONTAINER = {
   redis: 'redis://registry-gateway-redis:6379',
   /** The bundled Redis's password (the Secret registry-gateway-redis): redis.passwordFile. */
   redisPassword: `${MOUNTS.redis}/password`,
+  /** with-registry: the user the gateway is to the registry (its htpasswd, the Secret registry-auth). */
+  bundledUpstreamUser: 'registry-gateway',
   /** with-registry's Service (overlays/with-registry/registry.yaml). */
   bundledUpstream: 'http://registry:5000',
 } as const;
@@ -39,6 +42,8 @@ export const OBJECTS = {
   token: 'registry-gateway-token',
   registrySecret: 'registry-http-secret',
   redisSecret: 'registry-gateway-redis',
+  upstreamSecret: 'registry-gateway-upstream',
+  registryAuth: 'registry-auth',
   registryPolicy: 'registry',
 } as const;
 
@@ -53,8 +58,10 @@ export const OUT = {
   token: 'token',
   registry: 'registry',
   redis: 'redis',
+  upstream: 'upstream',
+  registryAuth: 'registry-auth',
 } as const;
-export const SECRET_FOLDERS = [OUT.certs, OUT.users, OUT.token, OUT.registry, OUT.redis] as const;
+export const SECRET_FOLDERS = [OUT.certs, OUT.users, OUT.token, OUT.registry, OUT.redis, OUT.upstream, OUT.registryAuth] as const;
 
 /** The first line of the kustomization we write: how --force knows a directory is ours to replace. */
 export const MARKER = '# Written by `gateway deploy kubernetes`';

@@ -65,6 +65,8 @@ export function kustomization(input: RenderInput): string {
   const token = files(OUT.token);
   const registry = files(OUT.registry);
   const redis = files(OUT.redis);
+  const upstream = files(OUT.upstream);
+  const registryAuth = files(OUT.registryAuth);
   const components = [...(input.single ? ['components/single'] : []), ...(input.serviceMonitor ? ['components/servicemonitor'] : [])];
   const grace = input.shutdown.delay + input.shutdown.grace + KILL_MARGIN;
   const { newName, newTag, digest } = input.image;
@@ -104,6 +106,9 @@ export function kustomization(input: RenderInput): string {
     ...(registry.length > 0 ? [generator(OBJECTS.registrySecret, registry.map((p) => `secret=${p}`), false).trimEnd()] : []),
     // Redis reads its password at start, the gateway too: a new one (new name) restarts both.
     ...(redis.length > 0 ? [generator(OBJECTS.redisSecret, redis, false).trimEnd()] : []),
+    // The hop to the registry (read at start on both sides): a new credential restarts both.
+    ...(upstream.length > 0 ? [generator(OBJECTS.upstreamSecret, upstream, false).trimEnd()] : []),
+    ...(registryAuth.length > 0 ? [generator(OBJECTS.registryAuth, registryAuth, false).trimEnd()] : []),
     'patches:',
     `  # shutdown.delay + shutdown.grace of gateway.yaml (${input.shutdown.delay} + ${input.shutdown.grace}), plus ${KILL_MARGIN}`,
     '  - target:',

@@ -14,6 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:tls';
@@ -219,7 +220,8 @@ const plainEnv = (container: Obj, resolve: (ref: Obj) => string = () => assert.f
 const regPod = get(docs, 'Deployment', 'registry').spec.template.spec;
 const regContainer = regPod.containers[0];
 assert.equal(regContainer.volumeMounts.find((m: Obj) => m.name === 'data').mountPath, '/var/lib/registry', 'registry:2 keeps its images there');
-const upstream = new URL(podConfig.upstream);
+const upstreamOf = (config: Obj): string => (typeof config.upstream === 'string' ? config.upstream : config.upstream.url);
+const upstream = new URL(upstreamOf(podConfig));
 assert.equal(regContainer.ports[0].containerPort, Number(upstream.port));
 const storage = join(shared, 'registry');
 await mkdir(storage);
@@ -231,9 +233,26 @@ await writeFile(registryYml, JSON.stringify({
   http: { addr: `:${upstream.port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
 }));
 const secretValue = (ref: Obj) => Buffer.from(get(docs, 'Secret', ref.name).data[ref.key], 'base64').toString();
+// Its Secret volumes (the htpasswd of the gateway's credential) placed here; a variable naming a file in one points here too.
+const regMounts = new Map<string, string>();
+for (const m of regContainer.volumeMounts.filter((x: Obj) => x.name !== 'data')) {
+  const v = regPod.volumes.find((x: Obj) => x.name === m.name);
+  const dir = join(shared, `registry-${m.name}`);
+  await mkdir(dir);
+  for (const [key, value] of Object.entries(get(docs, 'Secret', v.secret.secretName).data as Record<string, string>)) {
+    await writeFile(join(dir, key), Buffer.from(value, 'base64'), { mode: v.secret.defaultMode ?? 0o644 });
+    await chown(join(dir, key), 0, regPod.securityContext.fsGroup);
+  }
+  regMounts.set(m.mountPath, dir);
+}
+const regEnv = plainEnv(regContainer, secretValue).map((e: string) => {
+  const [name, value] = [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)];
+  const mount = [...regMounts.keys()].find((p) => value.startsWith(`${p}/`));
+  return mount ? `${name}=${regMounts.get(mount)}${value.slice(mount.length)}` : e;
+});
 const registry = await startRegistry(work, {
   storage, port: Number(upstream.port), configPath: registryYml,
-  prefix: [...host.prefix, 'env', ...plainEnv(regContainer, secretValue), ...asUser(regPod, regContainer)],
+  prefix: [...host.prefix, 'env', ...regEnv, ...asUser(regPod, regContainer)],
 });
 cleanups.push(() => registry.stop());
 
@@ -320,13 +339,13 @@ test('the shipped base and overlays render alone, and every object validates', a
 test('every output of the command renders and validates: with-registry, existing-registry, single with a ServiceMonitor, token mode', async () => {
   assert.deepEqual(validateAll(withRegistry.docs, 'with-registry').sort(), [
     'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy',
-    'PersistentVolumeClaim', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'Service']);
+    'PersistentVolumeClaim', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'Service']);
   assert.deepEqual(validateAll(existing.docs, 'existing-registry').sort(), [
     'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy',
     'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'Service']);
   assert.deepEqual(validateAll(single.docs, 'single').sort(), [
     'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'PersistentVolumeClaim',
-    'PodDisruptionBudget', 'PrometheusRule', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'ServiceMonitor']);
+    'PodDisruptionBudget', 'PrometheusRule', 'Secret', 'Secret', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'ServiceMonitor']);
   validateAll(token.docs, 'token');
   // With one misspelt copy (the control: the check fails where it should, and only there).
   const all = Object.values(variants).flatMap((v) => v.docs);
@@ -511,9 +530,26 @@ test('Redis: non-root, read-only, nothing kept; the registry: its http.secret fr
   const ref = reg.containers[0].env.find((e: Obj) => e.name === 'REGISTRY_HTTP_SECRET').valueFrom.secretKeyRef;
   const secret = Buffer.from(get(withRegistry.docs, 'Secret', ref.name).data[ref.key], 'base64').toString();
   assert.match(secret, /^[0-9a-f]{64}$/);
-  const upstream = new URL(configOf(withRegistry.docs).upstream);
+  const upstream = new URL(upstreamOf(configOf(withRegistry.docs)));
   const service = get(withRegistry.docs, 'Service', upstream.hostname);
   assert.equal(service.spec.ports[0].port, Number(upstream.port));
+  // The registry opens only to the gateway's credential: straight to it (as a pod past the NetworkPolicy), 401.
+  const direct = (path: string, auth?: string) => new Promise<number>((resolve, reject) => {
+    http.get(`http://${host.address}:${upstream.port}${path}`, { agent: false, headers: auth ? { authorization: auth } : {} }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    }).on('error', reject);
+  });
+  assert.equal(await direct('/v2/'), 401);
+  assert.equal(await direct('/'), 200, 'the probes\' path answers without credentials');
+  const client = configOf(withRegistry.docs).upstream;
+  const gwFiles = new Map(mountedVolumes(withRegistry.docs, gatewayOf(withRegistry.docs))
+    .flatMap((m) => (m.files ?? []).map((f): [string, string] => [`${m.mountPath}/${f.key}`, String(f.content)])));
+  const upstreamPassword = gwFiles.get(client.passwordFile) ?? assert.fail(`${client.passwordFile} is mounted`);
+  assert.match(upstreamPassword, /^[0-9a-f]{64}$/);
+  assert.equal(await direct('/v2/', `Basic ${Buffer.from(`${client.username}:${upstreamPassword}`).toString('base64')}`), 200,
+    'the control: the gateway\'s credential opens it');
+  assert.equal((await request(`https://${ADDRESS}/v2/`, { ca, user: 'alice:alice-pw' })).status, 200, 'and the gateway uses it');
   // Rendered again: the same secret, so uploads in progress survive the re-apply.
   const again = await deploy('with-registry', ['--force']);
   const ref2 = get(again.docs, 'Deployment', 'registry').spec.template.spec.containers[0].env.find((e: Obj) => e.name === 'REGISTRY_HTTP_SECRET').valueFrom.secretKeyRef;
