@@ -79,6 +79,21 @@ async function writeTree(out: string, files: readonly OutFile[], replacing: bool
   await rm(old, { recursive: true, force: true });
 }
 
+/**
+ * The image `npm run image` built in this checkout (dist/image/image.json): by
+ * tag and digest, so that nodes run exactly it. Undefined when none was built.
+ */
+async function builtImage(): Promise<string | undefined> {
+  const text = await readFile(fileURLToPath(new URL('../image/image.json', import.meta.url)), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const { name, tag, digest } = JSON.parse(text) as { name?: unknown; tag?: unknown; digest?: unknown };
+    return typeof name === 'string' && typeof tag === 'string' && typeof digest === 'string' ? `${name}:${tag}@${digest}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export type KubernetesOptions = {
   out: string; config?: string; certs?: string; htpasswd?: string; overlay: string; upstream?: string;
   registrySelector?: string; namespace: string; image?: string; single?: boolean; servicemonitor?: boolean;
@@ -91,7 +106,8 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   const note = (line: string) => (o.output === 'json' ? notes.push(line) : io.out(line));
   const overlay: Overlay = parseOverlay(o.overlay);
   const namespace = parseNamespace(o.namespace);
-  const image = parseImage(o.image ?? `registry-gateway:${version}`);
+  const image = parseImage(o.image ?? (await builtImage()) ?? `registry-gateway:${version}`);
+  if (o.image === undefined && image.digest) note(`image: ${image.newName}:${image.newTag}@${image.digest} (from npm run image; --image to change it)`);
   const selector = o.registrySelector === undefined ? undefined : parseSelector(o.registrySelector);
   if (overlay === 'with-registry' && selector) {
     fail('INVALID_ARGUMENT', '--registry-selector is for --overlay existing-registry; with-registry selects the registry it deploys');
