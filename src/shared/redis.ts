@@ -113,7 +113,6 @@ export function connectionOptions(settings: RedisSettings, password: string | un
       const colon = a.lastIndexOf(':');
       return { host: a.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(a.slice(colon + 1)) };
     }),
-    ...(password !== undefined ? { sentinelPassword: password } : {}),
     ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     // A replica after a failover: ask the sentinels again rather than stay.
     failoverDetector: true,

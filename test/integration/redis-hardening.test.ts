@@ -4,10 +4,12 @@
 // web UI cookies back (the epoch); a read-only replica (what a failover
 // leaves behind) is named by /readyz?verbose, counted by
 // registry_gateway_redis_fallback{reason="readonly"}, and the throttles count
-// per process meanwhile, until it is promoted.
+// per process meanwhile, until it is promoted; Sentinel by configuration.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { onExit } from '../helpers/cleanup.js';
 import { Writable } from 'node:stream';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,7 +17,7 @@ import { gateway as gatewayCli } from '../helpers/exec.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { request, type Reply } from '../helpers/https.js';
 import { redisCli, startRedis } from '../helpers/redis.js';
-import { freePort, startRegistry } from '../helpers/registry.js';
+import { freePort, startRegistry, waitForPort } from '../helpers/registry.js';
 import { tempDir } from '../helpers/tmp.js';
 import { connectShared, REDIS_READONLY, REDIS_UNREACHABLE } from '../../src/shared/redis.js';
 import { validateConfig } from '../../src/config/config.js';
@@ -174,4 +176,33 @@ test('rediss:// with redis.ca: verified against that CA; without it the connecti
     (e: unknown) => e instanceof GatewayError && /redis\.ca: only used with TLS: make redis\.url rediss:/.test(e.message));
   await assert.rejects(connectShared({ url: tls.url, ca: join(work, 'nope.crt'), prefix: 'hard:', timeout: 1000 }, quiet),
     (e: unknown) => e instanceof GatewayError && /cannot read redis\.ca .*nope\.crt: ENOENT/.test(e.message));
+});
+
+test('redis.sentinel: ioredis finds the master through a real redis-sentinel, with the password', async () => {
+  const port = await freePort();
+  const conf = join(work, 'sentinel.conf');
+  // sentinel rewrites its config file: its own copy, in the test's directory.
+  await writeFile(conf, `port ${port}\nbind 127.0.0.1\nsentinel monitor gwmaster 127.0.0.1 ${primary.port} 1\nsentinel auth-pass gwmaster ${PASSWORD}\n`);
+  const sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  const forget = onExit(() => sentinel.kill('SIGKILL'));
+  stops.push(async () => {
+    sentinel.kill('SIGKILL');
+    forget();
+  });
+  await waitForPort(port);
+  const shared = await until('connected through the sentinel', async () => {
+    const s = await connectShared({
+      url: 'redis://gwmaster', passwordFile, sentinel: { name: 'gwmaster', addresses: [`127.0.0.1:${port}`] }, prefix: 'hard:', timeout: 1000,
+    }, quiet);
+    if (s.status() === undefined) return s;
+    await s.close();
+    return undefined;
+  });
+  try {
+    await shared.client.set('hard:through-sentinel', '1');
+    assert.equal(await redisCli(primary, ['get', 'hard:through-sentinel'], PASSWORD), '1', 'written on the master the sentinel named');
+    assert.ok(shared.usable());
+  } finally {
+    await shared.close();
+  }
 });
