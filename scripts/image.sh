@@ -123,6 +123,15 @@ cp package.json package-lock.json "$tmp/modules/app/"
 # production dependency needs an install script); npm's cache makes it offline.
 (cd "$tmp/modules/app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >&2) ||
   die "npm ci --omit=dev failed in $tmp/modules/app (offline and not in npm's cache? run npm ci once with network)"
+# The SBOM of exactly this tree: npm sbom over the installed production modules (with the
+# devDependencies out of package.json, which it would report missing; from the repository's root,
+# npm's --omit dev leaves some production packages out).
+node -e '
+  const fs = require("fs"); const file = process.argv[1]; const p = JSON.parse(fs.readFileSync(file, "utf8"));
+  delete p.devDependencies; fs.writeFileSync(file, JSON.stringify(p));
+' "$tmp/modules/app/package.json"
+(cd "$tmp/modules/app" && npm sbom --sbom-format cyclonedx --loglevel=error > "$tmp/sbom.cdx.json") ||
+  die "npm sbom failed in $tmp/modules/app (npm 10 or later has it)"
 rm -rf "$tmp/modules/app/node_modules/.bin" "$tmp/modules/app/package.json" "$tmp/modules/app/package-lock.json"
 # Not one devDependency may land in the image.
 node -e '
@@ -210,14 +219,17 @@ read -r digest compressed unpacked layers < <(node -e '
   console.log(desc.digest, compressed, unpacked, manifest.layers.length);
 ' "$layout" "$tag" "$tmp/base.tar" "$tmp/modules.tar" "$tmp/app.tar")
 
-note "SBOM: npm sbom (CycloneDX) of the production dependencies"
-# From package-lock.json alone, as layer 2 was installed from it.
-npm sbom --sbom-format cyclonedx --omit dev --package-lock-only > "$tmp/sbom.cdx.json" ||
-  die "npm sbom failed (npm 10 or later has it): the image is built, the SBOM is not"
+# The SBOM names the image (not npm's build directory) and, like the image, carries no build time:
+# its time is the image's, its serial number the image digest's.
 node -e '
-  const fs = require("fs"); const [file, name, tag, digest, revision] = process.argv.slice(1);
-  fs.writeFileSync(file, JSON.stringify({ name, tag, digest, revision }, null, 2) + "\n");
-' "$tmp/image.json" "$name" "$tag" "$digest" "$IMAGE_REVISION"
+  const fs = require("fs"); const [sbom, info, name, version, tag, digest, revision, created] = process.argv.slice(1);
+  const bom = JSON.parse(fs.readFileSync(sbom, "utf8"));
+  const hex = digest.slice("sha256:".length);
+  bom.serialNumber = `urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  bom.metadata = { ...bom.metadata, timestamp: created, component: { ...bom.metadata.component, name, version } };
+  fs.writeFileSync(sbom, JSON.stringify(bom, null, 2) + "\n");
+  fs.writeFileSync(info, JSON.stringify({ name, tag, digest, revision }, null, 2) + "\n");
+' "$tmp/sbom.cdx.json" "$tmp/image.json" "$name" "$version" "$tag" "$digest" "$IMAGE_REVISION" "$created"
 
 # Into place: the old layout stays readable until the new one is complete.
 if [ -e "$out/oci" ]; then mv "$out/oci" "$tmp/old"; fi

@@ -161,6 +161,9 @@ test('beside the image: image.json (tag and digest, for gateway deploy kubernete
   assert.deepEqual(described, { name: 'registry-gateway', tag, digest: image.digest, revision });
   const sbom = JSON.parse(await readFile(join(work, 'out1', 'sbom.cdx.json'), 'utf8'));
   assert.equal(sbom.bomFormat, 'CycloneDX');
+  assert.equal(sbom.metadata.component.name, 'registry-gateway');
+  assert.equal(sbom.metadata.timestamp, image.config.created, 'no build time');
+  assert.deepEqual(JSON.parse(await readFile(join(work, 'out2', 'sbom.cdx.json'), 'utf8')), sbom, 'two builds, one SBOM');
   const names = new Set((sbom.components as { name: string }[]).map((c) => c.name));
   for (const dep of Object.keys(pkg.dependencies)) assert.ok(names.has(dep.replace(/^@[^/]+\//, '')) || names.has(dep), `${dep} in the SBOM`);
   for (const dev of ['typescript', 'vite', 'playwright-core']) assert.ok(!names.has(dev), `no devDependency ${dev} in the SBOM`);
