@@ -107,7 +107,9 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   const overlay: Overlay = parseOverlay(o.overlay);
   const namespace = parseNamespace(o.namespace);
   const image = parseImage(o.image ?? (await builtImage()) ?? `registry-gateway:${version}`);
-  if (o.image === undefined && image.digest) note(`image: ${image.newName}:${image.newTag}@${image.digest} (from npm run image; --image to change it)`);
+  if (o.image === undefined && image.digest) {
+    note(`image: ${image.newName}:${image.newTag}@${image.digest} (from npm run image; --image to change it)`);
+  }
   const selector = o.registrySelector === undefined ? undefined : parseSelector(o.registrySelector);
   if (overlay === 'with-registry' && selector) {
     fail('INVALID_ARGUMENT', '--registry-selector is for --overlay existing-registry; with-registry selects the registry it deploys');
@@ -210,7 +212,9 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     const previous = replacing ? await readFile(join(out, OUT.redis, 'password'), 'utf8').catch(() => undefined) : undefined;
     const password = user.redis?.passwordFile !== undefined ? await readRedisPassword(user.redis.passwordFile)
       : previous?.trim() || randomBytes(32).toString('hex');
-    if (user.redis?.passwordFile !== undefined) note(`the Redis deployed beside the gateway uses the password in ${user.redis.passwordFile}`);
+    if (user.redis?.passwordFile !== undefined) {
+      note(`the Redis deployed beside the gateway uses the password in ${user.redis.passwordFile}`);
+    }
     secrets.push({ path: `${OUT.redis}/password`, content: password, mode: 0o600 });
   }
 
@@ -230,7 +234,9 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     Object.assign(upstreamClient, { username: IN_CONTAINER.bundledUpstreamUser, passwordFile: inUpstream('password') });
   } else {
     const c = user.upstreamClient;
-    const files: [keyof typeof c, string][] = [['ca', 'ca.crt'], ['cert', 'client.crt'], ['key', 'client.key'], ['passwordFile', 'password']];
+    const files: [keyof typeof c, string][] = [
+      ['ca', 'ca.crt'], ['cert', 'client.crt'], ['key', 'client.key'], ['passwordFile', 'password'],
+    ];
     for (const [key, name] of files) {
       const from = c[key];
       if (from === undefined || key === 'username') continue;

@@ -110,7 +110,8 @@ function stopWithParent(log: Logger): void {
  * The source revision the gateway was built from, for registry_gateway_build_info:
  * the image sets GATEWAY_REVISION (scripts/image.sh); elsewhere it is unknown.
  */
-const buildRevision = () => (/^[0-9a-f]{7,40}(-dirty)?$/.test(process.env.GATEWAY_REVISION ?? '') ? process.env.GATEWAY_REVISION! : 'unknown');
+const buildRevision = (revision = process.env.GATEWAY_REVISION ?? '') =>
+  (/^[0-9a-f]{7,40}(-dirty)?$/.test(revision) ? revision : 'unknown');
 
 /** Runs until a stop signal; `extra` is stopped after the gateway. */
 interface RunOptions {

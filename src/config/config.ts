@@ -44,7 +44,8 @@ const upstreamFields = z.strictObject({
     problem(u.cert === undefined ? 'cert' : 'key', 'a client certificate needs both upstream.cert and upstream.key');
   }
   if ((u.username === undefined) !== (u.passwordFile === undefined)) {
-    problem(u.username === undefined ? 'username' : 'passwordFile', 'the upstream credential needs both upstream.username and upstream.passwordFile');
+    problem(u.username === undefined ? 'username' : 'passwordFile',
+      'the upstream credential needs both upstream.username and upstream.passwordFile');
   }
   if (!u.url.startsWith('https:')) {
     for (const key of ['ca', 'cert'] as const) {
@@ -343,7 +344,8 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
     merged.listen = `${/^\s*\d+\s*$/.test(listen) ? '' : listen.slice(0, Math.max(0, listen.lastIndexOf(':')))}:${overrides.port}`;
   }
   if (overrides.upstream) {
-    merged.upstream = base.upstream !== null && typeof base.upstream === 'object' ? { ...base.upstream, url: overrides.upstream } : overrides.upstream;
+    const given = base.upstream;
+    merged.upstream = given !== null && typeof given === 'object' ? { ...given, url: overrides.upstream } : overrides.upstream;
   }
   if (overrides.publicUrl) merged.publicUrl = overrides.publicUrl;
   if (overrides.metrics) merged.metrics = { ...(base.metrics as object ?? {}), listen: overrides.metrics };

@@ -50,7 +50,7 @@ export function tlsFailureReason(err: unknown): TlsFailureReason {
   if (/PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION_NUMBER|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW/.test(text)) {
     return 'protocol_version';
   }
-  if (/BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE/.test(text)) return 'bad_certificate';
+  if (/BAD_CERTIFICATE|CERTIFICATE_(UNKNOWN|EXPIRED|REVOKED)|UNSUPPORTED_CERTIFICATE/.test(text)) return 'bad_certificate';
   if (/HANDSHAKE_TIMEOUT|TIMED OUT/.test(text)) return 'timeout';
   return 'other';
 }

@@ -156,9 +156,8 @@ export const route: Step = (ctx) => {
   // For the metrics: what it is from method and path, before any check refuses it.
   ctx.entry.kind = route.kind === 'catalog' ? 'catalog' : route.kind === 'repository' ? (actionsFor(ctx.method)?.at(-1) ?? 'other') : 'other';
   const resource = route.kind === 'repository' ? route.resource : undefined;
-  ctx.entry.moves = resource === 'manifests' ? 'manifest'
-    : (resource === 'blobs' && ctx.method === 'GET') || (resource === 'uploads' && (ctx.method === 'PATCH' || ctx.method === 'PUT')) ? 'blob'
-      : 'other';
+  const transfer = (resource === 'blobs' && ctx.method === 'GET') || (resource === 'uploads' && ['PATCH', 'PUT'].includes(ctx.method));
+  ctx.entry.moves = resource === 'manifests' ? 'manifest' : transfer ? 'blob' : 'other';
   return undefined;
 };
 

@@ -13,9 +13,10 @@ async function pem(path: string, setting: string, marker: RegExp): Promise<strin
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return fail(code === 'ENOENT' ? 'FILE_MISSING' : 'FILE_INVALID', `cannot read ${setting} ${path}: ${code ?? (err as Error).message}; fix ${setting}`);
+    const why = code ?? (err as Error).message;
+    return fail(code === 'ENOENT' ? 'FILE_MISSING' : 'FILE_INVALID', `cannot read ${setting} ${path}: ${why}; fix ${setting}`);
   }
-  if (!marker.test(text)) fail('FILE_INVALID', `${setting} ${path} is not a PEM file (no ${marker.source.replace(/\\/g, '')}); fix ${setting}`);
+  if (!marker.test(text)) fail('FILE_INVALID', `${setting} ${path} is not a PEM file (no ${marker.source}); fix ${setting}`);
   return text;
 }
 

@@ -55,7 +55,8 @@ export interface SharedState {
 
 export const REDIS_UNREACHABLE = 'redis unreachable';
 export const REDIS_READONLY = 'redis is a read-only replica';
-export const READONLY_MESSAGE = 'redis is a read-only replica (after a failover?): failed-login limits are per process until it is a primary';
+export const READONLY_MESSAGE =
+  'redis is a read-only replica (after a failover?): failed-login limits are per process until it is a primary';
 export const DOWN_MESSAGE = 'redis unreachable: failed-login limits are per process until it returns';
 export const UP_MESSAGE = 'redis reachable: failed-login limits are shared again';
 
@@ -104,7 +105,8 @@ export function connectionOptions(settings: RedisSettings, password: string | un
   const tls = u.protocol === 'rediss:' ? { ...(ca !== undefined ? { ca } : {}), servername: u.hostname } : undefined;
   const db = Number(u.pathname.slice(1) || 0);
   const base: RedisOptions = { ...(password !== undefined ? { password } : {}), db };
-  if (!settings.sentinel) return { ...base, host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 6379), ...(tls ? { tls } : {}) };
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  if (!settings.sentinel) return { ...base, host, port: Number(u.port || 6379), ...(tls ? { tls } : {}) };
   // Sentinel: ioredis asks the sentinels where the master is, and follows a failover by itself.
   return {
     ...base,
@@ -127,7 +129,8 @@ export function connectionOptions(settings: RedisSettings, password: string | un
 export async function connectShared(settings: RedisSettings, log: Logger): Promise<SharedState> {
   const password = settings.passwordFile ? await readRedisPassword(settings.passwordFile) : undefined;
   const ca = settings.ca ? await readRedisCa(settings.ca) : undefined;
-  const where = settings.sentinel ? `sentinel ${settings.sentinel.name} (${settings.sentinel.addresses.join(', ')})` : describe(settings.url);
+  const { sentinel } = settings;
+  const where = sentinel ? `sentinel ${sentinel.name} (${sentinel.addresses.join(', ')})` : describe(settings.url);
   const client = new Redis({
     ...connectionOptions(settings, password, ca),
     lazyConnect: true,
