@@ -190,15 +190,22 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     certificates: () => ({ server: new Date(certificate.validTo), ca: caValidTo }),
   });
   server.timeout = idleMs; // idle time on the client socket
-  // Counted by reason, and logged at info at most once a minute per reason and address: nodes
-  // that missed a CA rollover fail here (unknown_ca), and a scanner must not flood the log.
+  // Counted by reason, and logged at info at most once a minute per reason (with how many
+  // were not logged since), the rest at debug: nodes that missed a CA rollover fail here
+  // (unknown_ca), and a scanner from many addresses must not flood the log or grow a map.
   const handshakeLogged = oncePer(60_000);
+  const unlogged = new Map<string, number>();
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const reason = tlsFailureReason(err);
     metrics.tlsHandshakeFailure(reason);
-    const client = plainAddress(socket.remoteAddress);
-    if (handshakeLogged(`${reason} ${client}`)) log.info({ client, reason, error: err.code ?? err.message }, 'TLS handshake failed');
-    else log.debug({ client, reason, error: err.code ?? err.message }, 'TLS handshake failed');
+    const fields = { client: plainAddress(socket.remoteAddress), reason, error: err.code ?? err.message };
+    if (handshakeLogged(reason)) {
+      log.info({ ...fields, notLoggedSince: unlogged.get(reason) ?? 0 }, 'TLS handshake failed');
+      unlogged.set(reason, 0);
+    } else {
+      unlogged.set(reason, (unlogged.get(reason) ?? 0) + 1);
+      log.debug(fields, 'TLS handshake failed');
+    }
   });
 
   const tokenReloadFailed = (err: Error) => {

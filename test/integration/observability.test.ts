@@ -179,7 +179,7 @@ async function untrusting(port = gw.port): Promise<string> {
   return r.stdout + r.stderr;
 }
 
-test('TLS handshake failures: an untrusted CA and an old protocol counted by reason, logged at info once per minute per client', async () => {
+test('TLS handshake failures: an untrusted CA and an old protocol counted by reason, logged at info once a minute per reason', async () => {
   const from = gw.entries().length;
   for (let i = 0; i < 3; i++) assert.match(await untrusting(), /verify error|certificate verify failed/);
   assert.notEqual(await handshake({ maxVersion: 'TLSv1.1' }), 'ok');
