@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # npm run image: the gateway's container image, built without a container
 # engine and without pulling a base image, as an OCI image layout in
-# dist/image/oci, tagged with package.json's version:
+# dist/image/oci, tagged with package.json's version and the commit
+# (0.1.0-1a2b3c4, -dirty when the inputs have uncommitted changes: a rebuild
+# of a new commit is a new tag, so nodes with IfNotPresent do pull it), with
+# beside it image.json (name, tag, digest: `gateway deploy kubernetes` renders
+# the image by digest from it) and sbom.cdx.json (CycloneDX, npm sbom: the
+# production dependencies in the image):
 #   layer 1  Node.js 24 (scripts/node24.sh) + the glibc and libstdc++ files it
 #            loads, from the installed Debian packages (scripts/image/rootfs.sh)
 #   layer 2  /app/node_modules: production dependencies only, from the lockfile
@@ -54,7 +59,6 @@ tar --sort=name --version >/dev/null 2>&1 || die "tar is not GNU tar 1.28 or lat
 json() { node -e 'const v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(eval(process.argv[2]) ?? "")' "$@"; }
 version=$(json package.json v.version)
 [ -n "$version" ] || die "package.json has no version"
-tag=$version
 name=registry-gateway
 
 # Everything that goes into the image, for the -dirty mark.
@@ -76,10 +80,21 @@ if [ -z "${IMAGE_REVISION:-}" ]; then
     [ -z "$(git status --porcelain -- "${inputs[@]}")" ] || IMAGE_REVISION="$IMAGE_REVISION-dirty"
   fi
 fi
+# The tag: the version and the commit it was built from (IMAGE_REVISION's first 12 hex digits).
+tag=$version
+if [[ $IMAGE_REVISION =~ ^([0-9a-f]{12})[0-9a-f]*(-dirty)?$ ]]; then tag="$version-${BASH_REMATCH[1]}${BASH_REMATCH[2]}"; fi
 if [ -z "${IMAGE_SOURCE:-}" ]; then
   IMAGE_SOURCE=$(json package.json 'typeof v.repository === "string" ? v.repository : v.repository?.url')
   IMAGE_SOURCE=${IMAGE_SOURCE#git+}
   if [ -z "$IMAGE_SOURCE" ] && $git_ok; then IMAGE_SOURCE=$(git config --get remote.origin.url || true); fi
+  # git@host:owner/repo.git as the https URL a browser opens.
+  if [[ $IMAGE_SOURCE =~ ^git@([^:]+):(.+)$ ]]; then IMAGE_SOURCE="https://${BASH_REMATCH[1]}/${BASH_REMATCH[2]}"; fi
+  IMAGE_SOURCE=${IMAGE_SOURCE%.git}
+  # A local path (a clone of a clone) means nothing to whoever reads the label.
+  if [ -n "$IMAGE_SOURCE" ] && ! [[ $IMAGE_SOURCE =~ ^https?:// ]]; then
+    note "warning: the source '$IMAGE_SOURCE' is not a URL: set \"repository\" in package.json (or IMAGE_SOURCE)"
+    IMAGE_SOURCE=
+  fi
   if [ -z "$IMAGE_SOURCE" ]; then
     note "warning: no source URL (package.json \"repository\", git remote origin or IMAGE_SOURCE): the source label says 'unknown'"
     IMAGE_SOURCE=unknown
@@ -108,6 +123,15 @@ cp package.json package-lock.json "$tmp/modules/app/"
 # production dependency needs an install script); npm's cache makes it offline.
 (cd "$tmp/modules/app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >&2) ||
   die "npm ci --omit=dev failed in $tmp/modules/app (offline and not in npm's cache? run npm ci once with network)"
+# The SBOM of exactly this tree: npm sbom over the installed production modules (with the
+# devDependencies out of package.json, which it would report missing; from the repository's root,
+# npm's --omit dev leaves some production packages out).
+node -e '
+  const fs = require("fs"); const file = process.argv[1]; const p = JSON.parse(fs.readFileSync(file, "utf8"));
+  delete p.devDependencies; fs.writeFileSync(file, JSON.stringify(p));
+' "$tmp/modules/app/package.json"
+(cd "$tmp/modules/app" && npm sbom --sbom-format cyclonedx --loglevel=error > "$tmp/sbom.cdx.json") ||
+  die "npm sbom failed in $tmp/modules/app (npm 10 or later has it)"
 rm -rf "$tmp/modules/app/node_modules/.bin" "$tmp/modules/app/package.json" "$tmp/modules/app/package-lock.json"
 # Not one devDependency may land in the image.
 node -e '
@@ -166,6 +190,7 @@ labels=(
 config=(--no-history --created "$created" --author "$name" --os linux --architecture amd64
   --config.user 65532:65532 --config.workingdir /app
   --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --config.env NODE_ENV=production
+  --config.env "GATEWAY_REVISION=$IMAGE_REVISION"
   --config.entrypoint /usr/local/bin/node --config.entrypoint /app/dist/cli/main.js
   --config.cmd serve --config.cmd=--config --config.cmd /etc/gateway/config/gateway.yaml
   --config.exposedports 5443/tcp --config.exposedports 9464/tcp --config.stopsignal SIGTERM)
@@ -194,9 +219,22 @@ read -r digest compressed unpacked layers < <(node -e '
   console.log(desc.digest, compressed, unpacked, manifest.layers.length);
 ' "$layout" "$tag" "$tmp/base.tar" "$tmp/modules.tar" "$tmp/app.tar")
 
+# The SBOM names the image (not npm's build directory) and, like the image, carries no build time:
+# its time is the image's, its serial number the image digest's.
+node -e '
+  const fs = require("fs"); const [sbom, info, name, version, tag, digest, revision, created] = process.argv.slice(1);
+  const bom = JSON.parse(fs.readFileSync(sbom, "utf8"));
+  const hex = digest.slice("sha256:".length);
+  bom.serialNumber = `urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  bom.metadata = { ...bom.metadata, timestamp: created, component: { ...bom.metadata.component, name, version } };
+  fs.writeFileSync(sbom, JSON.stringify(bom, null, 2) + "\n");
+  fs.writeFileSync(info, JSON.stringify({ name, tag, digest, revision }, null, 2) + "\n");
+' "$tmp/sbom.cdx.json" "$tmp/image.json" "$name" "$version" "$tag" "$digest" "$IMAGE_REVISION" "$created"
+
 # Into place: the old layout stays readable until the new one is complete.
 if [ -e "$out/oci" ]; then mv "$out/oci" "$tmp/old"; fi
 mv "$layout" "$out/oci"
+mv "$tmp/sbom.cdx.json" "$tmp/image.json" "$out/"
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 rel=$(realpath --relative-to="$PWD" "$out/oci")
 case $rel in ../*) rel=$out/oci ;; esac
@@ -204,6 +242,7 @@ cat <<EOF
 image   $name:$tag
 layout  $rel (skopeo/podman: oci:$rel:$tag)
 digest  $digest
+sbom    $(dirname "$rel")/sbom.cdx.json (CycloneDX)
 size    $(mib "$compressed") compressed, $(mib "$unpacked") unpacked, $layers layers
 built   in $((SECONDS - started)) s, revision $IMAGE_REVISION, time $created
 EOF

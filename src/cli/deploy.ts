@@ -22,9 +22,9 @@ export function deployCommand(version: string, io: Output): Command {
     .option('--upstream <url>', 'existing-registry: the registry Service, e.g. http://registry.registry.svc.cluster.local:5000')
     .option('--registry-selector <labels>', 'existing-registry: the registry pods\' labels, KEY=VALUE[,KEY=VALUE], for the NetworkPolicy')
     .option('--namespace <ns>', 'the namespace', 'registry-gateway')
-    .option('--image <ref>', `the gateway image (default registry-gateway:${version})`)
+    .option('--image <ref>', `the gateway image (default: npm run image's, by tag and digest; else registry-gateway:${version})`)
     .option('--single', 'one gateway replica and no Redis')
-    .option('--servicemonitor', 'add a ServiceMonitor (Prometheus Operator)')
+    .option('--servicemonitor', 'add a ServiceMonitor and a PrometheusRule with the alerts (Prometheus Operator)')
     .option('--expose <kind=address>', 'how nodes and clients outside reach it: nodeport=NODE_ADDRESS[:PORT], ' +
       'loadbalancer=ADDRESS[:PORT], ' +
       'cluster-ip=IP, ingress-nginx=HOST or tlsroute=HOST (sets publicUrl; the certificate must name the address)')

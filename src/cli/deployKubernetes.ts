@@ -17,7 +17,7 @@ import {
   certificateWarnings, chooseUpstream, parseImage, parseNamespace, parseOverlay, parseSelector, retiredTokenCerts,
   tlsInputs, tokenInputs, upstreamNamespace, type InputFile,
 } from '../deploy/inputs.js';
-import { MARKER, MOUNTS, OBJECTS, OUT, SECRET_FOLDERS, type Overlay } from '../deploy/layout.js';
+import { IN_CONTAINER, MARKER, MOUNTS, OBJECTS, OUT, SECRET_FOLDERS, type Overlay } from '../deploy/layout.js';
 import { nodeAddress, parseExpose } from '../deploy/exposure.js';
 import { neededSecrets, parseFitNames, TLS_SECRET_FILES } from '../deploy/fit.js';
 import { normalizePem, readTrustPem } from '../certs/trustSet.js';
@@ -86,6 +86,21 @@ async function writeTree(out: string, files: readonly OutFile[], replacing: bool
   await rm(old, { recursive: true, force: true });
 }
 
+/**
+ * The image `npm run image` built in this checkout (dist/image/image.json): by
+ * tag and digest, so that nodes run exactly it. Undefined when none was built.
+ */
+async function builtImage(): Promise<string | undefined> {
+  const text = await readFile(fileURLToPath(new URL('../image/image.json', import.meta.url)), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const { name, tag, digest } = JSON.parse(text) as { name?: unknown; tag?: unknown; digest?: unknown };
+    return typeof name === 'string' && typeof tag === 'string' && typeof digest === 'string' ? `${name}:${tag}@${digest}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export type KubernetesOptions = {
   out: string; config?: string; certs?: string; htpasswd?: string; overlay: string; upstream?: string;
   registrySelector?: string; namespace: string; image?: string; single?: boolean; servicemonitor?: boolean;
@@ -100,7 +115,10 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   const note = (line: string) => (o.output === 'json' ? notes.push(line) : io.out(line));
   const overlay: Overlay = parseOverlay(o.overlay);
   const namespace = parseNamespace(o.namespace);
-  const image = parseImage(o.image ?? `registry-gateway:${version}`);
+  const image = parseImage(o.image ?? (await builtImage()) ?? `registry-gateway:${version}`);
+  if (o.image === undefined && image.digest) {
+    note(`image: ${image.newName}:${image.newTag}@${image.digest} (from npm run image; --image to change it)`);
+  }
   const selector = o.registrySelector === undefined ? undefined : parseSelector(o.registrySelector);
   if (overlay === 'with-registry' && selector) {
     fail('INVALID_ARGUMENT', '--registry-selector is for --overlay existing-registry; with-registry selects the registry it deploys');
@@ -223,8 +241,50 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     secrets.push({ path: `${OUT.registry}/http-secret`, content: previous?.trim() || randomBytes(32).toString('hex'), mode: 0o600 });
   }
 
+  // The bundled Redis's password: the configured redis.passwordFile's, else the one
+  // rendered before (a re-render does not restart Redis for nothing), else a new one.
+  if (!o.single) {
+    const { readRedisPassword } = await import('../shared/redis.js');
+    const previous = replacing ? await readFile(join(out, OUT.redis, 'password'), 'utf8').catch(() => undefined) : undefined;
+    const password = user.redis?.passwordFile !== undefined ? await readRedisPassword(user.redis.passwordFile)
+      : previous?.trim() || randomBytes(32).toString('hex');
+    if (user.redis?.passwordFile !== undefined) {
+      note(`the Redis deployed beside the gateway uses the password in ${user.redis.passwordFile}`);
+    }
+    secrets.push({ path: `${OUT.redis}/password`, content: password, mode: 0o600 });
+  }
+
+  // The hop to the registry. with-registry: the registry requires a credential only the
+  // gateway holds (a pod that reaches it directly gets 401). existing-registry: the
+  // config's upstream.ca, cert, key and passwordFile go into the Secret registry-gateway-upstream.
+  const upstreamClient: Record<string, string> = {};
+  const inUpstream = (name: string) => `${MOUNTS.upstream}/${name}`;
+  if (overlay === 'with-registry') {
+    const previous = replacing ? await readFile(join(out, OUT.upstream, 'password'), 'utf8').catch(() => undefined) : undefined;
+    const password = previous?.trim() || randomBytes(32).toString('hex');
+    const { default: bcrypt } = await import('bcryptjs');
+    // distribution checks bcrypt on every request: the lowest cost, as the password is 256 random bits.
+    const line = `${IN_CONTAINER.bundledUpstreamUser}:${(await bcrypt.hash(password, 4)).replace(/^\$2b\$/, '$2y$')}\n`;
+    secrets.push({ path: `${OUT.upstream}/password`, content: password, mode: 0o600 });
+    secrets.push({ path: `${OUT.registryAuth}/htpasswd`, content: line, mode: 0o600 });
+    Object.assign(upstreamClient, { username: IN_CONTAINER.bundledUpstreamUser, passwordFile: inUpstream('password') });
+  } else {
+    const c = user.upstreamClient;
+    const files: [keyof typeof c, string][] = [
+      ['ca', 'ca.crt'], ['cert', 'client.crt'], ['key', 'client.key'], ['passwordFile', 'password'],
+    ];
+    for (const [key, name] of files) {
+      const from = c[key];
+      if (from === undefined || key === 'username') continue;
+      secrets.push(await readInput({ from, to: `${OUT.upstream}/${name}`, mode: key === 'ca' || key === 'cert' ? 0o644 : 0o600 },
+        `fix upstream.${key} in the config`));
+      upstreamClient[key] = inUpstream(name);
+    }
+    if (c.username !== undefined) upstreamClient.username = c.username;
+  }
+
   const rewritten = containerConfig(text, {
-    source, file: configPath, upstream, redis: !o.single, clientCA, ...(verifyKeys ? { verifyKeys } : {}),
+    source, file: configPath, upstream, redis: !o.single, clientCA, upstreamClient, ...(verifyKeys ? { verifyKeys } : {}),
     publicUrl: expose?.publicUrl, tlsFiles: fitNames.tlsSecret !== undefined ? TLS_SECRET_FILES : undefined,
   });
   rewritten.notes.forEach((n) => note(`note: ${n}`));
@@ -262,7 +322,7 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   }
   io.out(`wrote ${shown}: overlay ${overlay}${o.single ? ' (single)' : ''}, namespace ${namespace}, upstream ${upstream}, ${files.length} files`);
   if (o.gitops) {
-    io.out(`no secret data written (--gitops): create ${neededSecrets(overlay, fitNames, user.auth.mode).join(', ')} by your own means`);
+    io.out(`no secret data written (--gitops): create ${neededSecrets(overlay, fitNames, user.auth.mode, Boolean(o.single)).join(', ')} by your own means`);
   }
   else io.out(`secret (mode 0600, git-ignored): ${secrets.filter((s) => s.mode === 0o600).map((s) => join(shown, s.path)).join(', ')}`);
   if (nodes.address) io.out(`nodes pull from ${nodes.address}: ${nodes.route}`);

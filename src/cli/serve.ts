@@ -108,6 +108,13 @@ function stopWithParent(log: Logger): void {
   timer.unref();
 }
 
+/**
+ * The source revision the gateway was built from, for registry_gateway_build_info:
+ * the image sets GATEWAY_REVISION (scripts/image.sh); elsewhere it is unknown.
+ */
+const buildRevision = (revision = process.env.GATEWAY_REVISION ?? '') =>
+  (/^[0-9a-f]{7,40}(-dirty)?$/.test(revision) ? revision : 'unknown');
+
 /** Runs until a stop signal; `extra` is stopped after the gateway. */
 interface RunOptions {
   /** The flags, for re-reading the config as the start read it. */
@@ -126,6 +133,8 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
     runWorkers, startGateway, certificateState, watchConfig, writePidFile, describeCaHashes,
   } = await serverModules();
   const { extra, workers = 1, format = 'json' } = opts;
+  log.level = config.log.level;
+  metrics.buildInfo(version, buildRevision());
   // Written once listening (or by the primary of --workers), removed at the stop.
   let removePidFile = async () => {};
   const pidFile = async () => {
@@ -150,7 +159,7 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
   const probes: Probes = workers > 1 ? clusterProbes(workers, () => primaryDraining) : {
     live: () => ({ ok: true, reasons: [] }),
     startup: () => current?.health.startup() ?? notStarted,
-    ready: async (exclude) => current?.health.ready(exclude) ?? notStarted,
+    ready: async (exclude, verbose) => current?.health.ready(exclude, verbose) ?? notStarted,
   };
   const metricsServer: MetricsServer | undefined = config.metrics && !isWorker()
     ? await startMetricsServer(config.metrics.listen, workers > 1 ? clusterMetrics() : processMetrics(), () => probes, log,

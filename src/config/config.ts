@@ -27,6 +27,36 @@ const url = (schemes: string[]) => z.string().refine((v) => {
 
 export const DEFAULT_UPSTREAM = 'http://127.0.0.1:5000';
 
+// The hop to the registry: an https upstream verified against `ca` (unset: the
+// system's CAs), a client certificate, and a shared Basic credential that the
+// gateway adds to every request (never the client's), so that a client reaching
+// the registry directly gets nothing.
+const upstreamFields = z.strictObject({
+  url: url(['http', 'https']),
+  ca: z.string().min(1).optional(),
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  username: z.string().regex(/^[^:\s]{1,128}$/, 'expected a user name without colons or spaces').optional(),
+  // A file holding the password (a mounted Secret): never in this file.
+  passwordFile: z.string().min(1).optional(),
+}).superRefine((u, ctx) => {
+  const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  if ((u.cert === undefined) !== (u.key === undefined)) {
+    problem(u.cert === undefined ? 'cert' : 'key', 'a client certificate needs both upstream.cert and upstream.key');
+  }
+  if ((u.username === undefined) !== (u.passwordFile === undefined)) {
+    problem(u.username === undefined ? 'username' : 'passwordFile',
+      'the upstream credential needs both upstream.username and upstream.passwordFile');
+  }
+  if (!u.url.startsWith('https:')) {
+    for (const key of ['ca', 'cert'] as const) {
+      if (u[key] !== undefined) problem(key, `only used with TLS: make upstream.url https://, or remove upstream.${key}`);
+    }
+  }
+});
+/** How the gateway authenticates to the upstream and verifies it (paths, read at start). */
+export type UpstreamClient = Omit<z.output<typeof upstreamFields>, 'url'>;
+
 /**
  * The upstream shares when not set: anonymous callers together and one
  * account each a quarter of the pool, one address an eighth. Their sum with
@@ -86,7 +116,11 @@ const fields = z.strictObject({
   listen: hostPort.default('[::]:5443'),
   publicUrl: url(['https']).optional(),
   // Unset: `gateway serve` uses DEFAULT_UPSTREAM, `gateway up` starts a local registry.
-  upstream: url(['http', 'https']).optional(),
+  // A URL, or the URL with how the gateway authenticates to it (upstreamClient below).
+  upstream: z.union([url(['http', 'https']), upstreamFields], {
+    error: (issue) => (issue.code === 'invalid_union' ? 'expected an http or https URL, or a mapping with url: (and ca, cert, key, '
+      + 'username, passwordFile)' : undefined),
+  }).optional(),
   tls: z.strictObject({
     cert: z.string().default('certs/server.crt'),
     key: z.string().default('certs/server.key'),
@@ -185,10 +219,20 @@ const fields = z.strictObject({
     }, 'expected redis://host:6379 or rediss://host:6380, optionally with /DB; the password goes in redis.passwordFile, not the URL'),
     // A file holding the password (a mounted Secret): never in this file.
     passwordFile: z.string().optional(),
+    // rediss:// only: the CA (a PEM file) that signed the server's certificate; unset: the system's CAs.
+    ca: z.string().min(1).optional(),
+    // Redis Sentinel: ioredis asks these where the master `name` is and follows failovers.
+    // url then gives only the scheme (rediss:// for TLS) and the database.
+    sentinel: z.strictObject({
+      name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected the master\'s name as sentinel.conf has it, e.g. mymaster'),
+      addresses: z.array(hostPort).min(1, 'expected at least one sentinel, host:port (e.g. redis-sentinel:26379)').max(16),
+    }).optional(),
     // Key prefix, so several gateways can share one Redis.
     prefix: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'expected letters, digits and : _ . - (e.g. gateway:)').default('gateway:'),
     // Milliseconds a command may take; a slower Redis counts as down (per-process limits meanwhile).
     timeout: z.number().int().min(10).max(10_000).default(250),
+  }).refine((r) => r.ca === undefined || r.url.startsWith('rediss:'), {
+    path: ['ca'], message: 'only used with TLS: make redis.url rediss://host:6380, or remove redis.ca',
   }).optional(),
   // Prometheus metrics on their own plain-HTTP listener. Unset: off;
   // `metrics: {}` listens on loopback.
@@ -200,6 +244,15 @@ const fields = z.strictObject({
     hosts: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)$/, 'expected a host name or address, without a port'))
       .max(64).default(['localhost']),
   }).optional(),
+  log: z.strictObject({
+    // pino's levels: debug adds what each component does (Redis errors, reload details), trace more.
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
+      error: 'expected one of trace, debug, info, warn, error, fatal, silent',
+    }).default('info'),
+    // Whether /livez, /readyz, /startupz and /healthz get an access log line: a
+    // probe every few seconds from every node would bury the requests.
+    probes: z.boolean().default(false),
+  }).prefault({}),
   // SIGTERM: /readyz fails at once; after `delay` seconds (for load balancers
   // to notice) new connections are refused, and requests in flight get `grace`
   // seconds to finish. delay 0: nothing in front of `gateway up` or a plain
@@ -219,7 +272,13 @@ type TokenFields = Extract<Fields['auth'], { mode: 'token' }>;
 /** auth.token with its service resolved (from publicUrl when not set). */
 export type TokenConfig = TokenFields['token'] & { service: string };
 export type AuthConfig = Exclude<Fields['auth'], { mode: 'token' }> | (TokenFields & { token: TokenConfig });
-export type Config = Omit<Fields, 'auth'> & { auth: AuthConfig };
+export type Config = Omit<Fields, 'auth' | 'upstream'> & {
+  auth: AuthConfig;
+  /** The upstream's URL (upstream, or upstream.url). */
+  upstream?: string | undefined;
+  /** upstream's other settings: the CA, client certificate and credential; empty for a plain URL. */
+  upstreamClient: UpstreamClient;
+};
 export type AuthModeName = AuthConfig['mode'];
 /** A config in one auth mode: `auth` is that mode's settings. */
 export type ConfigFor<M extends AuthModeName> = Config & { auth: { mode: M } };
@@ -233,7 +292,10 @@ const SERVICE_REQUIRED = 'required in token mode (the name clients use, e.g. reg
 
 // Cross-field rules: token mode needs a service name, its own or publicUrl's
 // host:port; resolving it here leaves users a plain string.
-export const configSchema = fields.transform((config, ctx): Config => {
+export const configSchema = fields.transform((parsed, ctx): Config => {
+  const { upstream: given, ...rest } = parsed;
+  const { url: upstream, ...upstreamClient } = typeof given === 'string' ? { url: given } : given ?? { url: undefined };
+  const config = { ...rest, upstream, upstreamClient };
   if (config.auth.mode !== 'token') return { ...config, auth: config.auth };
   const { token } = config.auth;
   const service = token.service ?? (config.publicUrl === undefined ? undefined : new URL(config.publicUrl).host);
@@ -273,6 +335,7 @@ function describeIssue(issue: z.core.$ZodIssue, source: string): string {
 const FLAG_OF: Record<string, { name: string; key: keyof Overrides }> = {
   listen: { name: '--listen', key: 'listen' },
   upstream: { name: '--upstream', key: 'upstream' },
+  'upstream.url': { name: '--upstream', key: 'upstream' },
   publicUrl: { name: '--public-url', key: 'publicUrl' },
   'auth.mode': { name: '--auth', key: 'auth' },
   'auth.htpasswd': { name: '--htpasswd', key: 'htpasswd' },
@@ -298,7 +361,10 @@ export function validateConfig(raw: unknown, overrides: Overrides, source: strin
     const listen = String(merged.listen ?? '[::]:5443');
     merged.listen = `${/^\s*\d+\s*$/.test(listen) ? '' : listen.slice(0, Math.max(0, listen.lastIndexOf(':')))}:${overrides.port}`;
   }
-  if (overrides.upstream) merged.upstream = overrides.upstream;
+  if (overrides.upstream) {
+    const given = base.upstream;
+    merged.upstream = given !== null && typeof given === 'object' ? { ...given, url: overrides.upstream } : overrides.upstream;
+  }
   if (overrides.publicUrl) merged.publicUrl = overrides.publicUrl;
   if (overrides.metrics) merged.metrics = { ...(base.metrics as object ?? {}), listen: overrides.metrics };
   if (overrides.certs) {

@@ -16,6 +16,8 @@ export interface ContainerConfigOptions {
   redis: boolean;
   /** In-container path of tls.clientCA, when the config sets one. */
   clientCA?: string | undefined;
+  /** upstream's CA, client certificate and credential, with in-container paths; unset: a plain URL. */
+  upstreamClient?: Record<string, string> | undefined;
   /** In-container paths of auth.token.verifyKeys, in order. */
   verifyKeys?: readonly string[];
   /**
@@ -78,7 +80,10 @@ export function containerConfig(text: string | undefined, o: ContainerConfigOpti
   const c = structuredClone(raw);
   const notes: string[] = [];
   setIn(c, ['listen'], IN_CONTAINER.listen);
-  setIn(c, ['upstream'], o.upstream);
+  const client = o.upstreamClient ?? {};
+  setIn(c, ['upstream'], Object.keys(client).length > 0 ? { url: o.upstream, ...client } : o.upstream);
+  const dropped = Object.keys(user.upstreamClient).filter((k) => !(k in client));
+  if (dropped.length > 0) notes.push(`upstream.${dropped.join(', upstream.')} left out: not for this upstream`);
   setIn(c, ['tls', 'cert'], o.tlsFiles ? `${MOUNTS.certs}/${o.tlsFiles.cert}` : IN_CONTAINER.cert);
   setIn(c, ['tls', 'key'], o.tlsFiles ? `${MOUNTS.certs}/${o.tlsFiles.key}` : IN_CONTAINER.key);
   if (o.publicUrl !== undefined) {
@@ -104,10 +109,14 @@ export function containerConfig(text: string | undefined, o: ContainerConfigOpti
       notes.push(`redis.url ${user.redis.url} replaced by the Redis deployed beside the gateway, ${IN_CONTAINER.redis}`);
     }
     setIn(c, ['redis', 'url'], IN_CONTAINER.redis);
-    if (user.redis?.passwordFile !== undefined) {
-      // The bundled Redis has no password: only the gateway pods reach it (NetworkPolicy).
-      deleteIn(c, ['redis', 'passwordFile']);
-      notes.push('redis.passwordFile left out: the Redis deployed beside the gateway takes no password (only the gateway pods reach it)');
+    // The bundled Redis requires a password (the Secret registry-gateway-redis): the
+    // configured passwordFile's, or one generated (and kept across runs).
+    setIn(c, ['redis', 'passwordFile'], IN_CONTAINER.redisPassword);
+    for (const key of ['ca', 'sentinel']) {
+      if ((user.redis as Record<string, unknown> | undefined)?.[key] !== undefined) {
+        deleteIn(c, ['redis', key]);
+        notes.push(`redis.${key} left out: the Redis deployed beside the gateway is plain redis:// on the pod network, no Sentinel`);
+      }
     }
   } else if (user.redis !== undefined) {
     deleteIn(c, ['redis']);

@@ -128,7 +128,7 @@ export function parseFitNames(o: {
 }
 
 /** What must exist in the namespace when nothing secret is written (--gitops): name (keys). */
-export function neededSecrets(overlay: Overlay, fit: Pick<Fit, 'tlsSecret' | 'usersSecret'>, authMode: string): string[] {
+export function neededSecrets(overlay: Overlay, fit: Pick<Fit, 'tlsSecret' | 'usersSecret'>, authMode: string, single = false): string[] {
   return [
     fit.tlsSecret !== undefined
       ? `${fit.tlsSecret} (kubernetes.io/tls: tls.crt, tls.key, ca.crt)`
@@ -136,5 +136,10 @@ export function neededSecrets(overlay: Overlay, fit: Pick<Fit, 'tlsSecret' | 'us
     ...(authMode === 'none' ? [] : [`${fit.usersSecret ?? OBJECTS.users} (htpasswd)`]),
     ...(authMode === 'token' ? [`${OBJECTS.token} (token.key, token.crt)`] : []),
     ...(overlay === 'with-registry' ? [`${OBJECTS.registrySecret} (secret)`] : []),
+    ...(single ? [] : [`${OBJECTS.redisSecret} (password: the bundled Redis's, read by the gateway too)`]),
+    ...(overlay === 'with-registry'
+      ? [`${OBJECTS.upstreamSecret} (password: the gateway's credential for the registry)`,
+        `${OBJECTS.registryAuth} (htpasswd: that credential, bcrypt, for the registry)`]
+      : []),
   ];
 }

@@ -11,6 +11,8 @@ export const MOUNTS = {
   certs: '/etc/gateway/certs',
   users: '/etc/gateway/users',
   token: '/etc/gateway/token',
+  redis: '/etc/gateway/redis',
+  upstream: '/etc/gateway/upstream',
 } as const;
 
 export const IN_CONTAINER = {
@@ -22,6 +24,10 @@ export const IN_CONTAINER = {
   listen: '[::]:5443',
   metrics: '[::]:9464',
   redis: 'redis://registry-gateway-redis:6379',
+  /** The bundled Redis's password (the Secret registry-gateway-redis): redis.passwordFile. */
+  redisPassword: `${MOUNTS.redis}/password`,
+  /** with-registry: the user the gateway is to the registry (its htpasswd, the Secret registry-auth). */
+  bundledUpstreamUser: 'registry-gateway',
   /** with-registry's Service (overlays/with-registry/registry.yaml). */
   bundledUpstream: 'http://registry:5000',
 } as const;
@@ -35,6 +41,9 @@ export const OBJECTS = {
   users: 'registry-gateway-users',
   token: 'registry-gateway-token',
   registrySecret: 'registry-http-secret',
+  redisSecret: 'registry-gateway-redis',
+  upstreamSecret: 'registry-gateway-upstream',
+  registryAuth: 'registry-auth',
   registryPolicy: 'registry',
 } as const;
 
@@ -48,8 +57,11 @@ export const OUT = {
   users: 'users',
   token: 'token',
   registry: 'registry',
+  redis: 'redis',
+  upstream: 'upstream',
+  registryAuth: 'registry-auth',
 } as const;
-export const SECRET_FOLDERS = [OUT.certs, OUT.users, OUT.token, OUT.registry] as const;
+export const SECRET_FOLDERS = [OUT.certs, OUT.users, OUT.token, OUT.registry, OUT.redis, OUT.upstream, OUT.registryAuth] as const;
 
 /** The first line of the kustomization we write: how --force knows a directory is ours to replace. */
 export const MARKER = '# Written by `gateway deploy kubernetes`';

@@ -64,6 +64,9 @@ export function kustomization(input: RenderInput): string {
   const users = files(OUT.users);
   const token = files(OUT.token);
   const registry = files(OUT.registry);
+  const redis = files(OUT.redis);
+  const upstream = files(OUT.upstream);
+  const registryAuth = files(OUT.registryAuth);
   const components = [...(input.single ? ['components/single'] : []), ...(input.serviceMonitor ? ['components/servicemonitor'] : []),
     ...fitComponents(input.fit)];
   const gitops = input.fit?.gitops === true;
@@ -105,6 +108,11 @@ export function kustomization(input: RenderInput): string {
       ...(token.length > 0 ? [generator(OBJECTS.token, token, true).trimEnd()] : []),
       // distribution reads it once, at start: a new one (new name) restarts the registry.
       ...(registry.length > 0 ? [generator(OBJECTS.registrySecret, registry.map((p) => `secret=${p}`), false).trimEnd()] : []),
+      // Redis reads its password at start, the gateway too: a new one (new name) restarts both.
+      ...(redis.length > 0 ? [generator(OBJECTS.redisSecret, redis, false).trimEnd()] : []),
+      // The hop to the registry (read at start on both sides): a new credential restarts both.
+      ...(upstream.length > 0 ? [generator(OBJECTS.upstreamSecret, upstream, false).trimEnd()] : []),
+      ...(registryAuth.length > 0 ? [generator(OBJECTS.registryAuth, registryAuth, false).trimEnd()] : []),
     ]),
     'patches:',
     `  # shutdown.delay + shutdown.grace of gateway.yaml (${input.shutdown.delay} + ${input.shutdown.grace}), plus ${KILL_MARGIN}`,

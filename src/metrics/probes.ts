@@ -9,6 +9,8 @@ export interface ProbeResult {
   ok: boolean;
   /** Why not, in a few public words each (e.g. 'draining', 'upstream registry unreachable'). */
   reasons: string[];
+  /** /readyz?verbose: one line per readiness check, `[+]name ok` or `[-]name failed: reason`, excluded ones marked. */
+  details?: string[];
 }
 
 export interface Probes {
@@ -17,7 +19,8 @@ export interface Probes {
   /** Listening, with its first certificate and config loaded. */
   startup(): ProbeResult | Promise<ProbeResult>;
   /** Fit for new requests: every readiness check passes (but those excluded) and not draining. */
-  ready(exclude?: readonly string[]): Promise<ProbeResult>;
+  /** `verbose`: run the excluded checks too, and say of each how it went (ProbeResult.details). */
+  ready(exclude?: readonly string[], verbose?: boolean): Promise<ProbeResult>;
 }
 
 /**
@@ -56,8 +59,9 @@ export async function answerProbe(req: IncomingMessage, res: ServerResponse, pat
     res.end(req.method === 'HEAD' ? undefined : message);
     return;
   }
-  const result = path === '/readyz' ? await probes.ready(exclude) : await probes[PROBE_PATHS[path]]();
-  const body = probeBody(result);
+  const verbose = path === '/readyz' && new URLSearchParams((req.url ?? '').split('?')[1] ?? '').has('verbose');
+  const result = path === '/readyz' ? await probes.ready(exclude, verbose) : await probes[PROBE_PATHS[path]]();
+  const body = verbose && result.details ? `${probeBody(result)}${result.details.map((d) => `${d}\n`).join('')}` : probeBody(result);
   res.writeHead(result.ok ? 200 : 503, {
     'Content-Type': 'text/plain; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { clientAddressOf } from '../util/clientAddress.js';
 import type { Logger } from '../util/log.js';
-import { metrics, type RequestAction } from '../metrics/metrics.js';
+import { metrics, type AnswerSource, type RequestAction, type RequestKind } from '../metrics/metrics.js';
 
 /** What the steps learn about a request, for its log line. */
 export interface Entry {
@@ -16,7 +16,19 @@ export interface Entry {
   action?: string;
   /** What the request is, for the metrics' `action` label (not logged): set by the steps. */
   kind?: RequestAction;
+  /** manifest, blob or other, for the latency's `kind` label (not logged): set by the route step. */
+  moves?: RequestKind;
+  /** Who wrote the answer: set to upstream when the registry's answer is relayed. */
+  source?: AnswerSource;
+  /** The request's ID: the trace ID of its traceparent (the client's, or one made here); logged and sent upstream. */
+  requestId?: string;
 }
+
+// The entry of each request being answered, for the proxy's response hook (which has only the request).
+const entries = new WeakMap<IncomingMessage, Entry>();
+
+/** The log entry of a request being answered, if any. */
+export const entryOf = (req: IncomingMessage): Entry | undefined => entries.get(req);
 
 // Query keys whose values are safe to log; the upload `_state` is a signed
 // secret, and anything unknown is treated like one.
@@ -42,8 +54,13 @@ function transferred(socket: Socket): { received: number; sent: number } {
   return { received: Math.max(0, now.read - last.read), sent: Math.max(0, now.written - last.written) };
 }
 
-export function accessLog(req: IncomingMessage, res: ServerResponse, log: Logger): Entry {
+/**
+ * `probes`: whether /livez, /readyz, /healthz... get a line too (log.probes);
+ * by default they do not: a probe every few seconds from every node buries the requests.
+ */
+export function accessLog(req: IncomingMessage, res: ServerResponse, log: Logger, probes = false): Entry {
   const entry: Entry = {};
+  entries.set(req, entry);
   const started = performance.now();
   const socket = req.socket;
   const read0 = socket.bytesRead;
@@ -55,8 +72,14 @@ export function accessLog(req: IncomingMessage, res: ServerResponse, log: Logger
     const seconds = (performance.now() - started) / 1000;
     const bytesIn = socket.bytesRead - read0;
     const bytesOut = socket.bytesWritten - written0;
-    metrics.request({ method: req.method, action: entry.kind ?? 'other', status: res.statusCode, seconds, ...transferred(socket) });
+    metrics.request({
+      method: req.method, action: entry.kind ?? 'other', kind: entry.moves, source: entry.source, status: res.statusCode, seconds,
+      ...transferred(socket),
+    });
+    if (entry.kind === 'health' && !probes) return;
+    const agent = req.headers['user-agent'];
     log.info({
+      requestId: entry.requestId ?? null,
       client: clientAddressOf(socket),
       user: entry.user ?? null,
       method: req.method,
@@ -68,6 +91,8 @@ export function accessLog(req: IncomingMessage, res: ServerResponse, log: Logger
       bytesIn,
       bytesOut,
       durationMs: Math.round(seconds * 10_000) / 10,
+      // Who says they are asking: bounded, as any client may send 16 KiB of it.
+      userAgent: typeof agent === 'string' ? agent.slice(0, 256) : null,
     }, 'request');
   });
   return entry;

@@ -19,7 +19,8 @@ import { clientAddressOf } from '../util/clientAddress.js';
 import type { Logger } from '../util/log.js';
 import { metrics, type ThrottleLimit } from '../metrics/metrics.js';
 import { answerProbe, isProbePath, type Probes } from '../metrics/probes.js';
-import { accessLog, type Entry } from './accessLog.js';
+import { accessLog, entryOf, type Entry } from './accessLog.js';
+import { traceOf } from './trace.js';
 import { listing } from './catalog.js';
 import { forwardingHeaders, rewriteLocation, validHost } from './passes.js';
 import type { Shares } from './shares.js';
@@ -60,6 +61,8 @@ export interface HandlerOptions {
   upstreamHealthy?: (() => Promise<boolean>) | undefined;
   /** What the upstream serves itself of OCI 1.1 (upstreamApi.ts); unset: asked of opts.upstream. */
   upstreamApi?: UpstreamApi;
+  /** Whether probes get an access log line (log.probes); default not. */
+  logProbes?: boolean;
   /** Where chunked uploads stand (uploads.ts); unset: a new map per handler. */
   uploads?: UploadOffsets;
   /** The fallback indexes of referrers (referrers.ts); unset: made over opts.upstream. */
@@ -79,6 +82,8 @@ export interface Context {
   rawQuery: string;
   entry: Entry;
   expectContinue: boolean;
+  /** The traceparent the upstream gets (trace.ts). */
+  traceparent?: string;
   route?: Exclude<Route, { kind: 'invalid' }>;
   params?: Map<string, string>;
   /** Whether the route takes a body on this request (registry/body.ts). */
@@ -151,6 +156,9 @@ export const route: Step = (ctx) => {
   if (route.kind === 'repository') ctx.entry.repository = route.name;
   // For the metrics: what it is from method and path, before any check refuses it.
   ctx.entry.kind = route.kind === 'catalog' ? 'catalog' : route.kind === 'repository' ? (actionsFor(ctx.method)?.at(-1) ?? 'other') : 'other';
+  const resource = route.kind === 'repository' ? route.resource : undefined;
+  const transfer = (resource === 'blobs' && ctx.method === 'GET') || (resource === 'uploads' && ['PATCH', 'PUT'].includes(ctx.method));
+  ctx.entry.moves = resource === 'manifests' ? 'manifest' : transfer ? 'blob' : 'other';
   return undefined;
 };
 
@@ -243,13 +251,13 @@ export function ownRequestHeaders(ctx: Context, opts: HandlerOptions): Record<st
   const { authorization } = ctx.headers!;
   return {
     'user-agent': `${ctx.headers!['user-agent'] ?? ''} (registry-gateway)`.trimStart(), ...(authorization ? { authorization } : {}),
-    ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(ctx.req)),
+    ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(ctx.req), ctx.traceparent),
   };
 }
 
 /** The client's request as the gateway forwards it, when the gateway sends it itself (forward's headers, without Connection). */
 const forwardedHeaders = (ctx: Context, opts: HandlerOptions): Record<string, string> =>
-  ({ ...ctx.headers, ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(ctx.req)) });
+  ({ ...ctx.headers, ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(ctx.req), ctx.traceparent) });
 
 /** Whether the caller may pull the repository: the gateway reads on a caller's behalf only what the caller may read. */
 const mayPull = (ctx: Context, opts: HandlerOptions, name: string) =>
@@ -307,6 +315,7 @@ export const referrerDelete: Step = async (ctx, opts) => {
   const answer = await opts.upstream.send('DELETE', ctx.path, forwardedHeaders(ctx, opts));
   if (answer.status === 202) await opts.referrers!.remove(route.name, referrer.subject, route.reference, own);
   const headers = Object.fromEntries(Object.entries(answer.headers).filter(([n]) => !HOP_BY_HOP.has(n)));
+  ctx.entry.source = 'upstream';
   ctx.res.writeHead(answer.status, { ...headers, 'content-length': String(answer.body.length) });
   ctx.res.end(answer.body);
   return 'done';
@@ -339,6 +348,7 @@ export const referrerPush: Step = async (ctx, opts) => {
   const added = referrer ? await opts.referrers!.add(route.name, referrer.subject, referrer.descriptor, own) : false;
   const answer: NodeJS.Dict<string | string[]> = Object.fromEntries(Object.entries(put.headers).filter(([n]) => !HOP_BY_HOP.has(n)));
   rewriteLocation(put.status, answer, opts.upstream.origin, opts.publicOrigin(ctx.req));
+  ctx.entry.source = 'upstream';
   ctx.res.writeHead(put.status, {
     ...answer, 'content-length': String(put.body.length), ...(added && referrer ? { 'OCI-Subject': referrer.subject } : {}),
   });
@@ -416,7 +426,8 @@ export const forward: Step = (ctx, opts) => {
   const connection = connectionHeader(req.headers);
   req.url = ctx.path + formatQuery(ctx.params!);
   req.headers = {
-    ...ctx.headers, ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(req)), ...(connection ? { connection } : {}),
+    ...ctx.headers, ...forwardingHeaders(upstreamHost(ctx, opts), clientAddress(req), ctx.traceparent),
+    ...(connection ? { connection } : {}),
   };
   // Authorized: now let the client send the body. Expect goes no further.
   if (ctx.expectContinue) res.writeContinue();
@@ -473,19 +484,24 @@ export function createHandler(options: HandlerOptions, steps: readonly [string, 
   opts.upstream.proxy.on('proxyRes', (proxyRes, req) => {
     // Read before the rewrite: the upstream's own Location, on the request URL the gateway wrote (forward).
     noteUpload(opts.uploads!, req, proxyRes.statusCode ?? 0, proxyRes.headers.location);
+    const entry = entryOf(req);
+    if (entry) entry.source = 'upstream';
     rewriteLocation(proxyRes.statusCode ?? 0, proxyRes.headers, opts.upstream.origin, opts.publicOrigin(req));
   });
 
   return async function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): Promise<void> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
+    const trace = traceOf(req.headers.traceparent);
     const ctx: Context = {
       req, res, expectContinue,
       method: req.method ?? '',
       path: q === -1 ? url : url.slice(0, q),
       rawQuery: q === -1 ? '' : url.slice(q + 1),
-      entry: accessLog(req, res, opts.log),
+      entry: accessLog(req, res, opts.log, opts.logProbes),
+      traceparent: trace.traceparent,
     };
+    ctx.entry.requestId = trace.id;
     for (const [name, step] of steps) {
       let result: StepResult;
       try {

@@ -58,9 +58,13 @@ export function certifiedHost(host: string, certificate: X509Certificate): boole
  * The registry builds https upload URLs for the public host (publicUrl's,
  * else the certified Host the client used), and logs the real client. The
  * client's own Forwarded, X-Forwarded-* or X-Real-IP never go upstream.
+ * `traceparent`: the request's trace (trace.ts), so the upstream's log joins the gateway's.
  */
-export function forwardingHeaders(host: string, clientAddress: string): Record<string, string> {
-  return { host, 'x-forwarded-proto': 'https', 'x-forwarded-host': host, 'x-forwarded-for': clientAddress };
+export function forwardingHeaders(host: string, clientAddress: string, traceparent?: string): Record<string, string> {
+  return {
+    host, 'x-forwarded-proto': 'https', 'x-forwarded-host': host, 'x-forwarded-for': clientAddress,
+    ...(traceparent ? { traceparent } : {}),
+  };
 }
 
 const REWRITTEN_STATUS = (status: number) => status === 201 || status === 202 || (status >= 300 && status < 400);

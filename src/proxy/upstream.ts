@@ -31,11 +31,21 @@ const MAX_ANSWER = 16 * 1024 * 1024;
 
 export interface UpstreamAnswer { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
 
-export function createUpstream(target: string, idleMs: number, maxSockets = 256): Upstream {
+/** How the gateway reaches an https upstream, and the credential it adds to every request (src/proxy/upstreamClient.ts). */
+export interface UpstreamAccess {
+  /** TLS options of the agents: ca, cert, key (PEM). */
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** The Authorization header the upstream gets on every request instead of the client's. */
+  authorization?: string;
+}
+
+export function createUpstream(target: string, idleMs: number, maxSockets = 256, access: UpstreamAccess = {}): Upstream {
   const url = new URL(target);
   const Agent = url.protocol === 'https:' ? https.Agent : http.Agent;
-  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: 32, scheduling: 'lifo', timeout: idleMs });
-  const probeAgent = new Agent({ keepAlive: true, maxSockets: 2, maxFreeSockets: 1, timeout: 10_000 });
+  const tls = url.protocol === 'https:' ? access.tls ?? {} : {};
+  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: 32, scheduling: 'lifo', timeout: idleMs, ...tls });
+  const probeAgent = new Agent({ keepAlive: true, maxSockets: 2, maxFreeSockets: 1, timeout: 10_000, ...tls });
+  const credential = access.authorization ? { authorization: access.authorization } : {};
   const pool = createPool(maxSockets);
   const proxy = createProxyServer({
     target: url.origin,
@@ -45,6 +55,8 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     proxyTimeout: idleMs, // idle time on the upstream socket, not a total
     followRedirects: false,
     ws: false,
+    // Over whatever the client's request carried: the upstream sees the gateway's credential only.
+    ...(access.authorization ? { headers: credential } : {}),
   });
   const client = url.protocol === 'https:' ? https : http;
   const call = async (
@@ -55,7 +67,7 @@ export function createUpstream(target: string, idleMs: number, maxSockets = 256)
     const release = probe ? () => {} : await pool.acquire(timeoutMs);
     if (!release) throw Object.assign(new Error(`no upstream socket free within ${timeoutMs} ms`), { code: 'POOL_TIMEOUT' });
     return new Promise<UpstreamAnswer>((resolve, reject) => {
-      const options = { method, agent: probe ? probeAgent : agent, headers, timeout: timeoutMs };
+      const options = { method, agent: probe ? probeAgent : agent, headers: { ...headers, ...credential }, timeout: timeoutMs };
       const tooLarge = () => Object.assign(new Error(`upstream answer larger than ${maxBytes} bytes`), { code: 'TOO_LARGE' });
       const req = client.request(new URL(path, url.origin), options, (res) => {
         const chunks: Buffer[] = [];

@@ -2,6 +2,7 @@
 // and on SIGHUP. What can change live is applied (the access rules); for the
 // rest the log names each changed setting and says it needs a restart, so an
 // edit is never silently ignored.
+import { metrics } from '../metrics/metrics.js';
 import { isDeepStrictEqual } from 'node:util';
 import { loadConfig, type Config, type Overrides } from '../config/config.js';
 import type { Logger } from '../util/log.js';
@@ -52,6 +53,7 @@ export function watchConfig(
     try {
       next = await loadConfig(path, overrides);
     } catch (err) {
+      metrics.reloadFailed('config');
       log.error({ config: path, error: (err as Error).message }, 'config reload failed; the gateway keeps running with the config it has');
       return;
     }

@@ -20,6 +20,7 @@ import { setClientAddress } from '../util/clientAddress.js';
 import { edgeMetrics, type ProxyRefusal } from '../metrics/edge.js';
 import { looksLikeHeader, readHeader } from './proxyProtocol.js';
 import type { Logger } from '../util/log.js';
+import { metrics } from '../metrics/metrics.js';
 
 /** Descriptors kept for what is not a socket: logs, watchers, worker threads, the event loop. */
 export const FILE_HEADROOM = 64;
@@ -140,6 +141,7 @@ export function guardConnections(
 
   const warnOnce = oncePer(WARN_EVERY_MS);
   server.on('drop', () => {
+    metrics.connectionRefused('connections');
     if (warnOnce('*')) log.warn({ limit: cap }, 'client connections at limits.connections: refusing new ones');
   });
   const counter = addressCounter(perAddress);
@@ -152,6 +154,7 @@ export function guardConnections(
     const key = addressKey(client);
     if (!counter.take(key)) {
       raw.destroy();
+      metrics.connectionRefused('connectionsPerAddress');
       if (warnOnce(key)) {
         log.warn({ address: key, limit: perAddress }, 'connections from one address at limits.connectionsPerAddress: refusing more');
       }

@@ -58,20 +58,28 @@ export function cached(fn: () => CheckResult | Promise<CheckResult>, ttlMs: numb
 
 /** Runs every check at once; the reasons of those that fail, in list order. */
 export async function readiness(
-  checks: readonly ReadinessCheck[], draining: boolean, started: boolean, exclude: readonly string[] = [],
+  checks: readonly ReadinessCheck[], draining: boolean, started: boolean, exclude: readonly string[] = [], verbose = false,
 ): Promise<ProbeResult> {
   const reasons: string[] = [];
   if (!started) reasons.push(STARTING);
   if (draining) reasons.push(DRAINING);
-  const results = await Promise.all(checks.filter((c) => !exclude.includes(c.name)).map(async (c) => {
+  // verbose (/readyz?verbose): the excluded run too, so that the answer names them all (a read-only Redis, say).
+  const run = verbose ? checks : checks.filter((c) => !exclude.includes(c.name));
+  const results = await Promise.all(run.map(async (c) => {
     try {
       return await c.check();
     } catch {
       return `${c.name} check failed`;
     }
   }));
-  for (const r of results) if (r !== undefined) reasons.push(r);
-  return { ok: reasons.length === 0, reasons };
+  const details: string[] = [];
+  run.forEach((c, i) => {
+    const r = results[i];
+    const excluded = exclude.includes(c.name);
+    if (r !== undefined && !excluded) reasons.push(r);
+    details.push(`[${r === undefined ? '+' : '-'}]${c.name} ${r === undefined ? 'ok' : `failed: ${r}`}${excluded ? ' (excluded)' : ''}`);
+  });
+  return verbose ? { ok: reasons.length === 0, reasons, details } : { ok: reasons.length === 0, reasons };
 }
 
 export function createHealth(log: Logger, checks: ReadinessCheck[] = []): Health {
@@ -91,8 +99,8 @@ export function createHealth(log: Logger, checks: ReadinessCheck[] = []): Health
     },
     live: () => ({ ok: true, reasons: [] }),
     startup: () => (started ? { ok: true, reasons: [] } : { ok: false, reasons: [STARTING] }),
-    async ready(exclude = []) {
-      const result = await readiness(checks, draining, started, exclude);
+    async ready(exclude = [], verbose = false) {
+      const result = await readiness(checks, draining, started, exclude, verbose);
       if (wasReady !== result.ok) {
         if (wasReady !== undefined || !result.ok) {
           if (result.ok) log.info('ready');

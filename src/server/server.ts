@@ -17,10 +17,11 @@ import { clientAddress, createHandler, upstreamReachable } from '../proxy/handle
 import { certifiedHost, servedPort } from '../proxy/passes.js';
 import { createShares } from '../proxy/shares.js';
 import { createUpstream } from '../proxy/upstream.js';
+import { upstreamAccess } from '../proxy/upstreamClient.js';
 import { createTrust, trustAddresses, type Trust } from '../trust/endpoint.js';
 import type { Logger } from '../util/log.js';
 import { AUTH_MODES } from './authModes.js';
-import { guardConnections } from './connections.js';
+import { guardConnections, oncePer } from './connections.js';
 import { loadTls, watchTls } from './tls.js';
 import { bind, listenAddress, reachableFrom } from './listen.js';
 import { swappableTrust } from './swappableTrust.js';
@@ -30,7 +31,8 @@ import { sharedThrottle } from './workers.js';
 import { connectShared } from '../shared/redis.js';
 import { createRedisThrottle } from '../shared/throttle.js';
 import type { Socket } from 'node:net';
-import { metrics } from '../metrics/metrics.js';
+import { clientAddressOf } from '../util/clientAddress.js';
+import { metrics, tlsFailureReason } from '../metrics/metrics.js';
 import { edgeMetrics } from '../metrics/edge.js';
 import { certificateCheck, createHealth, upstreamCheck, type Health } from './health.js';
 import { drain, drainableServer, type DrainSettings } from './drain.js';
@@ -87,7 +89,12 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     throw err;
   }
   const idleMs = config.timeouts.idle * 1000;
-  const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs, config.limits.upstreamSockets);
+  const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs, config.limits.upstreamSockets,
+    await upstreamAccess(config.upstreamClient).catch(async (err: unknown) => {
+      await auth.close();
+      await shared?.close();
+      throw err;
+    }));
   const { host, port } = await listenAddress(config.listen);
   let listeningPort = port; // the one bound, once listening (port 0 picks one)
   const certDir = dirname(config.tls.cert);
@@ -150,6 +157,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     bodyStallMs: config.timeouts.bodyStall * 1000,
     bodyMinBytes: config.timeouts.bodyMinBytes,
     poolWaitMs: config.timeouts.poolWait * 1000,
+    logProbes: config.log.probes,
     endpoints: [...auth.endpoints, ...(trust ? [trust] : []), ui, rootRedirect],
   });
   const server = https.createServer({
@@ -189,8 +197,28 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     stopUpstreamUp();
   };
   server.timeout = idleMs; // idle time on the client socket
-  server.on('tlsClientError', (err) => log.debug({ error: err.message }, 'TLS handshake failed'));
+  // Counted by reason, and logged at info at most once a minute per reason (with how many
+  // were not logged since), the rest at debug: nodes that missed a CA rollover fail here
+  // (unknown_ca), and a scanner from many addresses must not flood the log or grow a map.
+  const handshakeLogged = oncePer(60_000);
+  const unlogged = new Map<string, number>();
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const reason = tlsFailureReason(err);
+    metrics.tlsHandshakeFailure(reason);
+    const fields = { client: clientAddressOf(socket), reason, error: err.code ?? err.message };
+    if (handshakeLogged(reason)) {
+      log.info({ ...fields, notLoggedSince: unlogged.get(reason) ?? 0 }, 'TLS handshake failed');
+      unlogged.set(reason, 0);
+    } else {
+      unlogged.set(reason, (unlogged.get(reason) ?? 0) + 1);
+      log.debug(fields, 'TLS handshake failed');
+    }
+  });
 
+  const tokenReloadFailed = (err: Error) => {
+    metrics.reloadFailed('token');
+    log.error({ error: err.message }, 'token key reload failed; keeping the current keys');
+  };
   // 'signal' (SIGHUP): reload and say so. 'change' (the file watch): add-host and renew replace
   // server.crt and server.key one after the other, so the watch fires once per file, perhaps
   // between the two: one reload for both (debounced), logged only when something changed, and
@@ -214,6 +242,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         tlsSoon(false, 1000);
         return;
       }
+      metrics.reloadFailed('tls');
       log.error({ error: (err as Error).message }, 'TLS reload failed; keeping the current certificate');
     }
     await reloadTrust(); // the certificate's names are the addresses in the setup commands
@@ -236,8 +265,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       log.info({ caSha256: next.caSha256, commands: next.commands },
         'node setup changed (the CAs nodes are given, or the addresses): run one of these commands as root on each node');
       // A rollover switch re-issues token.crt from the new CA too.
-      if (caChanged) await auth.reload().catch((err: Error) => log.error({ error: err.message }, 'token key reload failed; keeping the current keys'));
+      if (caChanged) await auth.reload().catch(tokenReloadFailed);
     } catch (err) {
+      metrics.reloadFailed('trust');
       log.error({ error: (err as Error).message }, 'trust reload failed; /trust/ keeps serving the current CAs');
     }
   }));
@@ -289,7 +319,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     },
     async reload() {
       await reloadTls('signal');
-      await auth.reload().catch((err: Error) => log.error({ error: err.message }, 'token key reload failed; keeping the current keys'));
+      await auth.reload().catch(tokenReloadFailed);
     },
     async drain(settings) {
       const target = drainableServer(server, {

@@ -3,13 +3,16 @@
 // that a cookie replayed to another replica (or --workers process) after
 // logout is refused there too. Redis down: this process's own list decides,
 // as the login throttles do (a session logged out elsewhere meanwhile lives
-// on there until its idle expiry, at most 30 minutes).
+// on there until its idle expiry, at most 30 minutes). A Redis that lost its
+// data (restarted without persistence) has a new epoch (src/shared/redis.ts):
+// every session issued before it is refused, since its logout may be lost.
 import { createHash } from 'node:crypto';
 import { evictOldest } from '../util/evict.js';
 
 export interface Revocations {
   revoke(id: string, untilMs: number): Promise<void>;
-  revoked(id: string): Promise<boolean>;
+  /** `issuedAtMs`: when the session was issued (its iat); one issued before the shared epoch counts as revoked. */
+  revoked(id: string, issuedAtMs?: number): Promise<boolean>;
 }
 
 export function localRevocations(now: () => number = Date.now, maxEntries = 100_000): Revocations & { readonly size: number } {
@@ -42,6 +45,8 @@ export interface RevocationStore {
   prefix: string;
   usable(): boolean;
   failed(err: unknown): void;
+  /** When Redis's data began (ms); undefined until known. */
+  epoch?(): number | undefined;
   client: {
     set(key: string, value: string, mode: 'PX', ms: number): Promise<unknown>;
     exists(key: string): Promise<number>;
@@ -57,8 +62,11 @@ export function sharedRevocations(store: RevocationStore, local: Revocations, no
       const ms = Math.max(1, untilMs - now());
       if (store.usable()) await store.client.set(key(id), '1', 'PX', ms).catch((err: unknown) => store.failed(err));
     },
-    async revoked(id) {
+    async revoked(id, issuedAtMs) {
       if (await local.revoked(id)) return true;
+      // Known even while Redis is away: the epoch last read.
+      const epoch = store.epoch?.();
+      if (issuedAtMs !== undefined && epoch !== undefined && issuedAtMs < epoch) return true;
       if (!store.usable()) return false;
       try {
         return (await store.client.exists(key(id))) > 0;

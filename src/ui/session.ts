@@ -112,7 +112,7 @@ export function createSessions(opts: SessionOptions): Sessions {
           || typeof iat !== 'number' || typeof exp !== 'number') return undefined;
         if (end * 1000 <= now() - LEEWAY_S * 1000 || exp > end) return undefined;
         if (opts.stamp(sub) !== pwd) return undefined;
-        if (await opts.revocations.revoked(jti)) return undefined;
+        if (await opts.revocations.revoked(jti, iat * 1000)) return undefined;
         return { user: sub, id: jti, issuedAt: iat * 1000, expiresAt: exp * 1000, endsAt: end * 1000 };
       }
       return undefined;

@@ -18,14 +18,26 @@ export interface RedisServer {
   stop: () => Promise<void>;
 }
 
-export async function startRedis(dir: string, opts: { password?: string } = {}): Promise<RedisServer> {
+export interface RedisOptions {
+  password?: string;
+  /** A read-only replica of this one (`--replicaof`), authenticating with the same password. */
+  replicaOf?: RedisServer;
+  /** TLS only (no plain port), with this certificate and key; url is then rediss://localhost:PORT. */
+  tls?: { cert: string; key: string; ca: string };
+}
+
+export async function startRedis(dir: string, opts: RedisOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let forget = () => {};
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-      ...(opts.password ? ['--requirepass', opts.password] : [])];
+    const args = [...(opts.tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.cert, '--tls-key-file', opts.tls.key,
+        '--tls-ca-cert-file', opts.tls.ca, '--tls-auth-clients', 'no']
+      : ['--port', String(port)]), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+      ...(opts.password ? ['--requirepass', opts.password] : []),
+      ...(opts.replicaOf ? ['--replicaof', '127.0.0.1', String(opts.replicaOf.port), ...(opts.password ? ['--masterauth', opts.password] : [])] : [])];
     const c = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     let out = '';
@@ -52,7 +64,7 @@ export async function startRedis(dir: string, opts: { password?: string } = {}):
   await start();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: opts.tls ? `rediss://localhost:${port}` : `redis://127.0.0.1:${port}`,
     pid: () => child!.pid!,
     kill,
     restart: start,

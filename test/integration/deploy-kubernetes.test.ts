@@ -14,6 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:tls';
@@ -124,9 +125,20 @@ const unwrapped = (o: Obj): Obj => (o.kind === 'Secret'
   ? { ...o, data: Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, String(v).replace(/\n/g, '')])) }
   : o);
 
+/** The same for its PrometheusRule (test/integration/alerts.test.ts runs promtool on the rules). */
+function validatePrometheusRule(o: Obj): void {
+  assert.equal(o.apiVersion, 'monitoring.coreos.com/v1');
+  assert.deepEqual(Object.keys(o.spec), ['groups']);
+  for (const g of o.spec.groups) {
+    assert.equal(typeof g.name, 'string');
+    for (const r of g.rules) assert.deepEqual(Object.keys(r).filter((k) => !['alert', 'expr', 'for', 'labels', 'annotations'].includes(k)), []);
+  }
+}
+
 function validateAll(docs: Obj[], where: string): string[] {
   return docs.map((o) => {
     if (o.kind === 'ServiceMonitor') validateServiceMonitor(o);
+    else if (o.kind === 'PrometheusRule') validatePrometheusRule(o);
     else {
       const Model = MODELS[typeKey(o)] ?? assert.fail(`${where}: no schema for ${typeKey(o)}`);
       assert.doesNotThrow(() => new Model(unwrapped(o)).validate(), `${where}: ${o.kind} ${o.metadata?.name}`);
@@ -208,7 +220,8 @@ const plainEnv = (container: Obj, resolve: (ref: Obj) => string = () => assert.f
 const regPod = get(docs, 'Deployment', 'registry').spec.template.spec;
 const regContainer = regPod.containers[0];
 assert.equal(regContainer.volumeMounts.find((m: Obj) => m.name === 'data').mountPath, '/var/lib/registry', 'registry:2 keeps its images there');
-const upstream = new URL(podConfig.upstream);
+const upstreamOf = (config: Obj): string => (typeof config.upstream === 'string' ? config.upstream : config.upstream.url);
+const upstream = new URL(upstreamOf(podConfig));
 assert.equal(regContainer.ports[0].containerPort, Number(upstream.port));
 const storage = join(shared, 'registry');
 await mkdir(storage);
@@ -220,9 +233,26 @@ await writeFile(registryYml, JSON.stringify({
   http: { addr: `:${upstream.port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
 }));
 const secretValue = (ref: Obj) => Buffer.from(get(docs, 'Secret', ref.name).data[ref.key], 'base64').toString();
+// Its Secret volumes (the htpasswd of the gateway's credential) placed here; a variable naming a file in one points here too.
+const regMounts = new Map<string, string>();
+for (const m of regContainer.volumeMounts.filter((x: Obj) => x.name !== 'data')) {
+  const v = regPod.volumes.find((x: Obj) => x.name === m.name);
+  const dir = join(shared, `registry-${m.name}`);
+  await mkdir(dir);
+  for (const [key, value] of Object.entries(get(docs, 'Secret', v.secret.secretName).data as Record<string, string>)) {
+    await writeFile(join(dir, key), Buffer.from(value, 'base64'), { mode: v.secret.defaultMode ?? 0o644 });
+    await chown(join(dir, key), 0, regPod.securityContext.fsGroup);
+  }
+  regMounts.set(m.mountPath, dir);
+}
+const regEnv = plainEnv(regContainer, secretValue).map((e: string) => {
+  const [name, value] = [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)];
+  const mount = [...regMounts.keys()].find((p) => value.startsWith(`${p}/`));
+  return mount ? `${name}=${regMounts.get(mount)}${value.slice(mount.length)}` : e;
+});
 const registry = await startRegistry(work, {
   storage, port: Number(upstream.port), configPath: registryYml,
-  prefix: [...host.prefix, 'env', ...plainEnv(regContainer, secretValue), ...asUser(regPod, regContainer)],
+  prefix: [...host.prefix, 'env', ...regEnv, ...asUser(regPod, regContainer)],
 });
 cleanups.push(() => registry.stop());
 
@@ -233,7 +263,10 @@ const redisData = join(shared, 'redis-data');
 await mkdir(redisData);
 await chmod(redisData, 0o777); // an emptyDir
 const dataMount = redisContainer.volumeMounts[0].mountPath as string;
-const redisArgs = [...redisContainer.command, ...redisContainer.args].map((a: string) => (a === dataMount ? redisData : a));
+// $(NAME) in args is the container's variable, as the kubelet expands it (the password, from its Secret).
+const redisEnv = new Map<string, string>(plainEnv(redisContainer, secretValue).map((e: string) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+const redisArgs = [...redisContainer.command, ...redisContainer.args]
+  .map((a: string) => (a === dataMount ? redisData : a.replace(/\$\(([A-Z_]+)\)/g, (_m, name: string) => redisEnv.get(name) ?? assert.fail(`no ${name}`))));
 const redis = spawn(host.prefix[0]!, [...host.prefix.slice(1), ...asUser(redisPod, redisContainer), ...redisArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
 let redisLog = '';
 redis.stdout!.on('data', (d) => (redisLog += d));
@@ -306,13 +339,13 @@ test('the shipped base and overlays render alone, and every object validates', a
 test('every output of the command renders and validates: with-registry, existing-registry, single with a ServiceMonitor, token mode', async () => {
   assert.deepEqual(validateAll(withRegistry.docs, 'with-registry').sort(), [
     'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy',
-    'PersistentVolumeClaim', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'Service']);
+    'PersistentVolumeClaim', 'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'Service']);
   assert.deepEqual(validateAll(existing.docs, 'existing-registry').sort(), [
     'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy',
-    'PodDisruptionBudget', 'Secret', 'Secret', 'Service', 'Service']);
+    'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'Service']);
   assert.deepEqual(validateAll(single.docs, 'single').sort(), [
     'ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy', 'PersistentVolumeClaim',
-    'PodDisruptionBudget', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'ServiceMonitor']);
+    'PodDisruptionBudget', 'PrometheusRule', 'Secret', 'Secret', 'Secret', 'Secret', 'Secret', 'Service', 'Service', 'ServiceMonitor']);
   validateAll(token.docs, 'token');
   // With one misspelt copy (the control: the check fails where it should, and only there).
   const all = Object.values(variants).flatMap((v) => v.docs);
@@ -487,18 +520,57 @@ test('Redis: non-root, read-only, nothing kept; the registry: its http.secret fr
   assert.equal(args[args.indexOf('--save') + 1], '');
   assert.equal(args[args.indexOf('--appendonly') + 1], 'no');
   assert.deepEqual(r.volumes, [{ name: 'data', emptyDir: { sizeLimit: '64Mi' } }]);
+  // A password from a Secret, the one the gateway's redis.passwordFile holds; no protected-mode off.
+  assert.ok(!args.includes('--protected-mode'));
+  assert.equal(args[args.indexOf('--requirepass') + 1], '$(REDIS_PASSWORD)');
+  const env = Object.fromEntries(r.containers[0].env.map((e: Obj) => [e.name, e.valueFrom.secretKeyRef]));
+  assert.deepEqual(Object.keys(env).sort(), ['REDISCLI_AUTH', 'REDIS_PASSWORD'], 'the readiness probe\'s redis-cli authenticates too');
+  const password = Buffer.from(get(withRegistry.docs, 'Secret', env.REDIS_PASSWORD.name).data.password, 'base64').toString();
+  assert.match(password, /^[0-9a-f]{64}$/);
+  const gwConfig = configOf(withRegistry.docs);
+  const mountedFiles = new Map(mountedVolumes(withRegistry.docs, gatewayOf(withRegistry.docs))
+    .flatMap((m) => (m.files ?? []).map((f): [string, string] => [`${m.mountPath}/${f.key}`, String(f.content)])));
+  assert.equal(mountedFiles.get(gwConfig.redis.passwordFile), password, 'the gateway reads the same password');
+  // The pod's gateway (started above from these manifests) authenticates to the pod's redis-server.
+  assert.equal((await request(`https://${ADDRESS}/readyz`, { ca })).status, 200);
   const reg = get(withRegistry.docs, 'Deployment', 'registry').spec.template.spec;
   assert.equal(reg.enableServiceLinks, false, 'no REGISTRY_* variables from Service links');
   const ref = reg.containers[0].env.find((e: Obj) => e.name === 'REGISTRY_HTTP_SECRET').valueFrom.secretKeyRef;
   const secret = Buffer.from(get(withRegistry.docs, 'Secret', ref.name).data[ref.key], 'base64').toString();
   assert.match(secret, /^[0-9a-f]{64}$/);
-  const upstream = new URL(configOf(withRegistry.docs).upstream);
+  const upstream = new URL(upstreamOf(configOf(withRegistry.docs)));
   const service = get(withRegistry.docs, 'Service', upstream.hostname);
   assert.equal(service.spec.ports[0].port, Number(upstream.port));
+  // The registry opens only to the gateway's credential: straight to it (as a pod past the NetworkPolicy), 401.
+  const direct = (path: string, auth?: string) => new Promise<number>((resolve, reject) => {
+    http.get(`http://${host.address}:${upstream.port}${path}`, { agent: false, headers: auth ? { authorization: auth } : {} }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    }).on('error', reject);
+  });
+  assert.equal(await direct('/v2/'), 401);
+  assert.equal(await direct('/'), 200, 'the probes\' path answers without credentials');
+  const client = configOf(withRegistry.docs).upstream;
+  const gwFiles = new Map(mountedVolumes(withRegistry.docs, gatewayOf(withRegistry.docs))
+    .flatMap((m) => (m.files ?? []).map((f): [string, string] => [`${m.mountPath}/${f.key}`, String(f.content)])));
+  const upstreamPassword = gwFiles.get(client.passwordFile) ?? assert.fail(`${client.passwordFile} is mounted`);
+  assert.match(upstreamPassword, /^[0-9a-f]{64}$/);
+  assert.equal(await direct('/v2/', `Basic ${Buffer.from(`${client.username}:${upstreamPassword}`).toString('base64')}`), 200,
+    'the control: the gateway\'s credential opens it');
+  assert.equal((await request(`https://${ADDRESS}/v2/`, { ca, user: 'alice:alice-pw' })).status, 200, 'and the gateway uses it');
   // Rendered again: the same secret, so uploads in progress survive the re-apply.
   const again = await deploy('with-registry', ['--force']);
   const ref2 = get(again.docs, 'Deployment', 'registry').spec.template.spec.containers[0].env.find((e: Obj) => e.name === 'REGISTRY_HTTP_SECRET').valueFrom.secretKeyRef;
   assert.equal(Buffer.from(get(again.docs, 'Secret', ref2.name).data[ref2.key], 'base64').toString(), secret);
+  const redisRef = get(again.docs, 'Deployment', 'registry-gateway-redis').spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef;
+  assert.equal(Buffer.from(get(again.docs, 'Secret', redisRef.name).data.password, 'base64').toString(), password, 'and the same Redis password');
+  // A configured redis.passwordFile: its password is the bundled Redis's.
+  await writeFile(join(work, 'redis-pw'), 'my-own-redis-password\n');
+  await writeFile(join(work, 'redis.yaml'), 'redis:\n  url: redis://elsewhere:6379\n  passwordFile: redis-pw\n');
+  const own = await deploy('own-redis-password', ['--config', 'redis.yaml']);
+  const ownRef = get(own.docs, 'Deployment', 'registry-gateway-redis').spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef;
+  assert.equal(Buffer.from(get(own.docs, 'Secret', ownRef.name).data.password, 'base64').toString(), 'my-own-redis-password');
+  assert.match(own.stdout, /uses the password in redis-pw/);
 });
 
 test('existing-registry: the policy selects the given labels, the upstream is the given Service, nothing else deployed; single: no Redis', () => {

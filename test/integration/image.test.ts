@@ -58,7 +58,9 @@ async function readImage(dir: string, tag: string): Promise<Image> {
   const config = JSON.parse(await readFile(blob(dir, manifest.config.digest), 'utf8'));
   return { digest: desc.digest, index, manifest, config };
 }
-const image = await readImage(layout, version);
+// The tag: the version and the commit (scripts/image.sh), so a rebuild of a new commit is a new tag.
+const tag = `${version}-${revision.slice(0, 12)}`;
+const image = await readImage(layout, tag);
 
 interface Entry { name: string; type: string; mode: number; uid: number; gid: number; mtime: number; linkname: string | null; body?: string }
 /** Every entry of a gzip layer; the bodies of small text files under etc/. */
@@ -127,14 +129,46 @@ test('npm run image runs scripts/image.sh, and a missing tool is named with its 
 });
 
 test('two builds of one tree, in different directories, give one digest', async (t) => {
-  const again = await readImage(join(work, 'out2', 'oci'), version);
+  const again = await readImage(join(work, 'out2', 'oci'), tag);
   t.diagnostic(`builds (in parallel): ${first.ms} ms and ${second.ms} ms; digests ${image.digest} and ${again.digest}`);
   assert.equal(again.digest, image.digest);
   assert.deepEqual((await readdir(join(work, 'out2', 'oci', 'blobs', 'sha256'))).sort(), (await readdir(join(layout, 'blobs', 'sha256'))).sort());
   // The script says what it built, and the staging directories are gone.
   assert.match(first.stdout, new RegExp(`digest\\s+${image.digest}`));
   assert.match(first.stdout, /size\s+[\d.]+ MiB compressed, [\d.]+ MiB unpacked, 3 layers/);
-  assert.deepEqual(await readdir(join(work, 'out1')), ['oci']);
+  assert.deepEqual((await readdir(join(work, 'out1'))).sort(), ['image.json', 'oci', 'sbom.cdx.json']);
+  assert.match(first.stdout, new RegExp(`image\\s+registry-gateway:${tag.replaceAll('.', '\\.')}\n`));
+});
+
+test('beside the image: image.json (tag and digest, for gateway deploy kubernetes) and a CycloneDX SBOM of what is in it', async () => {
+  assert.match(tag, /^\d+\.\d+\.\d+-[0-9a-f]{12}$/, 'version-commit');
+  const described = JSON.parse(await readFile(join(work, 'out1', 'image.json'), 'utf8'));
+  assert.deepEqual(described, { name: 'registry-gateway', tag, digest: image.digest, revision });
+  const sbom = JSON.parse(await readFile(join(work, 'out1', 'sbom.cdx.json'), 'utf8'));
+  assert.equal(sbom.bomFormat, 'CycloneDX');
+  assert.equal(sbom.metadata.component.name, 'registry-gateway');
+  assert.equal(sbom.metadata.timestamp, image.config.created, 'no build time');
+  assert.deepEqual(JSON.parse(await readFile(join(work, 'out2', 'sbom.cdx.json'), 'utf8')), sbom, 'two builds, one SBOM');
+  const names = new Set((sbom.components as { name: string }[]).map((c) => c.name));
+  for (const dep of Object.keys(pkg.dependencies)) assert.ok(names.has(dep.replace(/^@[^/]+\//, '')) || names.has(dep), `${dep} in the SBOM`);
+  for (const dev of ['typescript', 'vite', 'playwright-core']) assert.ok(!names.has(dev), `no devDependency ${dev} in the SBOM`);
+  // gateway deploy kubernetes renders the built image by tag and digest (dist/image/image.json of the checkout it runs from).
+  const scratch = join(work, 'deploy-digest');
+  await mkdir(join(scratch, 'pkg', 'dist', 'image'), { recursive: true });
+  await cp(join(ROOT, 'dist'), join(scratch, 'pkg', 'dist'), { recursive: true });
+  await cp(join(ROOT, 'deploy'), join(scratch, 'pkg', 'deploy'), { recursive: true });
+  await copyFile(join(ROOT, 'package.json'), join(scratch, 'pkg', 'package.json'));
+  await symlink(join(ROOT, 'node_modules'), join(scratch, 'pkg', 'node_modules'));
+  await copyFile(join(work, 'out1', 'image.json'), join(scratch, 'pkg', 'dist', 'image', 'image.json'));
+  assert.equal((await exec(process.execPath, [join(scratch, 'pkg', 'dist', 'cli', 'main.js'), 'certs', 'init', '--dir', join(scratch, 'certs'),
+    '--host', 'registry-gateway.registry-gateway.svc.cluster.local'], { cwd: scratch })).code, 0);
+  await writeFile(join(scratch, 'gw.yaml'), 'auth:\n  mode: none\n');
+  const deployed = await exec(process.execPath, [join(scratch, 'pkg', 'dist', 'cli', 'main.js'), 'deploy', 'kubernetes', '--out', 'k8s',
+    '--certs', 'certs', '--config', 'gw.yaml', '--single'], { cwd: scratch, input: '' });
+  assert.equal(deployed.code, 0, deployed.stderr);
+  const kustomization = await readFile(join(scratch, 'k8s', 'kustomization.yaml'), 'utf8');
+  assert.match(kustomization, new RegExp(`newTag: "${tag}"`));
+  assert.match(kustomization, new RegExp(`digest: "${image.digest}"`));
 });
 
 test('the image config: uid 65532, node entrypoint, serve the mounted config, ports, labels', async () => {
@@ -162,7 +196,8 @@ test('the image config: uid 65532, node entrypoint, serve the mounted config, po
   assert.equal(config.history.length, 3);
   assert.equal(manifest.layers.length, 3);
   assert.ok(manifest.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip'));
-  assert.equal(index.manifests[0]!.annotations!['io.containerd.image.name'], `docker.io/library/registry-gateway:${version}`);
+  assert.equal(index.manifests[0]!.annotations!['io.containerd.image.name'], `docker.io/library/registry-gateway:${tag}`);
+  assert.ok(c.Env.includes(`GATEWAY_REVISION=${revision}`), 'registry_gateway_build_info{revision} from the image');
 
   // The Containerfile says the same (an engine-built image must not drift).
   const file = await readFile(join(ROOT, 'Containerfile'), 'utf8');
@@ -220,7 +255,7 @@ test('the layers: node and its Debian libraries, production node_modules only, t
 
 test(`the unpacked rootfs runs node ${nodeVersion} and the entrypoint as uid 65532, with nothing from the host`, async () => {
   const bundle = join(work, 'bundle');
-  const unpack = await exec('umoci', ['unpack', '--image', `${layout}:${version}`, bundle]);
+  const unpack = await exec('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
   assert.equal(unpack.code, 0, unpack.stderr);
   const rootfs = join(bundle, 'rootfs');
   const node = await exec('chroot', ['--userspec=65532:65532', rootfs, '/usr/local/bin/node', '-p', 'process.version + " " + require("os").userInfo().username']);
@@ -235,7 +270,7 @@ test(`the unpacked rootfs runs node ${nodeVersion} and the entrypoint as uid 655
 test('skopeo pushes the image through the gateway and pulls it back with the same digest', async (t) => {
   const t0 = Date.now();
   const digestFile = join(work, 'pushed.digest');
-  const push = await skopeo(['copy', '--preserve-digests', '--digestfile', digestFile, '--dest-cert-dir', trusted, '--dest-creds', 'alice:alice-pw', `oci:${layout}:${version}`, `docker://${ref}`]);
+  const push = await skopeo(['copy', '--preserve-digests', '--digestfile', digestFile, '--dest-cert-dir', trusted, '--dest-creds', 'alice:alice-pw', `oci:${layout}:${tag}`, `docker://${ref}`]);
   assert.equal(push.code, 0, push.stderr);
   assert.equal((await readFile(digestFile, 'utf8')).trim(), image.digest);
   const pulled = join(work, 'pulled');

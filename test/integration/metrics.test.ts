@@ -72,7 +72,8 @@ test('Prometheus scrapes the request counter with method, action and code, and i
   }
   const catalog = (code: string) => series('registry_gateway_requests_total', 'single', { method: 'GET', action: 'catalog', code });
   const ok = await prometheus.until(catalog('200'), is(4));
-  assert.deepEqual(Object.keys(ok[0]!.metric).sort(), ['__name__', 'action', 'code', 'instance', 'job', 'method']);
+  assert.deepEqual(Object.keys(ok[0]!.metric).sort(), ['__name__', 'action', 'code', 'instance', 'job', 'method', 'source']);
+  assert.equal(ok[0]!.metric.source, 'gateway', 'the catalog is paginated by the gateway: its own answer');
   await prometheus.until(catalog('401'), is(10));
   await prometheus.until(catalog('429'), is(2));
   await prometheus.until(series('registry_gateway_auth_failures_total', 'single', { reason: 'bad_password' }), is(10));

@@ -30,7 +30,7 @@ test('the example gateway.yaml, rewritten for the Pod: the contract\'s paths and
   assert.equal(raw.auth.htpasswd, '/etc/gateway/users/htpasswd');
   assert.equal(raw.auth.mode, 'htpasswd');
   assert.deepEqual(raw.metrics, { listen: '[::]:9464' });
-  assert.deepEqual(raw.redis, { url: 'redis://registry-gateway-redis:6379' });
+  assert.deepEqual(raw.redis, { url: 'redis://registry-gateway-redis:6379', passwordFile: '/etc/gateway/redis/password' });
   assert.equal(raw.shutdown.delay, 10, 'a delay for endpoints and cloud load balancers to drop the pod, when the file sets none');
   assert.deepEqual(raw.access, parse(example).access, 'access rules unchanged');
   assert.equal(config.shutdown.grace, 300, 'long enough for a push in flight');
@@ -51,9 +51,8 @@ test('--single leaves redis out; a user\'s Redis is replaced by the bundled one,
   assert.equal(parse(single.text).redis, undefined);
   assert.match(single.notes.join('\n'), /--single/);
   const shared = rewrite(text);
-  assert.deepEqual(parse(shared.text).redis, { url: IN_CONTAINER.redis, prefix: 'gw:' });
+  assert.deepEqual(parse(shared.text).redis, { url: IN_CONTAINER.redis, passwordFile: IN_CONTAINER.redisPassword, prefix: 'gw:' });
   assert.match(shared.notes.join('\n'), /cache\.example\.test.*replaced/);
-  assert.match(shared.notes.join('\n'), /passwordFile left out/);
   assert.deepEqual(shared.config.shutdown, { delay: 0, grace: 120 }, 'a delay the user set is kept, even 0');
 });
 

@@ -14,7 +14,9 @@ import { createThrottle } from '../../src/auth/throttle.js';
 import { setUser } from '../../src/auth/users.js';
 import { initCerts } from '../../src/certs/init.js';
 import { validateConfig } from '../../src/config/config.js';
-import { createMetrics, metrics, methodLabel, upstreamErrorKind, PREFIX, DURATION_BUCKETS } from '../../src/metrics/metrics.js';
+import {
+  createMetrics, metrics, methodLabel, upstreamErrorKind, tlsFailureReason, PREFIX, DURATION_BUCKETS,
+} from '../../src/metrics/metrics.js';
 import { clientAddress, createHandler } from '../../src/proxy/handler.js';
 import { createShares } from '../../src/proxy/shares.js';
 import { createUpstream } from '../../src/proxy/upstream.js';
@@ -40,18 +42,23 @@ function valueOf(list: Values, labels: Record<string, string>, metricName?: stri
 
 test('one request: counted by method, action and code, timed in its bucket, its bytes added', async () => {
   const m = createMetrics(new Registry());
-  m.request({ method: 'PUT', action: 'push', status: 201, seconds: 42, received: 1000, sent: 200 });
-  m.request({ method: 'PUT', action: 'push', status: 201, seconds: 0.003, received: 24, sent: 100 });
+  m.request({ method: 'PUT', action: 'push', kind: 'blob', source: 'upstream', status: 201, seconds: 42, received: 1000, sent: 200 });
+  m.request({ method: 'PUT', action: 'push', kind: 'blob', source: 'upstream', status: 201, seconds: 0.003, received: 24, sent: 100 });
   m.request({ method: 'BREW', action: 'other', status: 404, seconds: 0.001, received: 0, sent: 10 });
+  m.request({ method: 'GET', action: 'pull', kind: 'manifest', source: 'gateway', status: 503, seconds: 0.002, received: 0, sent: 10 });
   const requests = await values(m.registry, 'requests_total');
-  assert.equal(valueOf(requests, { method: 'PUT', action: 'push', code: '201' }), 2);
-  assert.equal(valueOf(requests, { method: 'other', action: 'other', code: '404' }), 1, 'an unknown method is `other`, not its own series');
+  assert.equal(valueOf(requests, { method: 'PUT', action: 'push', code: '201', source: 'upstream' }), 2);
+  assert.equal(valueOf(requests, { method: 'other', action: 'other', code: '404', source: 'gateway' }), 1,
+    'an unknown method is `other`, not its own series; no source given is the gateway\'s');
+  assert.equal(valueOf(requests, { method: 'GET', action: 'pull', code: '503', source: 'gateway' }), 1, 'the gateway\'s own 5xx');
   const duration = await values(m.registry, 'request_duration_seconds');
   const bucket = (le: number) => duration.find((v) => v.labels.le === le && v.labels.action === 'push')!.value;
   assert.equal(bucket(0.005), 1);
   assert.equal(bucket(30), 1);
   assert.equal(bucket(60), 2, 'a 42 s upload lands between 30 and 60 s');
-  assert.equal(valueOf(duration, { action: 'push' }, `${PREFIX}request_duration_seconds_count`), 2);
+  assert.equal(valueOf(duration, { action: 'push', kind: 'blob' }, `${PREFIX}request_duration_seconds_count`), 2);
+  assert.equal(valueOf(duration, { action: 'pull', kind: 'manifest' }, `${PREFIX}request_duration_seconds_count`), 1,
+    'manifests apart from blob transfers, for a latency objective');
   assert.equal(valueOf(await values(m.registry, 'received_bytes_total'), { action: 'push' }), 1024);
   assert.equal(valueOf(await values(m.registry, 'sent_bytes_total'), { action: 'push' }), 300);
   assert.ok(DURATION_BUCKETS.at(0)! <= 0.005 && DURATION_BUCKETS.at(-1)! >= 3600, 'from API calls to hour-long transfers');
@@ -67,13 +74,26 @@ test('every name has the prefix and its unit; labels are closed sets, never name
   }
   const ours = all.filter((x) => !/process_|nodejs_/.test(x.name)).map((x) => x.name).sort();
   assert.deepEqual(ours, [
-    'auth_failures_total', 'certificate_remaining_seconds', 'open_connections', 'received_bytes_total', 'request_duration_seconds',
-    'requests_in_flight', 'requests_total', 'sent_bytes_total', 'throttled_requests_total', 'tokens_issued_total', 'upstream_errors_total',
+    'auth_failures_total', 'build_info', 'certificate_remaining_seconds', 'connections_refused_total', 'open_connections',
+    'received_bytes_total', 'redis_fallback', 'reload_failures_total', 'request_duration_seconds', 'requests_in_flight', 'requests_total',
+    'sent_bytes_total', 'throttled_requests_total', 'tls_handshake_failures_total', 'tokens_issued_total', 'upstream_errors_total',
   ].map((n) => PREFIX + n));
   assert.ok(all.some((x) => x.name === `${PREFIX}process_cpu_seconds_total`), 'default metrics under the prefix');
   // Reasons, limits and kinds start at zero: alerts see the series before the first event.
   assert.equal(valueOf(await values(m.registry, 'auth_failures_total'), { reason: 'bad_password' }), 0);
   assert.equal((await values(m.registry, 'auth_failures_total')).length, 8);
+});
+
+test('TLS handshake failures map to a few reasons, from OpenSSL\'s codes as Node names them', () => {
+  const reason = (code: string, message = '') => tlsFailureReason(Object.assign(new Error(message), { code }));
+  assert.equal(reason('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'), 'unknown_ca', 'the client does not trust the CA');
+  assert.equal(reason('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE'), 'bad_certificate');
+  assert.equal(reason('ERR_SSL_UNSUPPORTED_PROTOCOL'), 'protocol_version', 'TLS 1.1 and older');
+  assert.equal(reason('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION'), 'protocol_version');
+  assert.equal(reason('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'), 'no_certificate', 'tls.clientCA and no client certificate');
+  assert.equal(reason('ERR_TLS_HANDSHAKE_TIMEOUT'), 'timeout');
+  assert.equal(reason('ECONNRESET'), 'other');
+  assert.equal(reason('ERR_SSL_HTTP_REQUEST'), 'other');
 });
 
 test('methods and upstream errors map to a few labels', () => {
@@ -209,16 +229,18 @@ test('through the handler: pull, push, delete, catalog, probes and refusals each
     assert.equal((await call(`${basicGw.url}/v2/alice/x/manifests/1`, { method: 'PUT', headers: basic('bob:bob-pw') })).status, 403);
     assert.equal((await call(`${basicGw.url}/nothing-here`)).status, 404);
   });
-  assert.equal(d({ method: 'GET', action: 'pull', code: '200' }), 1);
-  assert.equal(d({ method: 'HEAD', action: 'pull', code: '200' }), 1);
-  assert.equal(d({ method: 'POST', action: 'push', code: '202' }), 1);
-  assert.equal(d({ method: 'DELETE', action: 'delete', code: '200' }), 1);
-  assert.equal(d({ method: 'GET', action: 'catalog', code: '200' }), 1);
-  assert.equal(d({ method: 'GET', action: 'health', code: '200' }), 2);
-  assert.equal(d({ method: 'GET', action: 'other', code: '401' }), 1, '/v2/ is neither pull nor push');
-  assert.equal(d({ method: 'GET', action: 'pull', code: '401' }), 1, 'a refused pull is still a pull');
-  assert.equal(d({ method: 'PUT', action: 'push', code: '403' }), 1);
-  assert.equal(d({ method: 'GET', action: 'other', code: '404' }), 1);
+  const up = 'upstream';
+  const gw = 'gateway';
+  assert.equal(d({ method: 'GET', action: 'pull', code: '200', source: up }), 1, 'the upstream\'s answer, relayed');
+  assert.equal(d({ method: 'HEAD', action: 'pull', code: '200', source: up }), 1);
+  assert.equal(d({ method: 'POST', action: 'push', code: '202', source: up }), 1);
+  assert.equal(d({ method: 'DELETE', action: 'delete', code: '200', source: up }), 1);
+  assert.equal(d({ method: 'GET', action: 'catalog', code: '200', source: gw }), 1, 'the catalog is paginated by the gateway');
+  assert.equal(d({ method: 'GET', action: 'health', code: '200', source: gw }), 2);
+  assert.equal(d({ method: 'GET', action: 'other', code: '401', source: gw }), 1, '/v2/ is neither pull nor push');
+  assert.equal(d({ method: 'GET', action: 'pull', code: '401', source: gw }), 1, 'a refused pull is still a pull');
+  assert.equal(d({ method: 'PUT', action: 'push', code: '403', source: gw }), 1);
+  assert.equal(d({ method: 'GET', action: 'other', code: '404', source: gw }), 1);
 });
 
 test('auth failures by reason, throttled logins, issued tokens', async () => {
@@ -253,7 +275,7 @@ test('auth failures by reason, throttled logins, issued tokens', async () => {
   const jwks = await delta('requests_total', async () => {
     assert.equal((await call(`${tokenGw.url}/token/jwks.json`)).status, 200);
   });
-  assert.equal(jwks({ method: 'GET', action: 'token', code: '200' }), 1, 'the token server\'s paths are `token`');
+  assert.equal(jwks({ method: 'GET', action: 'token', code: '200', source: 'gateway' }), 1, 'the token server\'s paths are `token`');
   const scope = await delta('auth_failures_total', async () => {
     assert.equal((await call(`${tokenGw.url}/v2/alice/x/manifests/1`, { method: 'PUT', headers: { authorization: `Bearer ${bobToken}` } })).status, 401);
   });

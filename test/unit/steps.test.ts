@@ -28,7 +28,7 @@ test('host: only a Host the certificate names', () => {
 
 test('route, query, access: the mount source is an optional access', () => {
   const ctx = parsed('POST', `/v2/b/blobs/uploads/?mount=${D}&from=a`);
-  assert.deepEqual(ctx.entry, { repository: 'b', action: 'push', kind: 'push' });
+  assert.deepEqual(ctx.entry, { repository: 'b', action: 'push', kind: 'push', moves: 'other' });
   assert.deepEqual(ctx.access, [{ type: 'repository', name: 'b', actions: ['pull', 'push'] }, { type: 'repository', name: 'a', actions: ['pull'], optional: true }]);
   assert.deepEqual([...ctx.params!], [['mount', D], ['from', 'a']]);
 });

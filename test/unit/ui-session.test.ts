@@ -190,7 +190,7 @@ test('logouts shared through Redis: another replica refuses the session; Redis g
   assert.ok(await two.check(token), 'the other replica accepts the cookie (same server.key)');
   await one.end(session);
   assert.equal(await two.check(token), undefined, 'logged out on one replica: refused on the other');
-  const keys = (await opened[0]!.client.keys('ui-test:*'));
+  const keys = (await opened[0]!.client.keys('ui-test:ui-revoked:*'));
   assert.equal(keys.length, 1);
   assert.ok(!keys[0]!.includes(session.id), 'the id is hashed in Redis');
   const ttl = await opened[0]!.client.pttl(keys[0]!);
