@@ -15,6 +15,7 @@ import { fail } from '../errors.js';
 import { checkOut } from './outDir.js';
 import { configSets, containerConfig, readUserConfig } from '../deploy/containerConfig.js';
 import { retiredTokenCerts, tlsInputs, tokenInputs, type InputFile } from '../deploy/inputs.js';
+import { builtImage } from '../deploy/builtImage.js';
 import { MOUNTS, OUT } from '../deploy/layout.js';
 import type { Output } from './output.js';
 
@@ -173,7 +174,10 @@ export async function container(version: string, o: ContainerOptions, io: Output
   const shown = relative(process.cwd(), out) || '.';
   const folders = [...new Set(files.map((f) => f.path.split('/')[0]!))].sort();
   const limits = await hardLimits();
-  const commands = runCommands({ dir: out, image: o.image ?? `registry-gateway:${version}`, hostNetwork, folders, ...limits });
+  // The image built here, by the name the README's skopeo copy gives it in the engine's storage.
+  const built = await builtImage();
+  const image = o.image ?? `registry-gateway:${built?.tag ?? version}`;
+  const commands = runCommands({ dir: out, image, hostNetwork, folders, ...limits });
   files.push({ path: 'README.txt', mode: 0o644, content: `${MARKER} ${version} from ${source}.\n` +
     `Mounted read-only at /etc/gateway/{${folders.join(',')}} by the image's container (uid ${IMAGE_UID}). No ca.key.\n\n${commands}\n` });
   const owned = await writeTree(out, files, replacing);

@@ -17,6 +17,7 @@ import {
   certificateWarnings, chooseUpstream, parseImage, parseNamespace, parseOverlay, parseSelector, retiredTokenCerts,
   tlsInputs, tokenInputs, upstreamNamespace, type InputFile,
 } from '../deploy/inputs.js';
+import { builtImage } from '../deploy/builtImage.js';
 import { IN_CONTAINER, MARKER, MOUNTS, OBJECTS, OUT, SECRET_FOLDERS, type Overlay } from '../deploy/layout.js';
 import { nodeAddress, parseExpose } from '../deploy/exposure.js';
 import { neededSecrets, parseFitNames, TLS_SECRET_FILES } from '../deploy/fit.js';
@@ -86,21 +87,6 @@ async function writeTree(out: string, files: readonly OutFile[], replacing: bool
   await rm(old, { recursive: true, force: true });
 }
 
-/**
- * The image `npm run image` built in this checkout (dist/image/image.json): by
- * tag and digest, so that nodes run exactly it. Undefined when none was built.
- */
-async function builtImage(): Promise<string | undefined> {
-  const text = await readFile(fileURLToPath(new URL('../image/image.json', import.meta.url)), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  try {
-    const { name, tag, digest } = JSON.parse(text) as { name?: unknown; tag?: unknown; digest?: unknown };
-    return typeof name === 'string' && typeof tag === 'string' && typeof digest === 'string' ? `${name}:${tag}@${digest}` : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export type KubernetesOptions = {
   out: string; config?: string; certs?: string; htpasswd?: string; overlay: string; upstream?: string;
   registrySelector?: string; namespace: string; image?: string; single?: boolean; servicemonitor?: boolean;
@@ -115,7 +101,9 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   const note = (line: string) => (o.output === 'json' ? notes.push(line) : io.out(line));
   const overlay: Overlay = parseOverlay(o.overlay);
   const namespace = parseNamespace(o.namespace);
-  const image = parseImage(o.image ?? (await builtImage()) ?? `registry-gateway:${version}`);
+  // By tag and digest, so that nodes run exactly the image built here.
+  const built = await builtImage();
+  const image = parseImage(o.image ?? (built ? `${built.name}:${built.tag}@${built.digest}` : `registry-gateway:${version}`));
   if (o.image === undefined && image.digest) {
     note(`image: ${image.newName}:${image.newTag}@${image.digest} (from npm run image; --image to change it)`);
   }

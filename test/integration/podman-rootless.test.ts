@@ -124,8 +124,11 @@ const registry = await startRegistry(work, { storage: join(work, 'storage'), pre
 const snapshot = await imageSnapshot(work);
 const built = await timed('image build', () => snapshot.build(join(work, 'image')));
 const layout = join(work, 'image', 'oci');
+// The layout's tag is the version and the commit (scripts/image.sh); loaded as registry-gateway:VERSION,
+// the name deploy container prints when no --image is given.
+const tag = `${version}-${snapshot.revision.slice(0, 12)}`;
 const unpacked = join(work, 'unpacked');
-const unpack = await exec('umoci', ['unpack', '--image', `${layout}:${version}`, unpacked]);
+const unpack = await exec('umoci', ['unpack', '--image', `${layout}:${tag}`, unpacked]);
 assert.equal(unpack.code, 0, unpack.stderr);
 const cli = join(unpacked, 'rootfs', 'app', 'dist', 'cli', 'main.js');
 const small = await buildImage(join(work, 'small'), 'v1', [256 * 1024, 64 * 1024]);
@@ -169,7 +172,7 @@ after(async () => {
 });
 
 test('the user loads the image with the README\'s skopeo line, and its podman is rootless', async (t) => {
-  await timed('image load', () => mustAsUser(['skopeo', '--policy', policy, 'copy', `oci:${layout}:${version}`,
+  await timed('image load', () => mustAsUser(['skopeo', '--policy', policy, 'copy', `oci:${layout}:${tag}`,
     `containers-storage:localhost/registry-gateway:${version}`]));
   const info = await mustAsUser(['podman', 'info', '--format',
     '{{.Host.Security.Rootless}} {{.Store.GraphDriverName}} {{.Host.CgroupManager}} {{.Host.CgroupsVersion}} {{.Host.OCIRuntime.Name}}']);
