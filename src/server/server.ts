@@ -15,6 +15,7 @@ import { DEFAULT_UPSTREAM, type Config } from '../config/config.js';
 import { fail } from '../errors.js';
 import { clientAddress, createHandler, upstreamReachable } from '../proxy/handler.js';
 import { certifiedHost, servedPort } from '../proxy/passes.js';
+import { useStreamBuffers } from '../proxy/buffers.js';
 import { createShares } from '../proxy/shares.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { createTrust, trustAddresses, type Trust } from '../trust/endpoint.js';
@@ -86,6 +87,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     throw err;
   }
   const idleMs = config.timeouts.idle * 1000;
+  useStreamBuffers();
   const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs, config.limits.upstreamSockets);
   const { host, port } = await listenAddress(config.listen);
   let listeningPort = port; // the one bound, once listening (port 0 picks one)
