@@ -28,8 +28,6 @@ import { swappableTrust } from './swappableTrust.js';
 import { watchFiles } from '../util/watchFiles.js';
 import { readTrustPem, trustPaths } from '../certs/trustSet.js';
 import { sharedThrottle } from './workers.js';
-import { connectShared } from '../shared/redis.js';
-import { createRedisThrottle } from '../shared/throttle.js';
 import type { Socket } from 'node:net';
 import { metrics } from '../metrics/metrics.js';
 import { certificateCheck, createHealth, upstreamCheck, type Health } from './health.js';
@@ -72,14 +70,18 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   let currentPolicy = policyFor(config.access, config.auth.mode);
   const policy: Policy = (account, access) => currentPolicy(account, access);
   // Replicas count failed logins in one Redis when configured (README, Scaling
-  // out); otherwise per process, relayed between --workers.
-  const shared = config.redis ? await connectShared(config.redis, log) : undefined;
+  // out); otherwise per process, relayed between --workers. Loaded only then:
+  // ioredis alone holds about 15 MiB of a gateway's memory.
+  const redis = config.redis
+    ? { ...await import('../shared/redis.js'), ...await import('../shared/throttle.js') }
+    : undefined;
+  const shared = config.redis ? await redis!.connectShared(config.redis, log) : undefined;
   let auth: AuthMode;
   try {
     auth = await AUTH_MODES[config.auth.mode]({
       config, policy, log, publicOrigin: originOf, clientAddress,
       throttle: (name, limit, windowMs) => (shared
-        ? createRedisThrottle(shared, name, limit, windowMs, createThrottle(limit, windowMs))
+        ? redis!.createRedisThrottle(shared, name, limit, windowMs, createThrottle(limit, windowMs))
         : sharedThrottle(name, createThrottle(limit, windowMs))),
     });
   } catch (err) {
