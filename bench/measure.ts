@@ -96,3 +96,53 @@ export function ensureTools(
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
   execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
+
+/**
+ * CPU time (seconds, user + system) of a process and its direct children
+ * (serve --workers). Per byte or per request it moves far less than
+ * throughput when something else runs on the machine: the figure to bisect on.
+ */
+export async function cpuSeconds(pid: number): Promise<number> {
+  let total = 0;
+  for (const { stat } of await tree(pid)) {
+    // Fields after the command name (which may hold spaces): utime and stime are the 14th and 15th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total += Number(f[11]) + Number(f[12]);
+  }
+  // USER_HZ is 100 on Linux (getconf CLK_TCK).
+  return total / 100;
+}
+
+/** A process and its direct children: their /proc stat lines and pids. */
+async function tree(pid: number): Promise<{ pid: number; stat: string }[]> {
+  const { readdir } = await import('node:fs/promises');
+  const found: { pid: number; stat: string }[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (stat && (Number(entry) === pid || ppid === pid)) found.push({ pid: Number(entry), stat });
+  }
+  return found;
+}
+
+/** The highest resident memory (KiB) of a process and its workers together while `work` runs. */
+export async function peakTreeDuring(pid: number, work: () => Promise<unknown>): Promise<number> {
+  const pids = (await tree(pid)).map((p) => p.pid);
+  let peak = 0;
+  let done = false;
+  const sampler = (async () => {
+    while (!done) {
+      const sizes = await Promise.all(pids.map((p) => memory(p).then((m) => m.rssKiB, () => 0)));
+      peak = Math.max(peak, sizes.reduce((a, b) => a + b, 0));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  try {
+    await work();
+  } finally {
+    done = true;
+    await sampler;
+  }
+  return peak;
+}

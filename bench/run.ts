@@ -3,16 +3,15 @@
 // one run on one machine. Figures are medians of repeated runs, alternating
 // the systems so that drift hits all alike; targets are ratios.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
-import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { curl, ensureTools, median, memory, parallel, peakDuring, rssDuring, transfer, wrk } from './measure.js';
 import { performance } from 'node:perf_hooks';
 import { startDirect, startDistribution, startGatewaySystem, startNginx, type Stage, type System } from './systems.js';
 import { report, rows, type Results } from './report.js';
+import { seedStage, startUpload, tokenFor } from './stage.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis.js';
 import { opensslSign } from '../test/helpers/openssl.js';
 
@@ -33,44 +32,6 @@ const REPS = quick && !ONLY ? 1 : 3;
 const SECONDS = quick ? 3 : 10;
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 
-function cli(args: string[], input?: string): void {
-  execFileSync(process.execPath, [CLI, ...args], { input, stdio: ['pipe', 'ignore', 'inherit'] });
-}
-
-async function randomFile(path: string, size: number): Promise<string> {
-  const hash = createHash('sha256');
-  const out = createWriteStream(path);
-  for (let left = size; left > 0;) {
-    const chunk = randomBytes(Math.min(left, 4 * 1024 * 1024));
-    hash.update(chunk);
-    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-    left -= chunk.length;
-  }
-  await new Promise<void>((r) => out.end(() => r()));
-  return `sha256:${hash.digest('hex')}`;
-}
-
-function requestJson(method: string, url: string, headers: Record<string, string>, body?: Buffer | string, ca?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const client = url.startsWith('https') ? https : http;
-    const req = client.request(url, { method, headers, ...(ca ? { ca } : {}) }, (res) => {
-      let data = '';
-      res.on('data', (d) => (data += d));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: data }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const authHeaders = (s: System): Record<string, string> => (s.auth ? { authorization: s.auth } : {});
-
-async function startUpload(s: System, repo: string): Promise<string> {
-  const r = await requestJson('POST', `${s.url}/v2/${repo}/blobs/uploads/`, authHeaders(s), undefined, ca);
-  if (r.status !== 202) throw new Error(`${s.name}: upload start answered ${r.status} ${r.body}`);
-  return new URL(r.headers.location!, s.url).toString();
-}
-
 let ca = '';
 
 async function main(): Promise<void> {
@@ -82,28 +43,11 @@ async function main(): Promise<void> {
   let failed = true;
   try {
     const stage: Stage = { work, certs: join(work, 'certs'), htpasswd: join(work, 'htpasswd'), user: 'bench', password: 'bench-password', storage: join(work, 'storage') };
-    cli(['certs', 'init', '--dir', stage.certs, '--host', 'localhost', '--host', '127.0.0.1']);
-    // Cost 10, htpasswd -B's default: what every system verifies.
-    cli(['users', 'add', stage.user, '--password-stdin', '--file', stage.htpasswd, '--cost', '10'], stage.password);
-    ca = readFileSync(join(stage.certs, 'ca.crt'), 'utf8');
-
     const { system: direct } = await startDirect(stage);
     systems.push(direct);
-    log(`seeding a ${BLOB / 1024 / 1024} MiB layer`);
-    const blobFile = join(work, 'layer.bin');
-    const digest = await randomFile(blobFile, BLOB);
-    const put = new URL(await startUpload(direct, 'bench/app'));
-    put.searchParams.set('digest', digest);
-    await curl(['-X', 'PUT', '-T', blobFile, '-H', 'Content-Type: application/octet-stream', put.toString()]);
-    const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
-    const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
-    const cput = new URL(await startUpload(direct, 'bench/app'));
-    cput.searchParams.set('digest', configDigest);
-    await requestJson('PUT', cput.toString(), { 'content-type': 'application/octet-stream' }, config);
-    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: BLOB }] });
-    const m = await requestJson('PUT', `${direct.url}/v2/bench/app/manifests/v1`, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
-    if (m.status !== 201) throw new Error(`manifest push: ${m.status} ${m.body}`);
-
+    const seeded = await seedStage(stage, direct, CLI, BLOB, log);
+    ca = seeded.ca;
+    const { digest, blobFile } = seeded;
     const basic = await startGatewaySystem(stage, direct.url, 'htpasswd', WORKERS);
     const token = await startGatewaySystem(stage, direct.url, 'token', WORKERS);
     // The same two with failed-login counters shared through a local redis-server.
@@ -112,13 +56,10 @@ async function main(): Promise<void> {
     const tokenRedis = await startGatewaySystem(stage, direct.url, 'token', WORKERS, undefined, redis.url);
     for (const s of [basic, token, basicRedis, tokenRedis]) if (WORKERS > 1) await s.gw.waitFor((e) => e.msg === 'all workers listening');
     systems.push(basic, token, basicRedis, tokenRedis);
-    const nginx = ONLY ? undefined : await startNginx(stage, direct.url);
+    const nginx = ONLY ? undefined : await startNginx(stage, direct.url, 'nginx', WORKERS);
     const distribution = ONLY ? undefined : await startDistribution(stage);
     if (nginx && distribution) systems.push(nginx, distribution);
-    for (const t of [token, tokenRedis]) {
-      const tokenReply = await requestJson('GET', `${t.url}/token?service=${encodeURIComponent(new URL(t.url).host)}&scope=repository:bench/app:pull,push`, { authorization: t.auth! }, undefined, ca);
-      t.auth = `Bearer ${JSON.parse(tokenReply.body).token}`;
-    }
+    for (const t of [token, tokenRedis]) t.auth = await tokenFor(t, ca);
 
     const order = (list: System[], rep: number) => list.map((_, i) => list[(i + rep) % list.length]!);
     const results: Results = { date: new Date().toISOString(), quick, workers: WORKERS, cores: cpus().length, cpu: cpus()[0]?.model ?? '', versions: versions(), blobMiB: BLOB / 1024 / 1024, seconds: SECONDS, reps: REPS, scenarios: {} };
@@ -177,8 +118,10 @@ async function main(): Promise<void> {
     let peakKiB = 0;
     for (let rep = 0; rep < REPS; rep++) {
       for (const s of order([direct, basic, nginx, distribution], rep)) {
-        log(`blob GET, 1 and 8 streams: ${s.name}`);
+        log(`blob GET, 1, 3 and 8 streams: ${s.name}`);
         record('blobGet1', s.name, await get(s)());
+        // docker pulls 3 layers at a time.
+        record('blobGet3', s.name, await parallel(3, BLOB, get(s)));
         const eight = () => parallel(8, BLOB, get(s));
         record('blobGet8', s.name, s === basic ? await (async () => {
           let mbps = 0;
@@ -192,10 +135,10 @@ async function main(): Promise<void> {
       for (const s of order([direct, basic, nginx, distribution], rep)) {
         log(`blob upload, monolithic PUT and chunked PATCH: ${s.name}`);
         const auth = s.auth ? ['-H', `Authorization: ${s.auth}`] : [];
-        const putUrl = new URL(await startUpload(s, 'bench/up'));
+        const putUrl = new URL(await startUpload(s, 'bench/up', ca));
         putUrl.searchParams.set('digest', digest);
         record('uploadPut', s.name, await curl([...auth, '-X', 'PUT', '-T', blobFile, '-H', 'Content-Type: application/octet-stream', putUrl.toString()]));
-        const patchUrl = await startUpload(s, 'bench/up');
+        const patchUrl = await startUpload(s, 'bench/up', ca);
         const t0 = performance.now();
         const patched = await transfer([...auth, '-X', 'PATCH', '-T', blobFile, '-H', 'Content-Type: application/octet-stream', '-H', 'Transfer-Encoding: chunked', patchUrl]);
         // The PATCH answers with the upload's next URL (its state signed anew); a PUT with the digest closes it.
@@ -225,7 +168,7 @@ async function main(): Promise<void> {
     const ecStage = { ...stage, certs: ecCerts };
     const gatewayEc = await startGatewaySystem(ecStage, direct.url, 'htpasswd', WORKERS, 'gateway-ecdsa');
     if (WORKERS > 1) await gatewayEc.gw.waitFor((e) => e.msg === 'all workers listening');
-    const nginxEc = await startNginx(ecStage, direct.url, 'nginx-ecdsa');
+    const nginxEc = await startNginx(ecStage, direct.url, 'nginx-ecdsa', WORKERS);
     systems.push(gatewayEc, nginxEc); // stopped below; stopping twice is harmless
     for (let rep = 0; rep < REPS; rep++) {
       for (const s of order([gatewayEc, nginxEc], rep)) {

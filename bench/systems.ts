@@ -9,7 +9,8 @@ import { startGateway, type GatewayProcess } from '../test/helpers/gateway.js';
 import { freePort, startRegistry, waitForPort, type Registry } from '../test/helpers/registry.js';
 
 export interface System {
-  name: 'direct' | 'gateway-basic' | 'gateway-token' | 'nginx' | 'distribution' | 'gateway-ecdsa' | 'nginx-ecdsa' | 'gateway-basic-redis' | 'gateway-token-redis';
+  /** direct, gateway-basic, gateway-token, nginx, distribution, gateway-ecdsa, nginx-ecdsa, gateway-*-redis; compare.ts's builds. */
+  name: string;
   url: string;
   /** Authorization header value, if any. */
   auth?: string;
@@ -34,7 +35,10 @@ export async function startDirect(s: Stage): Promise<{ system: System; registry:
 }
 
 /** `redis`: a URL for shared failed-login counters (README, Scaling out), named -redis. */
-export async function startGatewaySystem(s: Stage, upstream: string, mode: 'htpasswd' | 'token', workers?: number, name?: System['name'], redis?: string): Promise<System & { gw: GatewayProcess }> {
+/** `cli`: another build's dist/cli/main.js (bench/compare.ts). */
+export async function startGatewaySystem(
+  s: Stage, upstream: string, mode: 'htpasswd' | 'token', workers?: number, name?: string, redis?: string, cli?: string,
+): Promise<System & { gw: GatewayProcess }> {
   const port = await freePort();
   const gw = await startGateway(s.work, {
     listen: `127.0.0.1:${port}`,
@@ -42,17 +46,18 @@ export async function startGatewaySystem(s: Stage, upstream: string, mode: 'htpa
     tls: { cert: join(s.certs, 'server.crt'), key: join(s.certs, 'server.key') },
     auth: { mode, htpasswd: s.htpasswd, ...(mode === 'token' ? { token: { service: `127.0.0.1:${port}`, signingKey: join(s.certs, 'token.key'), ttl: 3600 } } : {}) },
     ...(redis ? { redis: { url: redis, prefix: `bench-${port}:` } } : {}),
-  }, { args: ['--workers', String(workers ?? 1)] });
-  return { name: name ?? (`${mode === 'token' ? 'gateway-token' : 'gateway-basic'}${redis ? '-redis' : ''}` as System['name']), url: gw.url, auth: basic(s), pid: gw.pid, gw, stop: async () => void (await gw.stop()) };
+  }, { args: ['--workers', String(workers ?? 1)], ...(cli ? { cli } : {}) });
+  return { name: name ?? `${mode === 'token' ? 'gateway-token' : 'gateway-basic'}${redis ? '-redis' : ''}`, url: gw.url, auth: basic(s), pid: gw.pid, gw, stop: async () => void (await gw.stop()) };
 }
 
 /** distribution's nginx recipe (docs/content/recipes/nginx.md), TLS 1.2/1.3 with the same certificate. */
-export async function startNginx(s: Stage, upstream: string, name: System['name'] = 'nginx'): Promise<System> {
+/** `workers`: nginx's worker processes, as many as the gateway has (the targets compare like with like). */
+export async function startNginx(s: Stage, upstream: string, name = 'nginx', workers = 1): Promise<System> {
   const port = await freePort();
   const dir = join(s.work, `nginx-${port}`);
   await (await import('node:fs/promises')).mkdir(join(dir, 'logs'), { recursive: true });
   // Workers run as the invoking user: the htpasswd file is (rightly) 0600.
-  const conf = `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes auto;
+  const conf = `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/logs/error.log warn;
 events { worker_connections 4096; }

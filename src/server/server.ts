@@ -15,6 +15,7 @@ import { DEFAULT_UPSTREAM, type Config } from '../config/config.js';
 import { fail } from '../errors.js';
 import { clientAddress, createHandler, upstreamReachable } from '../proxy/handler.js';
 import { certifiedHost, servedPort } from '../proxy/passes.js';
+import { useStreamBuffers } from '../proxy/buffers.js';
 import { createShares } from '../proxy/shares.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { upstreamAccess } from '../proxy/upstreamClient.js';
@@ -28,8 +29,6 @@ import { swappableTrust } from './swappableTrust.js';
 import { watchFiles } from '../util/watchFiles.js';
 import { readTrustPem, trustPaths } from '../certs/trustSet.js';
 import { sharedThrottle } from './workers.js';
-import { connectShared } from '../shared/redis.js';
-import { createRedisThrottle } from '../shared/throttle.js';
 import type { Socket } from 'node:net';
 import { clientAddressOf } from '../util/clientAddress.js';
 import { metrics, tlsFailureReason } from '../metrics/metrics.js';
@@ -74,14 +73,18 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   let currentPolicy = policyFor(config.access, config.auth.mode);
   const policy: Policy = (account, access) => currentPolicy(account, access);
   // Replicas count failed logins in one Redis when configured (README, Scaling
-  // out); otherwise per process, relayed between --workers.
-  const shared = config.redis ? await connectShared(config.redis, log) : undefined;
+  // out); otherwise per process, relayed between --workers. Loaded only then:
+  // ioredis alone holds about 15 MiB of a gateway's memory.
+  const redis = config.redis
+    ? { ...await import('../shared/redis.js'), ...await import('../shared/throttle.js') }
+    : undefined;
+  const shared = config.redis ? await redis!.connectShared(config.redis, log) : undefined;
   let auth: AuthMode;
   try {
     auth = await AUTH_MODES[config.auth.mode]({
       config, policy, log, publicOrigin: originOf, clientAddress,
       throttle: (name, limit, windowMs) => (shared
-        ? createRedisThrottle(shared, name, limit, windowMs, createThrottle(limit, windowMs))
+        ? redis!.createRedisThrottle(shared, name, limit, windowMs, createThrottle(limit, windowMs))
         : sharedThrottle(name, createThrottle(limit, windowMs))),
     });
   } catch (err) {
@@ -89,6 +92,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     throw err;
   }
   const idleMs = config.timeouts.idle * 1000;
+  useStreamBuffers();
   const upstream = createUpstream(config.upstream ?? DEFAULT_UPSTREAM, idleMs, config.limits.upstreamSockets,
     await upstreamAccess(config.upstreamClient).catch(async (err: unknown) => {
       await auth.close();

@@ -28,12 +28,12 @@ export interface GatewayProcess {
 }
 
 /** Starts `gateway serve --config` with this config (written as JSON, which is YAML). */
-export async function startGateway(workDir: string, config: Record<string, unknown>, opts: { prefix?: string[]; host?: string; args?: string[] } = {}): Promise<GatewayProcess> {
+export async function startGateway(workDir: string, config: Record<string, unknown>, opts: { prefix?: string[]; host?: string; args?: string[]; cli?: string } = {}): Promise<GatewayProcess> {
   const port = (config.listen as string | undefined)?.split(':').pop() ? Number((config.listen as string).split(':').pop()) : await freePort();
   const full = { listen: `${opts.host ?? '127.0.0.1'}:${port}`, ...config };
   const path = join(workDir, `gateway-${port}.yaml`);
   await writeFile(path, JSON.stringify(full, null, 2));
-  const [cmd, ...args] = [...(opts.prefix ?? []), process.execPath, CLI, 'serve', '--config', path, ...(opts.args ?? [])];
+  const [cmd, ...args] = [...(opts.prefix ?? []), process.execPath, opts.cli ?? CLI, 'serve', '--config', path, ...(opts.args ?? [])];
   const child: ChildProcess = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
