@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import type { UpstreamClient } from '../config/config.js';
 import { fail, type GatewayError } from '../errors.js';
-import { readRedisPassword } from '../shared/redis.js';
+import { readRedisPassword } from '../shared/password.js';
 import type { UpstreamAccess } from './upstream.js';
 
 async function pem(path: string, setting: string, marker: RegExp): Promise<string> {

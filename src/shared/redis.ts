@@ -23,6 +23,7 @@
 import { readFile } from 'node:fs/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import { fail } from '../errors.js';
+import { readRedisPassword } from './password.js';
 import { metrics } from '../metrics/metrics.js';
 import type { Logger } from '../util/log.js';
 
@@ -61,21 +62,7 @@ export const DOWN_MESSAGE = 'redis unreachable: failed-login limits are per proc
 export const UP_MESSAGE = 'redis reachable: failed-login limits are shared again';
 
 /** The password in redis.passwordFile (a mounted Secret): its one line, without the trailing newline. */
-export async function readRedisPassword(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      return fail('FILE_MISSING', `redis.passwordFile ${path} not found: write the Redis password into it (one line), or remove redis.passwordFile if Redis needs none`);
-    }
-    return fail('FILE_INVALID', `cannot read redis.passwordFile ${path}: ${code ?? (err as Error).message}; the gateway's user must be able to read it`);
-  }
-  const password = text.replace(/\r?\n$/, '');
-  if (password === '') fail('FILE_INVALID', `redis.passwordFile ${path} is empty: write the Redis password into it, or remove redis.passwordFile`);
-  return password;
-}
+export { readRedisPassword };
 
 /** Where it connects, for logs: the URL without user or password. */
 const describe = (url: string) => {
