@@ -35,7 +35,7 @@ import { metrics, tlsFailureReason } from '../metrics/metrics.js';
 import { edgeMetrics } from '../metrics/edge.js';
 import { certificateCheck, createHealth, upstreamCheck, type Health } from './health.js';
 import { drain, drainableServer, type DrainSettings } from './drain.js';
-import { createUi } from '../ui/endpoint.js';
+import { lazyEndpoint } from '../ui/lazy.js';
 import { rootRedirect } from '../ui/rootRedirect.js';
 import { localRevocations, sharedRevocations } from '../ui/revocations.js';
 import { sessionKey } from '../ui/session.js';
@@ -137,12 +137,13 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   // every replica holding it accepts them; after a renewal (a new key) the
   // one before still verifies. Logouts are shared in Redis when it is set.
   let sessionKeys = [sessionKey(String(tls.key))];
-  const ui = createUi({
+  const revocations = shared ? sharedRevocations(shared, localRevocations()) : localRevocations();
+  const ui = lazyEndpoint(async () => (await import('../ui/endpoint.js')).createUi({
     mode: config.auth.mode, accounts: auth.accounts, policy, upstream, log,
     publicOrigin: configured, publicHost: config.publicUrl ? new URL(config.publicUrl).host : undefined,
     hostAllowed, clientAddress, trust: () => trust, certificate: () => certificate, sessionKeys: () => sessionKeys,
-    revocations: shared ? sharedRevocations(shared, localRevocations()) : localRevocations(),
-  });
+    revocations,
+  }));
   const handle = createHandler({
     probes: health,
     upstreamHealthy: async () => (await upstreamProbe.check()) === undefined,

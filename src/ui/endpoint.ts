@@ -26,6 +26,7 @@ import { pullSecretYaml, secretParams } from './pullSecret.js';
 import { send, sendError, sendJson, UiError } from './reply.js';
 import { createLists } from './repositories.js';
 import type { Revocations } from './revocations.js';
+import { UI_PATHS } from './lazy.js';
 import { clearedCookie, createSessions, readSessionCookie, sessionCookie, type Session } from './session.js';
 import { PULL_SECRET_NAME, setupData } from './setup.js';
 import { serveStatic, WEB_ROOT } from './static.js';
@@ -52,12 +53,6 @@ export interface UiOptions {
 }
 
 /** /ui and every path under it. */
-class UiPaths extends Set<string> {
-  override has(path: string): boolean {
-    return path === '/ui' || path.startsWith('/ui/');
-  }
-}
-
 const MAX_USER = 256;
 const MAX_PASSWORD = 1024;
 
@@ -202,7 +197,7 @@ export function createUi(opts: UiOptions): Endpoint {
   }
 
   return {
-    paths: new UiPaths(),
+    paths: UI_PATHS,
     kind: 'ui',
     async handle(req, res, path, query) {
       // The handler's Host check, which endpoints come before: only names the certificate holds.
