@@ -40,3 +40,16 @@ test('the forwarding headers carry the traceparent when given, and nothing of it
   });
   assert.equal('traceparent' in forwardingHeaders('r.test', '10.0.0.1'), false);
 });
+
+test('new traces stay distinct across refills of the random pool (4 KiB: 170 traces a fill)', () => {
+  const ids = new Set<string>();
+  const spans = new Set<string>();
+  for (let i = 0; i < 1000; i++) {
+    const t = traceOf(undefined);
+    assert.match(t.id, /^[0-9a-f]{32}$/);
+    ids.add(t.id);
+    spans.add(t.traceparent.split('-')[2]!);
+  }
+  assert.equal(ids.size, 1000);
+  assert.equal(spans.size, 1000);
+});
