@@ -84,11 +84,13 @@ test('--help, --version and every COMMAND --help load commander only: no ioredis
 });
 
 test('the record sees the packages a command does load (the controls)', async () => {
-  // serve loads the server before it reads its files: pino, prom-client, ioredis; then fails on the missing certificate.
+  // serve loads the server before it reads its files: pino, prom-client (ioredis only with redis:); then fails on
+  // the missing certificate.
   const serve = await packagesLoaded(['serve', '--certs', 'no-such-dir', '--listen', '127.0.0.1:1']);
   assert.equal(serve.code, 2, serve.stderr);
   assert.match(serve.stderr, /cannot read the TLS certificate no-such-dir\/server\.crt/);
-  for (const heavy of ['ioredis', 'prom-client', 'pino']) assert.ok(serve.packages.has(heavy), `serve: ${[...serve.packages].join(', ')}`);
+  for (const heavy of ['prom-client', 'pino']) assert.ok(serve.packages.has(heavy), `serve: ${[...serve.packages].join(', ')}`);
+  assert.ok(!serve.packages.has('ioredis'), `serve without redis: loaded ioredis (${[...serve.packages].join(', ')})`);
   // certs show reads certificates with node-forge's helpers; users list loads bcrypt and nothing of the server.
   const dir = await tempDir('gw-startup-certs-');
   assert.equal((await exec(process.execPath, [CLI, 'certs', 'init', '--dir', dir])).code, 0);

@@ -62,7 +62,8 @@ function validateTlsRoute(o: Obj): void {
 function validateAll(docs: Obj[]): void {
   for (const o of docs) {
     if (o.kind === 'TLSRoute') validateTlsRoute(o);
-    else if (o.kind === 'ServiceMonitor') assert.equal(o.apiVersion, 'monitoring.coreos.com/v1');
+    // The Prometheus Operator's kinds (deploy-kubernetes.test.ts checks their fields): their API group here.
+    else if (o.kind === 'ServiceMonitor' || o.kind === 'PrometheusRule') assert.equal(o.apiVersion, 'monitoring.coreos.com/v1');
     else {
       const Model = MODELS[`${o.apiVersion}/${o.kind}`] ?? assert.fail(`no schema for ${o.apiVersion}/${o.kind}`);
       const plain = o.kind === 'Secret' ? { ...o, data: Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, String(v).replace(/\n/g, '')])) } : o;

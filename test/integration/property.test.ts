@@ -191,7 +191,9 @@ function bytesOf(c: Case, tag: string): Buffer {
 
 const VISIBLE_ASCII = /^[\t\x20-\x7e]*$/;
 const FORWARDED = new Set(['User-Agent', 'Accept', 'Range', 'If-None-Match', 'If-Match', 'If-Modified-Since', 'Content-Range', 'Content-Type',
-  'Content-Length', 'X-Forwarded-Proto', 'X-Forwarded-Host', 'X-Forwarded-For', 'Connection']);
+  'Content-Length', 'X-Forwarded-Proto', 'X-Forwarded-Host', 'X-Forwarded-For', 'Connection', 'Traceparent']);
+/** The gateway's own traceparent (proxy/trace.ts): version 00, a trace ID, the gateway's span, flags. */
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const MEDIA_TYPE = /^[a-z0-9!#$%&'*+.^_`|~-]+\/[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
 /** Go's view of one forwarded request must be one the rules allow, in the shape the route defines, and nothing else. */
@@ -241,6 +243,7 @@ function check(account: string, r: GoView): void {
     for (const v of values) assert.match(v, VISIBLE_ASCII, `header ${name} holds ${JSON.stringify(v)}: ${where}`);
   }
   assert.deepEqual(r.trailer ?? {}, {}, `trailers reached the upstream: ${where}`);
+  for (const v of r.header.Traceparent ?? []) assert.match(v, TRACEPARENT, `traceparent ${JSON.stringify(v)}: ${where}`);
   assert.equal(r.host, `localhost:${gw.port}`);
   assert.deepEqual(r.header['X-Forwarded-Host'], [r.host]);
   // Content-Type: the gateway's own on uploads, a plain manifest type on manifest PUT, none elsewhere.
