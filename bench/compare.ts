@@ -18,7 +18,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuSeconds, curl, ensureTools, median, parallel, peakTreeDuring, transfer, wrk } from './measure.js';
 import { parseBuildSpec, ratioTable, type Samples } from './ratios.js';
-import { seedStage, startUpload, tokenFor } from './stage.js';
+import { seedStage, tokenFor, uploads } from './stage.js';
 import { startDirect, startGatewaySystem, startNginx, type Stage, type System } from './systems.js';
 
 const argv = process.argv.slice(2);
@@ -148,17 +148,9 @@ async function main(): Promise<void> {
         record('peak RSS, 8 parallel GETs', label, peak / 1024);
       }
       log(`${label}: uploads`);
-      const auth = s.auth ? ['-H', `Authorization: ${s.auth}`] : [];
-      const putUrl = new URL(await startUpload(s, 'bench/up', ca));
-      putUrl.searchParams.set('digest', digest);
-      record('upload, monolithic PUT', label, await curl([...auth, '-X', 'PUT', '-T', blobFile, '-H', 'Content-Type: application/octet-stream', putUrl.toString()]));
-      const patchUrl = await startUpload(s, 'bench/up', ca);
-      const t0 = performance.now();
-      const patched = await transfer([...auth, '-X', 'PATCH', '-T', blobFile, '-H', 'Content-Type: application/octet-stream', '-H', 'Transfer-Encoding: chunked', patchUrl]);
-      const closeUrl = new URL(patched.location ?? patchUrl, s.url);
-      closeUrl.searchParams.set('digest', digest);
-      await curl([...auth, '-X', 'PUT', '-H', 'Content-Length: 0', closeUrl.toString()]);
-      record('upload, chunked PATCH', label, layerBytes / ((performance.now() - t0) / 1000));
+      const { put, patch } = await uploads(s, 'bench/up', { file: blobFile, digest, bytes: layerBytes }, ca);
+      record('upload, monolithic PUT', label, put);
+      record('upload, chunked PATCH', label, patch);
       if (s !== direct) {
         log(`${label}: new TLS connections`);
         record('new TLS connections', label, (await wrk(`${s.url}/trust/ca.crt`, { connections: 16, seconds: SECONDS, headers: ['Connection: close'] })).rps);

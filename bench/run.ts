@@ -11,7 +11,7 @@ import { curl, ensureTools, median, memory, parallel, peakDuring, rssDuring, tra
 import { performance } from 'node:perf_hooks';
 import { startDirect, startDistribution, startGatewaySystem, startNginx, type Stage, type System } from './systems.js';
 import { report, rows, type Results } from './report.js';
-import { seedStage, startUpload, tokenFor } from './stage.js';
+import { seedStage, tokenFor, uploads } from './stage.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis.js';
 import { opensslSign } from '../test/helpers/openssl.js';
 
@@ -134,18 +134,9 @@ async function main(): Promise<void> {
     for (let rep = 0; rep < REPS; rep++) {
       for (const s of order([direct, basic, nginx, distribution], rep)) {
         log(`blob upload, monolithic PUT and chunked PATCH: ${s.name}`);
-        const auth = s.auth ? ['-H', `Authorization: ${s.auth}`] : [];
-        const putUrl = new URL(await startUpload(s, 'bench/up', ca));
-        putUrl.searchParams.set('digest', digest);
-        record('uploadPut', s.name, await curl([...auth, '-X', 'PUT', '-T', blobFile, '-H', 'Content-Type: application/octet-stream', putUrl.toString()]));
-        const patchUrl = await startUpload(s, 'bench/up', ca);
-        const t0 = performance.now();
-        const patched = await transfer([...auth, '-X', 'PATCH', '-T', blobFile, '-H', 'Content-Type: application/octet-stream', '-H', 'Transfer-Encoding: chunked', patchUrl]);
-        // The PATCH answers with the upload's next URL (its state signed anew); a PUT with the digest closes it.
-        const closeUrl = new URL(patched.location ?? patchUrl, s.url);
-        closeUrl.searchParams.set('digest', digest);
-        await curl([...auth, '-X', 'PUT', '-H', 'Content-Length: 0', closeUrl.toString()]);
-        record('uploadPatch', s.name, BLOB / ((performance.now() - t0) / 1000));
+        const { put, patch } = await uploads(s, 'bench/up', { file: blobFile, digest, bytes: BLOB }, ca);
+        record('uploadPut', s.name, put);
+        record('uploadPatch', s.name, patch);
       }
     }
 

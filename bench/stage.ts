@@ -6,7 +6,8 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
-import { curl } from './measure.js';
+import { performance } from 'node:perf_hooks';
+import { curl, transfer } from './measure.js';
 import type { Stage, System } from './systems.js';
 
 export async function randomFile(path: string, size: number): Promise<string> {
@@ -86,4 +87,24 @@ export async function seedStage(
   const m = await requestJson('PUT', `${direct.url}/v2/bench/app/manifests/v1`, headers, manifest);
   if (m.status !== 201) throw new Error(`manifest push: ${m.status} ${m.body}`);
   return { digest, blobFile, ca };
+}
+
+/**
+ * One monolithic PUT and one chunked PATCH (closed by a PUT with the digest) of
+ * the layer to `repo`, as curl sends them: bytes per second of each.
+ */
+export async function uploads(s: System, repo: string, layer: { file: string; digest: string; bytes: number }, ca: string): Promise<{ put: number; patch: number }> {
+  const auth = s.auth ? ['-H', `Authorization: ${s.auth}`] : [];
+  const putUrl = new URL(await startUpload(s, repo, ca));
+  putUrl.searchParams.set('digest', layer.digest);
+  const put = await curl([...auth, '-X', 'PUT', '-T', layer.file, '-H', 'Content-Type: application/octet-stream', putUrl.toString()]);
+  const patchUrl = await startUpload(s, repo, ca);
+  const t0 = performance.now();
+  const patched = await transfer([...auth, '-X', 'PATCH', '-T', layer.file, '-H', 'Content-Type: application/octet-stream',
+    '-H', 'Transfer-Encoding: chunked', patchUrl]);
+  // The PATCH answers with the upload's next URL (its state signed anew); a PUT with the digest closes it.
+  const closeUrl = new URL(patched.location ?? patchUrl, s.url);
+  closeUrl.searchParams.set('digest', layer.digest);
+  await curl([...auth, '-X', 'PUT', '-H', 'Content-Length: 0', closeUrl.toString()]);
+  return { put, patch: layer.bytes / ((performance.now() - t0) / 1000) };
 }

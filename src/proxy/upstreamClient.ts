@@ -3,8 +3,8 @@
 // cannot be read (or is not PEM) stops the start with the setting to fix.
 import { readFile } from 'node:fs/promises';
 import type { UpstreamClient } from '../config/config.js';
-import { fail, type GatewayError } from '../errors.js';
-import { readRedisPassword } from '../shared/password.js';
+import { fail } from '../errors.js';
+import { readPasswordFile } from '../shared/password.js';
 import type { UpstreamAccess } from './upstream.js';
 
 async function pem(path: string, setting: string, marker: RegExp): Promise<string> {
@@ -27,8 +27,7 @@ export async function upstreamAccess(client: UpstreamClient): Promise<UpstreamAc
   if (client.key) tls.key = await pem(client.key, 'upstream.key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
   let authorization: string | undefined;
   if (client.username && client.passwordFile) {
-    const password = await readRedisPassword(client.passwordFile).catch((err: Error) =>
-      fail((err as GatewayError).code, err.message.replace(/redis\.passwordFile/g, 'upstream.passwordFile').replace(/Redis/g, 'upstream')));
+    const password = await readPasswordFile(client.passwordFile, 'upstream.passwordFile', 'upstream registry');
     authorization = `Basic ${Buffer.from(`${client.username}:${password}`).toString('base64')}`;
   }
   return { tls, ...(authorization ? { authorization } : {}) };
