@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, curl, ensureTools, median, parallel, peakTreeDuring, transfer, wrk } from './measure.js';
+import { cpuSeconds, curl, ensureTools, median, parallel, peakTreeDuring, wrk } from './measure.js';
 import { parseBuildSpec, ratioTable, type Samples } from './ratios.js';
 import { seedStage, tokenFor, uploads } from './stage.js';
 import { startDirect, startGatewaySystem, startNginx, type Stage, type System } from './systems.js';

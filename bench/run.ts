@@ -7,8 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:f
 import https from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { curl, ensureTools, median, memory, parallel, peakDuring, rssDuring, transfer, wrk } from './measure.js';
-import { performance } from 'node:perf_hooks';
+import { curl, ensureTools, median, memory, parallel, peakDuring, rssDuring, wrk } from './measure.js';
 import { startDirect, startDistribution, startGatewaySystem, startNginx, type Stage, type System } from './systems.js';
 import { report, rows, type Results } from './report.js';
 import { seedStage, tokenFor, uploads } from './stage.js';

@@ -11,9 +11,11 @@ export async function readPasswordFile(path: string, field: string, whose: strin
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      return fail('FILE_MISSING', `${field} ${path} not found: write the ${whose} password into it (one line), or remove ${field} if ${whose} needs none`);
+      return fail('FILE_MISSING',
+        `${field} ${path} not found: write the ${whose} password into it (one line), or remove ${field} if ${whose} needs none`);
     }
-    return fail('FILE_INVALID', `cannot read ${field} ${path}: ${code ?? (err as Error).message}; the gateway's user must be able to read it`);
+    const why = code ?? (err as Error).message;
+    return fail('FILE_INVALID', `cannot read ${field} ${path}: ${why}; the gateway's user must be able to read it`);
   }
   const password = text.replace(/\r?\n$/, '');
   if (password === '') fail('FILE_INVALID', `${field} ${path} is empty: write the ${whose} password into it, or remove ${field}`);
