@@ -60,12 +60,14 @@ export async function memory(pid: number): Promise<{ rssKiB: number; peakKiB: nu
 }
 
 /** Samples a process's resident memory (KiB) every 50 ms while `work` runs. */
-export async function rssDuring<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; samples: number[] }> {
+export async function rssDuring<T>(
+  pid: number, work: () => Promise<T>, read: () => Promise<number> = async () => (await memory(pid)).rssKiB,
+): Promise<{ result: T; samples: number[] }> {
   const samples: number[] = [];
   let done = false;
   const sampler = (async () => {
     while (!done) {
-      samples.push((await memory(pid)).rssKiB);
+      samples.push(await read());
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
@@ -129,20 +131,6 @@ async function tree(pid: number): Promise<{ pid: number; stat: string }[]> {
 /** The highest resident memory (KiB) of a process and its workers together while `work` runs. */
 export async function peakTreeDuring(pid: number, work: () => Promise<unknown>): Promise<number> {
   const pids = (await tree(pid)).map((p) => p.pid);
-  let peak = 0;
-  let done = false;
-  const sampler = (async () => {
-    while (!done) {
-      const sizes = await Promise.all(pids.map((p) => memory(p).then((m) => m.rssKiB, () => 0)));
-      peak = Math.max(peak, sizes.reduce((a, b) => a + b, 0));
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  try {
-    await work();
-  } finally {
-    done = true;
-    await sampler;
-  }
-  return peak;
+  const total = async () => (await Promise.all(pids.map((p) => memory(p).then((m) => m.rssKiB, () => 0)))).reduce((a, b) => a + b, 0);
+  return Math.max(0, ...(await rssDuring(pid, work, total)).samples);
 }

@@ -76,9 +76,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   // out); otherwise per process, relayed between --workers. Loaded only then:
   // ioredis alone holds about 15 MiB of a gateway's memory.
   const redis = config.redis
-    ? { ...await import('../shared/redis.js'), ...await import('../shared/throttle.js') }
+    ? { ...await import('../shared/redis.js'), ...await import('../shared/throttle.js'), settings: config.redis }
     : undefined;
-  const shared = config.redis ? await redis!.connectShared(config.redis, log) : undefined;
+  const shared = redis ? await redis.connectShared(redis.settings, log) : undefined;
   let auth: AuthMode;
   try {
     auth = await AUTH_MODES[config.auth.mode]({
