@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { writeFilesAtomically } from '../util/atomicFiles.js';
 import { sanHosts } from './der.js';
 import { hostKey, parseHosts } from './hosts.js';
+import type { FileSpec } from '../util/atomicFiles.js';
 import { reissueFiles, type Context } from './issue.js';
 import { loadIssuer } from './issuer.js';
 import { certPaths, readText } from './store.js';
@@ -18,13 +19,29 @@ export interface AddHostResult {
   written: string[];
 }
 
-export async function addHosts(opts: { dir: string; hosts: string[]; days: number }, ctx: Context): Promise<AddHostResult> {
+export interface AddHostPlan {
+  added: string[];
+  hosts: string[];
+  /** server.key and server.crt re-issued, not yet written (none when nothing is added). */
+  files: FileSpec[];
+}
+
+/**
+ * What `addHosts` would write, written by the caller: `gateway deploy
+ * kubernetes` puts the new pair into its Secret and writes both or neither.
+ */
+export async function planAddHosts(opts: { dir: string; hosts: string[]; days: number }, ctx: Context): Promise<AddHostPlan> {
   const names = sanHosts(new X509Certificate(await readText(certPaths(opts.dir, 'server').cert, 'server certificate')).raw);
   const added = parseHosts(opts.hosts).map(hostKey).filter((h) => !names.includes(h));
-  if (added.length === 0) return { added, hosts: names, written: [] };
+  if (added.length === 0) return { added, hosts: names, files: [] };
   // The CA's constraints are checked before anything is generated: a name
   // outside them fails with the way out, and server.crt stays as it was.
   const { files, hosts } = await reissueFiles(await loadIssuer(opts.dir), opts.dir, 'server', opts.days, ctx, added);
+  return { added, hosts, files };
+}
+
+export async function addHosts(opts: { dir: string; hosts: string[]; days: number }, ctx: Context): Promise<AddHostResult> {
+  const { added, hosts, files } = await planAddHosts(opts, ctx);
   await writeFilesAtomically(files);
   return { added, hosts, written: files.map((f) => f.path) };
 }

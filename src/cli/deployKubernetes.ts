@@ -10,6 +10,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readHtpasswd } from '../auth/htpasswd.js';
 import { exists } from '../certs/store.js';
+import type { FileSpec } from '../util/atomicFiles.js';
 import { fail } from '../errors.js';
 import { checkOut } from './outDir.js';
 import { configSets, containerConfig, readUserConfig } from '../deploy/containerConfig.js';
@@ -158,6 +159,8 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   } else {
     for (const file of tlsInputs(cert, key, certsDir, present)) secrets.push(await readInput(file, initHint));
   }
+  // The exposure's address added to server.crt (as `gateway certs add-host` does), written with the directory.
+  let reissued: { added: string[]; files: FileSpec[]; previous: FileSpec[] } | undefined;
   if (secrets.length > 0) {
     const serverPem = String(secrets[0]!.content);
     let certificate: X509Certificate;
@@ -178,6 +181,25 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
       io.warn(`${cert} expired on ${certificate.validTo}; renew it with 'gateway certs renew --dir ${certsDir}'`);
     }
     const names = (host: string) => (/^[\d.]+$|:/.test(host) ? certificate.checkIP(host) : certificate.checkHost(host)) !== undefined;
+    // Only the pair `certs add-host` manages, signed here (ca.key beside it), and deployed from here: a
+    // --tls-secret certificate comes from its issuer (cert-manager), and without ca.key the warning says what to run.
+    const ours = resolve(cert) === resolve(certsDir, 'server.crt') && resolve(key) === resolve(certsDir, 'server.key');
+    if (expose && !names(expose.host) && ours && present.includes('ca.key') && fitNames.tlsSecret === undefined) {
+      const { planAddHosts } = await import('../certs/addHost.js');
+      const { certContext } = await import('./certs.js');
+      // Outside the CA's name constraints: the same error as add-host's, before anything is written.
+      const plan = await planAddHosts({ dir: certsDir, hosts: [expose.host], days: 365 }, certContext(io));
+      const newCert = plan.files.find((f) => resolve(f.path) === resolve(cert))!;
+      const newKey = plan.files.find((f) => resolve(f.path) === resolve(key))!;
+      reissued = {
+        added: plan.added, files: plan.files,
+        previous: [{ path: key, content: String(secrets[1]!.content), mode: newKey.mode },
+          { path: cert, content: serverPem, mode: newCert.mode }],
+      };
+      secrets[0] = { ...secrets[0]!, content: newCert.content };
+      secrets[1] = { ...secrets[1]!, content: newKey.content };
+      certificate = new X509Certificate(newCert.content);
+    }
     const publicUrl = expose?.publicUrl ?? user.publicUrl;
     certificateWarnings(names, { namespace, publicUrl, certPath: cert, certsDir }).forEach((w) => io.warn(w));
     // Another copy of the certificate is in the cluster: only the local one was checked.
@@ -295,7 +317,18 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   // Which address the nodes pull from, and the command that sets them up: what a node can reach first.
   const nodes = nodeAddress(expose, rewritten.config.publicUrl, namespace);
   const caPem = present.includes('ca.crt') ? await readTrustPem(certsDir).catch(() => undefined) : undefined;
-  await writeTree(out, files, replacing);
+  if (reissued) {
+    const { writeFilesAtomically } = await import('../util/atomicFiles.js');
+    await writeFilesAtomically(reissued.files);
+    // Both or neither: without the directory, server.crt goes back to what it was.
+    await writeTree(out, files, replacing).catch(async (err: unknown) => {
+      await writeFilesAtomically(reissued!.previous);
+      throw err;
+    });
+    note(`added ${reissued.added.join(', ')} to ${cert}, the --expose address (as 'gateway certs add-host' does; same CA: ` +
+      `nodes need nothing new); ${o.gitops ? `create the Secret ${OBJECTS.tls} from the new ${cert} and ${key}`
+        : `the Secret ${OBJECTS.tls} holds the new certificate`}`);
+  } else await writeTree(out, files, replacing);
   const shown = relative(process.cwd(), out) || '.';
   if (nodes.warning) io.warn(nodes.warning);
   const caSha256 = caPem === undefined ? undefined : createHash('sha256').update(normalizePem(caPem)).digest('hex');

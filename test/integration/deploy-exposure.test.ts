@@ -6,10 +6,11 @@
 // gateway.yaml's publicUrl and the printed node setup; the egress
 // NetworkPolicy's rules against the pods they allow; existing Secrets,
 // GitOps, the ServiceMonitor's release label, a PriorityClass and the
-// recommended labels.
+// recommended labels; the exposure's address added to the server
+// certificate when ca.key is at hand, as `gateway certs add-host` does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
@@ -90,7 +91,16 @@ function containerPortOf(docs: Obj[], service: string, port: number | string): n
   return gatewayPod(docs).containers[0].ports.find((c: Obj) => c.name === p.targetPort).containerPort;
 }
 
-const nodeport = await deploy('nodeport', ['--expose', 'nodeport=192.0.2.10:31443']);
+const serverPair = async (dir = 'certs') => Promise.all(['server.crt', 'server.key'].map((f) => readFile(join(work, dir, f), 'utf8')));
+/** The subjectAltName extension as openssl prints it. */
+const sans = async (dir = 'certs') => {
+  const r = await exec('openssl', ['x509', '-in', join(work, dir, 'server.crt'), '-noout', '-ext', 'subjectAltName']);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout;
+};
+const initialPair = await serverPair();
+// 192.168.50.10 is not on the certificate (private: inside the CA's constraints): deploy adds it.
+const nodeport = await deploy('nodeport', ['--expose', 'nodeport=192.168.50.10:31443']);
 const loadbalancer = await deploy('loadbalancer', ['--expose', 'loadbalancer=registry.example.test']);
 const clusterIp = await deploy('cluster-ip', ['--expose', 'cluster-ip=10.96.0.50']);
 const ingress = await deploy('ingress', ['--expose', 'ingress-nginx=registry.example.test']);
@@ -127,7 +137,7 @@ test('every exposure renders and validates; the HTTPS port (never metrics) reach
 
 test('the exposure\'s address is publicUrl, the address nodes pull from, and the printed setup command\'s', () => {
   const cases: [typeof none, string, string][] = [
-    [nodeport, 'https://192.0.2.10:31443', '192.0.2.10:31443'], [loadbalancer, 'https://registry.example.test', 'registry.example.test:443'],
+    [nodeport, 'https://192.168.50.10:31443', '192.168.50.10:31443'], [loadbalancer, 'https://registry.example.test', 'registry.example.test:443'],
     [clusterIp, 'https://10.96.0.50:5443', '10.96.0.50:5443'], [ingress, 'https://registry.example.test', 'registry.example.test:443'],
     [tlsroute, 'https://registry.example.test', 'registry.example.test:443'],
   ];
@@ -139,9 +149,8 @@ test('the exposure\'s address is publicUrl, the address nodes pull from, and the
     assert.ok(setup.includes(caSha256), 'pinned to the CA');
     assert.doesNotMatch(setup, /svc\.cluster\.local/);
   }
-  // Named by the certificate: no warning. 192.0.2.10 is not: the warning names the fix.
-  assert.doesNotMatch(clusterIp.stderr, /does not name/);
-  assert.match(nodeport.stderr, /does not name 192\.0\.2\.10, publicUrl's host.*gateway certs add-host --dir certs --host 192\.0\.2\.10/);
+  // Named by the certificate (from the start, or added by deploy): no warning.
+  for (const v of [clusterIp, nodeport, loadbalancer]) assert.doesNotMatch(v.stderr, /does not name/);
 });
 
 test('without an exposure: no node address is suggested, and the warning says why and what to choose', () => {
@@ -247,4 +256,64 @@ test('the shipped components render on their own beside the base (examples in pl
     validateAll(docs);
     assert.ok(docs.length > 5, c);
   }
+});
+
+/** The server certificate and key of the rendered Secret registry-gateway-tls. */
+const tlsSecretPair = (docs: Obj[]) => {
+  const data = get(docs, 'Secret', 'registry-gateway-tls').data;
+  return ['server.crt', 'server.key'].map((k) => Buffer.from(data[k], 'base64').toString('utf8'));
+};
+
+test('--expose with ca.key beside the certificate: the address is added to server.crt (IP or DNS SAN), and the Secret holds it', async () => {
+  assert.match(await sans(), /IP Address:192\.168\.50\.10\b/, 'the nodeport deploy added it');
+  assert.match(nodeport.stdout, /^added 192\.168\.50\.10 to certs\/server\.crt, the --expose address \(as 'gateway certs add-host' does; same CA.*the Secret registry-gateway-tls holds the new certificate$/m);
+  assert.notDeepEqual(tlsSecretPair(nodeport.docs), initialPair, 'a new pair');
+  // Later deploys rendered the pair nodeport wrote; an address already named changes nothing.
+  assert.deepEqual(tlsSecretPair(loadbalancer.docs), await serverPair());
+  assert.doesNotMatch(loadbalancer.stdout, /^added /m);
+  assert.equal((await stat(join(work, 'certs/server.key'))).mode & 0o777, 0o600);
+
+  const named = await deploy('dns-name', ['--expose', 'ingress-nginx=registry.lan']);
+  const now = await sans();
+  assert.match(now, /DNS:registry\.lan\b/);
+  for (const kept of ['IP Address:192.168.50.10', 'IP Address:10.96.0.50', 'DNS:registry.example.test']) assert.ok(now.includes(kept), now);
+  assert.deepEqual(tlsSecretPair(named.docs), await serverPair());
+  assert.equal(configOf(named.docs).publicUrl, 'https://registry.lan');
+  const chain = await exec('openssl', ['verify', '-CAfile', join(work, 'certs/ca.crt'), join(work, 'certs/server.crt')]);
+  assert.equal(chain.code, 0, `same CA: ${chain.stderr}`);
+
+  // --gitops: no Secret data, the local pair is updated for the operator's own Secret.
+  const gitops = await deploy('gitops-added', ['--gitops', '--expose', 'nodeport=192.168.70.10']);
+  assert.match(await sans(), /IP Address:192\.168\.70\.10\b/);
+  assert.match(gitops.stdout, /^added 192\.168\.70\.10 to certs\/server\.crt.*create the Secret registry-gateway-tls from the new certs\/server\.crt and certs\/server\.key$/m);
+  assert.deepEqual(gitops.docs.filter((d) => d.kind === 'Secret'), []);
+});
+
+test('an --expose address outside the CA\'s name constraints: add-host\'s error, and nothing is written', async () => {
+  const before = await serverPair();
+  const out = join(work, 'outside');
+  const r = await gatewayCli(['deploy', 'kubernetes', '--out', out, '--expose', 'nodeport=192.0.2.10:31443'], { cwd: work });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /192\.0\.2\.10 is outside the CA's name constraints \(.*\); clients would reject the certificate\. .*'gateway certs rollover start --dir certs --permit 192\.0\.2\.10'/);
+  assert.deepEqual(await serverPair(), before, 'server.crt and server.key as they were');
+  await assert.rejects(stat(out), /ENOENT/, 'no directory written');
+  assert.deepEqual((await readdir(join(work, 'certs'))).filter((f) => f.endsWith('.tmp')), [], 'no temporary files left');
+});
+
+test('without ca.key, or with --tls-secret: the certificate is left alone and the warning gives the exact command', async () => {
+  // A certificate directory without the CA key (the key kept offline).
+  await mkdir(join(work, 'certs-noca'));
+  for (const f of ['ca.crt', 'server.crt', 'server.key']) await copyFile(join(work, 'certs', f), join(work, 'certs-noca', f));
+  const before = await serverPair('certs-noca');
+  const noCa = await deploy('no-ca', ['--certs', 'certs-noca', '--expose', 'nodeport=192.168.60.10:31443']);
+  assert.match(noCa.stderr, /does not name 192\.168\.60\.10, publicUrl's host.*add it with 'gateway certs add-host --dir certs-noca --host 192\.168\.60\.10'/);
+  assert.deepEqual(await serverPair('certs-noca'), before);
+  assert.deepEqual(tlsSecretPair(noCa.docs), before);
+  assert.doesNotMatch(await sans('certs-noca'), /192\.168\.60\.10/);
+  // --tls-secret: the deployed certificate is the Secret's (cert-manager's), not this one.
+  const local = await serverPair();
+  const secret = await deploy('tls-secret-unnamed', ['--tls-secret', 'registry-tls', '--expose', 'loadbalancer=other.lan']);
+  assert.match(secret.stderr, /does not name other\.lan, publicUrl's host.*gateway certs add-host --dir certs --host other\.lan/);
+  assert.deepEqual(await serverPair(), local);
+  assert.doesNotMatch(secret.stdout, /^added /m);
 });
