@@ -205,12 +205,15 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
     // Another copy of the certificate is in the cluster: only the local one was checked.
     if (tlsElsewhere) secrets.splice(0, secrets.length);
   }
+  // The client CA: ca.crt of the TLS Secret when it is the certificate directory's; otherwise (another file, or
+  // --tls-secret, whose ca.crt is its issuer's) a ConfigMap of its own, so the TLS Secret never holds it.
   let clientCA: string | undefined;
+  let clientCAFile: OutFile | undefined;
   if (user.tls.clientCA !== undefined) {
-    if (resolve(user.tls.clientCA) === resolve(certsDir, 'ca.crt')) clientCA = `${MOUNTS.certs}/ca.crt`;
+    if (resolve(user.tls.clientCA) === resolve(certsDir, 'ca.crt') && fitNames.tlsSecret === undefined) clientCA = `${MOUNTS.certs}/ca.crt`;
     else {
-      secrets.push(await readInput({ from: user.tls.clientCA, to: `${OUT.certs}/client-ca.crt`, mode: 0o644 }, 'fix tls.clientCA in the config'));
-      clientCA = `${MOUNTS.certs}/client-ca.crt`;
+      clientCAFile = await readInput({ from: user.tls.clientCA, to: `${OUT.clientCA}/ca.crt`, mode: 0o644 }, 'fix tls.clientCA in the config');
+      clientCA = `${MOUNTS.clientCA}/ca.crt`;
     }
   }
 
@@ -305,7 +308,7 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   }
   const files = renderDirectory({
     version, overlay, namespace, image, shipped: await listShipped(), config: rewritten.text,
-    shutdown: rewritten.config.shutdown, secrets: o.gitops ? [] : secrets, registrySelector: selector,
+    shutdown: rewritten.config.shutdown, secrets: o.gitops ? [] : secrets, clientCA: clientCAFile, registrySelector: selector,
     single: Boolean(o.single), serviceMonitor: Boolean(o.servicemonitor),
     fit: {
       expose, ...fitNames, gitops: Boolean(o.gitops),

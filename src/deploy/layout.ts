@@ -13,6 +13,7 @@ export const MOUNTS = {
   token: '/etc/gateway/token',
   redis: '/etc/gateway/redis',
   upstream: '/etc/gateway/upstream',
+  clientCA: '/etc/gateway/client-ca',
 } as const;
 
 export const IN_CONTAINER = {
@@ -45,6 +46,7 @@ export const OBJECTS = {
   upstreamSecret: 'registry-gateway-upstream',
   registryAuth: 'registry-auth',
   registryPolicy: 'registry',
+  clientCA: 'registry-gateway-client-ca',
 } as const;
 
 /**
@@ -60,6 +62,8 @@ export const OUT = {
   redis: 'redis',
   upstream: 'upstream',
   registryAuth: 'registry-auth',
+  /** tls.clientCA when it is not the certificate directory's ca.crt: a certificate, public (a ConfigMap, kept by --gitops). */
+  clientCA: 'client-ca',
 } as const;
 export const SECRET_FOLDERS = [OUT.certs, OUT.users, OUT.token, OUT.registry, OUT.redis, OUT.upstream, OUT.registryAuth] as const;
 

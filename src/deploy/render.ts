@@ -31,6 +31,8 @@ export interface RenderInput {
   shutdown: { delay: number; grace: number };
   /** Secret inputs, by path inside the directory (certs/server.key, users/htpasswd, ...). */
   secrets: readonly OutFile[];
+  /** tls.clientCA's certificate (client-ca/ca.crt), when the TLS Secret's ca.crt is not it: a ConfigMap of its own. */
+  clientCA?: OutFile | undefined;
   /** existing-registry: the registry pods' labels. */
   registrySelector?: Record<string, string> | undefined;
   single: boolean;
@@ -99,6 +101,8 @@ export function kustomization(input: RenderInput): string {
     '# A new name per content: a changed gateway.yaml rolls the Deployment.',
     'configMapGenerator:',
     generator(OBJECTS.config, [`${OUT.config}/gateway.yaml`], false).trimEnd(),
+    // Public, so kept with --gitops; a fixed name, swapped in place: the gateway reloads tls.clientCA.
+    ...(input.clientCA ? [generator(OBJECTS.clientCA, [input.clientCA.path], true).trimEnd()] : []),
     '# Fixed names, replaced in place: the kubelet swaps the mounted files and the',
     '# gateway reloads them (certificates, CA, users, token keys) without a restart.',
     ...(gitops ? [GITOPS_NOTE] : [
@@ -155,6 +159,7 @@ export function renderDirectory(input: RenderInput): OutFile[] {
     { path: '.gitignore', content: GITIGNORE, mode: 0o644 },
     { path: `${OUT.config}/gateway.yaml`, content: input.config, mode: 0o644 },
     ...shippedFor(input.overlay, input.shipped).map((f) => ({ path: f.path, content: f.content, mode: 0o644 })),
+    ...(input.clientCA ? [input.clientCA] : []),
     ...input.secrets,
   ];
 }

@@ -317,3 +317,74 @@ test('without ca.key, or with --tls-secret: the certificate is left alone and th
   assert.deepEqual(await serverPair(), local);
   assert.doesNotMatch(secret.stdout, /^added /m);
 });
+
+/**
+ * The content of a file in the gateway container, from the rendered object its
+ * volume mounts, or why it is not there (a volume of an object not rendered here).
+ */
+function fileInPod(docs: Obj[], path: string): { content?: string; object: string } {
+  const pod = gatewayPod(docs);
+  const mount = pod.containers[0].volumeMounts.find((m: Obj) => path.startsWith(`${m.mountPath}/`)) ?? assert.fail(`nothing mounted at ${path}`);
+  const volume = pod.volumes.find((v: Obj) => v.name === mount.name);
+  const [kind, name] = volume.secret ? ['Secret', volume.secret.secretName] : ['ConfigMap', volume.configMap.name];
+  const object = docs.find((d) => d.kind === kind && d.metadata.name === name);
+  const key = path.slice(mount.mountPath.length + 1);
+  const content = kind === 'Secret' ? (object?.data?.[key] === undefined ? undefined : Buffer.from(object.data[key], 'base64').toString('utf8'))
+    : object?.data?.[key];
+  return { object: `${kind} ${name}`, ...(content === undefined ? {} : { content }) };
+}
+
+/** Every rendered Secret and ConfigMap is one a pod mounts or reads: nothing unused. */
+function assertAllUsed(docs: Obj[]): void {
+  const used = new Set<string>();
+  for (const d of docs.filter((x) => x.kind === 'Deployment')) {
+    const spec = d.spec.template.spec;
+    for (const v of spec.volumes ?? []) {
+      if (v.secret) used.add(`Secret ${v.secret.secretName}`);
+      if (v.configMap) used.add(`ConfigMap ${v.configMap.name}`);
+    }
+    for (const c of spec.containers) {
+      for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) used.add(`Secret ${e.valueFrom.secretKeyRef.name}`);
+    }
+  }
+  for (const d of docs.filter((x) => x.kind === 'Secret' || x.kind === 'ConfigMap')) {
+    assert.ok(used.has(`${d.kind} ${d.metadata.name}`), `${d.kind} ${d.metadata.name} is rendered but no pod uses it`);
+  }
+}
+
+test('tls.clientCA reaches the pod from a ConfigMap of its own with --tls-secret or --gitops; no Secret holds it alone', async () => {
+  await cli(['certs', 'init', '--dir', 'clients', '--host', 'clients.lan']);
+  const clientsCa = await readFile(join(work, 'clients/ca.crt'), 'utf8');
+  const localCa = await readFile(join(work, 'certs/ca.crt'), 'utf8');
+  const base = await readFile(join(work, 'config/gateway.yaml'), 'utf8');
+  const withClientCA = async (name: string, file: string) => {
+    const path = join(work, 'config', `${name}.yaml`);
+    await writeFile(path, base.replace('  # clientCA: certs/ca.crt ', `  clientCA: ${file} `));
+    return relative(work, path);
+  };
+  const outside = await withClientCA('client-ca-outside', 'clients/ca.crt');
+  const beside = await withClientCA('client-ca-beside', 'certs/ca.crt');
+  const cases: { name: string; args: string[]; ca: string; object: string }[] = [
+    { name: 'ca-tls-secret', args: ['--config', outside, '--tls-secret', 'registry-tls'], ca: clientsCa, object: 'ConfigMap registry-gateway-client-ca' },
+    // The existing Secret's ca.crt is its issuer's, not necessarily the file the config names.
+    { name: 'ca-tls-secret-beside', args: ['--config', beside, '--tls-secret', 'registry-tls'], ca: localCa,
+      object: 'ConfigMap registry-gateway-client-ca' },
+    { name: 'ca-gitops', args: ['--config', outside, '--gitops'], ca: clientsCa, object: 'ConfigMap registry-gateway-client-ca' },
+    { name: 'ca-outside', args: ['--config', outside], ca: clientsCa, object: 'ConfigMap registry-gateway-client-ca' },
+    { name: 'ca-beside', args: ['--config', beside], ca: localCa, object: 'Secret registry-gateway-tls' },
+  ];
+  for (const c of cases) {
+    const v = await deploy(c.name, [...c.args, '--expose', 'cluster-ip=10.96.0.50']);
+    validateAll(v.docs);
+    assertAllUsed(v.docs);
+    const path = configOf(v.docs).tls.clientCA as string;
+    assert.deepEqual(fileInPod(v.docs, path), { object: c.object, content: c.ca }, `${c.name}: ${path}`);
+    // The TLS Secret holds the server's files only, never the client CA alone.
+    const tls = v.docs.find((d) => d.kind === 'Secret' && d.metadata.name === 'registry-gateway-tls');
+    if (c.args.includes('--tls-secret') || c.args.includes('--gitops')) assert.equal(tls, undefined, `${c.name}: no registry-gateway-tls rendered`);
+    else assert.deepEqual(Object.keys(tls!.data).sort(), ['ca.crt', 'server.crt', 'server.key'], c.name);
+  }
+  // Without tls.clientCA: no client CA ConfigMap.
+  assert.ok(!none.docs.some((d) => d.metadata.name === 'registry-gateway-client-ca'));
+  assertAllUsed(none.docs);
+});
