@@ -18,6 +18,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { isWorker, workerConfig } from '../server/workers.js';
 import type { RenewalSettings } from '../server/renewal.js';
+import type { StopSignal } from '../server/stopSignals.js';
 import type { Output } from './output.js';
 
 /**
@@ -31,13 +32,13 @@ async function serverModules() {
     import('../server/health.js'), import('../server/metricsServer.js'), import('../server/workerQueries.js'),
     import('../server/localRegistry.js'), import('../util/log.js'), import('../server/workers.js'), import('../token/mode.js'),
     import('../server/renewal.js'), import('../server/configReload.js'), import('../server/pidFile.js'), import('../server/listen.js'),
-    import('../trust/endpoint.js'),
+    import('../trust/endpoint.js'), import('../server/stopSignals.js'),
   ]);
   const [users, config, server, metrics, health, metricsServer, workerQueries, localRegistry, log, workers, mode, renewal,
-    configReload, pidFile, listen, trust] = modules;
+    configReload, pidFile, listen, trust, stopSignals] = modules;
   return {
     ...users, ...config, ...server, ...metrics, ...health, ...metricsServer, ...workerQueries, ...localRegistry, ...log, ...workers,
-    ...mode, ...renewal, ...configReload, ...pidFile, ...listen, ...trust,
+    ...mode, ...renewal, ...configReload, ...pidFile, ...listen, ...trust, ...stopSignals,
   };
 }
 
@@ -130,7 +131,8 @@ interface RunOptions {
 async function run(config: Config, configPath: string | undefined, log: Logger, version: string, opts: RunOptions = {}): Promise<void> {
   const {
     metrics, answerPrimary, startRenewal, clusterProbes, STARTING, startMetricsServer, clusterMetrics, processMetrics, tokenKeyRing,
-    runWorkers, startGateway, certificateState, watchConfig, writePidFile, describeCaHashes,
+    runWorkers, startGateway, certificateState, watchConfig, writePidFile, describeCaHashes, onStopSignals, exitStatusFor, AGAIN_HINT,
+    STOP_NOW_MESSAGE,
   } = await serverModules();
   const { extra, workers = 1, format = 'json' } = opts;
   log.level = config.log.level;
@@ -174,16 +176,19 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
     const markDraining = () => void (primaryDraining = true);
     process.on('SIGTERM', markDraining);
     process.on('SIGINT', markDraining);
+    let atOnce: StopSignal | undefined;
     try {
       // Created once here: workers creating it at the same time would each sign with their own.
       if (config.auth.mode === 'token') await tokenKeyRing(config.auth.token);
       await pidFile();
-      await runWorkers(workers, config, configPath, log, opts.overrides);
+      atOnce = await runWorkers(workers, config, configPath, log, opts.overrides);
     } finally {
       await extra?.stop();
       await removePidFile();
       await stopped();
     }
+    // Stopped by a second signal: the status a shell gives a process that signal ended.
+    if (atOnce) process.exit(exitStatusFor(atOnce));
     return;
   }
   let gateway: Gateway;
@@ -223,15 +228,17 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
     ? watchConfig(configPath, opts.overrides ?? {}, config, (next) => gateway.setAccess(next.access), log)
     : undefined;
   process.on('SIGHUP', () => void gateway.reload().then(() => configReload?.reload('signal')));
+  // A second stop signal aborts it: what is in flight is cut at once (stopSignals.ts).
+  const now = new AbortController();
   await new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    const stop = (signal: StopSignal) => {
       // Ctrl-C reaches a whole process group: primary and workers stop once each.
       if (stopping) return;
       stopping = true;
-      log.info({ signal }, 'shutting down');
+      log.info({ signal, ...(isWorker() ? {} : { hint: AGAIN_HINT }) }, 'shutting down');
       // The local registry (gateway up) after the gateway: uploads in flight still need it.
-      void gateway.drain({ delayMs: config.shutdown.delay * 1000, graceMs: config.shutdown.grace * 1000 })
+      void gateway.drain({ delayMs: config.shutdown.delay * 1000, graceMs: config.shutdown.grace * 1000, now: now.signal })
         .catch((err: Error) => log.error({ error: err.message }, 'drain failed'))
         .then(() => configReload?.stop())
         .then(() => extra?.stop())
@@ -239,10 +246,20 @@ async function run(config: Config, configPath: string | undefined, log: Logger, 
         .then(stopped)
         .then(resolve, resolve);
     };
-    // `on`, not `once`: a second signal (the group's and the parent-death one) must not end the process mid-drain.
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    const again = (signal: StopSignal) => {
+      stop(signal);
+      now.abort(signal);
+    };
+    if (isWorker()) {
+      // A worker gets Ctrl-C's SIGINT and the primary's SIGTERM: one drain. The primary says when to stop at once.
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('message', (m: { type?: unknown; signal?: StopSignal } | null) => {
+        if (m?.type === STOP_NOW_MESSAGE) again(m.signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
+      });
+    } else onStopSignals({ first: stop, again, log });
   });
+  if (now.signal.aborted) process.exit(exitStatusFor(now.signal.reason as StopSignal));
 }
 
 export function serveCommand(version: string): Command {

@@ -4,7 +4,8 @@
 // sending new clients here); then the listener closes (new connections are
 // refused), idle keep-alive connections are closed, and requests in flight
 // get `shutdown.grace` seconds to finish: an upload in progress completes.
-// Whatever is still open after that is cut, and the process can exit.
+// Whatever is still open after that is cut, and the process can exit. A
+// second stop signal (stopSignals.ts) aborts `now`: everything is cut at once.
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../util/log.js';
@@ -12,6 +13,8 @@ import type { Logger } from '../util/log.js';
 export interface DrainSettings {
   delayMs: number;
   graceMs: number;
+  /** Aborted (by a second stop signal): cut what is still open at once, whatever the phase. */
+  now?: AbortSignal | undefined;
 }
 
 /** What draining needs of a server: server.ts provides it for the HTTPS listener. */
@@ -29,7 +32,18 @@ export interface Drainable {
 
 export type DrainPhase = 'serving' | 'delay' | 'grace' | 'cut' | 'closed';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+/** Resolves after `ms`, or at once when `now` is aborted. */
+const sleep = (ms: number, now?: AbortSignal) => new Promise<void>((resolve) => {
+  if (now?.aborted) return resolve();
+  const timer = setTimeout(done, ms);
+  timer.unref();
+  now?.addEventListener('abort', done, { once: true });
+  function done() {
+    clearTimeout(timer);
+    now?.removeEventListener('abort', done);
+    resolve();
+  }
+});
 
 /** How often idle keep-alive connections are looked for during the grace period. */
 export const IDLE_SWEEP_MS = 100;
@@ -40,38 +54,32 @@ export const IDLE_SWEEP_MS = 100;
  */
 export async function drain(
   target: Drainable, settings: DrainSettings, log: Logger, onPhase: (phase: DrainPhase) => void = () => {},
-): Promise<{ cut: number }> {
+): Promise<{ cut: number; atOnce: boolean }> {
+  const { now } = settings;
   target.startDrain();
   onPhase('delay');
   log.info({ ...(await target.counts()), delay: settings.delayMs / 1000, grace: settings.graceMs / 1000 }, 'draining');
-  if (settings.delayMs > 0) await sleep(settings.delayMs);
+  if (settings.delayMs > 0) await sleep(settings.delayMs, now);
   onPhase('grace');
   const closed = target.stopAccepting();
   target.closeIdle();
   // A request that finishes leaves its connection idle: close it then, not at the idle timeout.
   const sweep = setInterval(() => target.closeIdle(), IDLE_SWEEP_MS);
   sweep.unref();
-  let timer: NodeJS.Timeout | undefined;
-  const inTime = await Promise.race([
-    closed.then(() => true),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), settings.graceMs);
-      timer.unref();
-    }),
-  ]);
-  clearTimeout(timer);
+  const inTime = await Promise.race([closed.then(() => true), sleep(settings.graceMs, now).then(() => false)]);
   clearInterval(sweep);
   let cut = 0;
   if (!inTime) {
     const left = await target.counts();
     cut = left.requests;
     onPhase('cut');
-    log.warn({ ...left, grace: settings.graceMs / 1000 }, 'shutdown.grace is over: closing the connections still open');
+    if (now?.aborted) log.warn({ ...left, signal: String(now.reason) }, 'second stop signal: stopping at once, cutting the transfers in flight');
+    else log.warn({ ...left, grace: settings.graceMs / 1000 }, 'shutdown.grace is over: closing the connections still open');
     target.destroyAll();
     await closed;
   }
   onPhase('closed');
-  return { cut };
+  return { cut, atOnce: !inTime && Boolean(now?.aborted) };
 }
 
 /**

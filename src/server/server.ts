@@ -54,7 +54,7 @@ export interface Gateway {
   /** Client connections and requests in flight now. */
   counts(): Promise<{ connections: number; requests: number }>;
   /** SIGTERM (drain.ts): not ready, then stop accepting, let requests finish within the grace period, close. */
-  drain(settings: DrainSettings): Promise<void>;
+  drain(settings: DrainSettings): Promise<{ cut: number; atOnce: boolean }>;
   close(): Promise<void>;
 }
 
@@ -330,8 +330,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       const target = drainableServer(server, {
         startDrain: () => health.startDrain(), sockets, requests: () => requests, closeWaiting: () => connections.close(),
       });
-      await drain(target, settings, log);
+      const result = await drain(target, settings, log);
       await release();
+      return result;
     },
     async close() {
       stopTlsWatch();

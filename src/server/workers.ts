@@ -8,6 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Config, Overrides } from '../config/config.js';
 import type { Logger } from '../util/log.js';
 import type { LocalThrottle, Throttle } from '../auth/throttle.js';
+import { AGAIN_HINT, onStopSignals, STOP_NOW_MESSAGE, type StopSignal } from './stopSignals.js';
 
 const CONFIG_ENV = 'GATEWAY_WORKER_CONFIG';
 // Past shutdown.delay + shutdown.grace, a worker that has still not exited is killed.
@@ -58,7 +59,7 @@ export function sharedThrottle(name: string, local: LocalThrottle): Throttle {
 /** Runs N workers until SIGTERM/SIGINT; restarts one that dies; forwards SIGHUP. */
 export async function runWorkers(
   n: number, config: Config, configPath: string | undefined, log: Logger, overrides: Overrides = {},
-): Promise<void> {
+): Promise<StopSignal | undefined> {
   // The flags too: a worker re-reading gateway.yaml (configReload.ts) applies them as the start did.
   const env = { [CONFIG_ENV]: JSON.stringify({ config, configPath, overrides }) };
   let stopping = false;
@@ -93,15 +94,16 @@ export async function runWorkers(
     throw err;
   }
   log.info({ workers: n }, 'all workers listening');
+  let atOnce: StopSignal | undefined;
   process.on('SIGHUP', () => {
     for (const w of workers) w.process.kill('SIGHUP');
   });
   await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+    const stop = (signal: StopSignal) => {
       // Ctrl-C's SIGINT and a SIGTERM after it: one drain.
       if (stopping) return;
       stopping = true;
-      log.info({ signal, workers: workers.size }, 'shutting down workers');
+      log.info({ signal, workers: workers.size, hint: AGAIN_HINT }, 'shutting down workers');
       if (workers.size === 0) resolve();
       cluster.on('exit', () => {
         if (workers.size === 0) resolve();
@@ -116,7 +118,13 @@ export async function runWorkers(
       }, limitMs).unref();
       for (const w of workers) w.process.kill('SIGTERM');
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // A second signal from the operator: every worker cuts what it has in flight and exits at once.
+    const again = (signal: StopSignal) => {
+      atOnce = signal;
+      log.warn({ signal, workers: workers.size }, 'second stop signal: the workers stop at once');
+      for (const w of workers) if (w.isConnected()) w.send({ type: STOP_NOW_MESSAGE, signal });
+    };
+    onStopSignals({ first: stop, again, log });
   });
+  return atOnce;
 }

@@ -4,7 +4,8 @@
 // connections are refused; the upload still completes (201) and the blob is
 // in the registry; the process exits 0 well within shutdown.grace. A request
 // that outlives the grace period is cut and the process still exits 0 on
-// time. The same drain with --workers 2.
+// time. The same drain with --workers 2. A second SIGINT during the grace
+// period stops at once: the upload is cut, the log counts it, exit 130.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -184,6 +185,61 @@ test('--workers 2: the same drain; the primary waits for both workers and exits 
     await drainDuringUpload(gw, 'alice/workers', metricsPort);
     assert.equal(gw.entries().filter((e) => e.msg === 'stopped').length, 3, 'both workers and the primary');
     assert.equal(await refused(metricsPort), true, 'the metrics listener is closed at the end');
+  } finally {
+    await gw.stop();
+  }
+});
+
+/**
+ * Ctrl-C with an upload in flight and shutdown.grace 300 s, then Ctrl-C again:
+ * the gateway stops at once, as docker compose does, instead of waiting.
+ */
+async function secondSignalDuringUpload(gw: GatewayProcess, name: string, cutLog: string) {
+  // 600 chunks, 100 ms apart: a minute, far past the test's own bounds.
+  const upload = await slowUpload(gw, name, 600, 100);
+  await upload.started;
+  const t0 = Date.now();
+  gw.signal('SIGINT');
+  const first = await gw.waitFor((e) => e.msg === 'shutting down' || e.msg === 'shutting down workers', 0, 15_000);
+  assert.match(String(first.hint), /a second Ctrl-C \(SIGINT\) or SIGTERM stops at once/, 'the first signal says how to stop at once');
+  await gw.waitFor((e) => e.msg === 'draining' && Number(e.requests) >= 1, 0, 15_000);
+  // Signals within a second of the first are its duplicates (npm's, the group's): this one comes well after.
+  await sleep(2_000);
+  assert.equal(upload.sent() < 600, true, 'still uploading: the drain waits for it');
+  assert.equal(await Promise.race([gw.exited(), sleep(500).then(() => 'running')]), 'running', 'draining, not stopped');
+  gw.signal('SIGINT');
+  const result = await upload.done;
+  assert.ok('error' in result, `the client sees its upload cut: ${JSON.stringify(result)}`);
+  const code = await Promise.race([gw.exited(), sleep(30_000).then(() => 'still running')]);
+  const took = Date.now() - t0;
+  assert.equal(code, 130, gw.logs().split('\n').filter((l) => !l.includes('"msg":"request"')).slice(-30).join('\n'));
+  // shutdown.grace is 300 s: ended by the second signal, not by the grace period.
+  assert.ok(took < 60_000, `stopped at once: ${took} ms after the first signal`);
+  assert.ok(upload.sent() < 600, 'cut before the upload ended');
+  const cut = gw.entries().find((e) => e.msg === cutLog) ?? assert.fail(`no '${cutLog}' in ${gw.logs()}`);
+  assert.equal(cut.requests, 1, 'the log counts the transfer cut');
+  assert.equal(cut.signal, 'SIGINT');
+  assert.ok(!gw.entries().some((e) => e.msg === 'shutdown.grace is over: closing the connections still open'));
+  assert.ok(gw.entries().some((e) => e.msg === 'stopped'));
+  assert.ok(await inRegistry(name, upload.digest) < 0, 'no half blob was committed');
+}
+
+test('a second Ctrl-C (SIGINT) during the grace period stops at once: the upload is cut and counted, exit 130', async () => {
+  const gw = await startGateway(work, { ...base, shutdown: { delay: 0, grace: 300 } });
+  try {
+    await secondSignalDuringUpload(gw, 'alice/again', 'second stop signal: stopping at once, cutting the transfers in flight');
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('--workers 2: a second SIGINT to the primary makes every worker stop at once; exit 130', async () => {
+  const gw = await startGateway(work, { ...base, shutdown: { delay: 0, grace: 300 } }, { args: ['--workers', '2'] });
+  try {
+    await gw.waitFor((e) => e.msg === 'all workers listening', 0, 15_000);
+    await secondSignalDuringUpload(gw, 'alice/again-workers', 'second stop signal: stopping at once, cutting the transfers in flight');
+    // The idle worker has drained and exited already: the one with the upload is told.
+    assert.ok(gw.entries().some((e) => e.msg === 'second stop signal: the workers stop at once' && Number(e.workers) >= 1));
   } finally {
     await gw.stop();
   }

@@ -1,7 +1,8 @@
 // The drain on a real HTTP server: its phases in order, still serving during
 // the delay, refusing connections after it, an idle keep-alive connection
 // closed at once, a slow request in flight finished, and one that outlives
-// the grace period cut on time.
+// the grace period cut on time; a second stop signal cuts at once, and which
+// signals count as a second one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -9,6 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { drain, drainableServer, type DrainPhase } from '../../src/server/drain.js';
+import { exitStatusFor, REPEAT_AFTER_MS, stopSignalHandler } from '../../src/server/stopSignals.js';
 
 const lines: Record<string, unknown>[] = [];
 const log = pino({ level: 'info' }, new Writable({
@@ -109,7 +111,7 @@ test('drain: delay still serves, then new connections are refused, idle ones clo
     assert.ok(idleClosedAt >= 590, `the idle keep-alive connection was closed after the delay (${idleClosedAt} ms)`);
     const result = await upload;
     assert.deepEqual(result, { status: 201, body: String(20 * 1024) }, 'the upload in flight completed');
-    assert.deepEqual(await done, { cut: 0 });
+    assert.deepEqual(await done, { cut: 0, atOnce: false });
     assert.deepEqual(phases.map(([p]) => p), ['delay', 'grace', 'closed']);
     assert.ok(phases[1]![1] >= 590, `stops accepting after the delay (${phases[1]![1]} ms)`);
     assert.ok(phases[2]![1] < 3000, `closes as soon as the upload is done (${phases[2]![1]} ms)`);
@@ -131,7 +133,7 @@ test('drain: a request that outlives the grace period is cut, and the drain ends
     const t0 = Date.now();
     lines.length = 0;
     const phases: DrainPhase[] = [];
-    assert.deepEqual(await drain(target, { delayMs: 0, graceMs: 800 }, log, (p) => phases.push(p)), { cut: 1 });
+    assert.deepEqual(await drain(target, { delayMs: 0, graceMs: 800 }, log, (p) => phases.push(p)), { cut: 1, atOnce: false });
     const took = Date.now() - t0;
     assert.ok(took >= 790 && took < 2000, `ended at the grace period (${took} ms)`);
     assert.deepEqual(phases, ['delay', 'grace', 'cut', 'closed']);
@@ -141,4 +143,69 @@ test('drain: a request that outlives the grace period is cut, and the drain ends
     server.closeAllConnections();
     server.close();
   }
+});
+
+test('drain: aborted (a second stop signal) during the grace period, what is in flight is cut at once and counted', async () => {
+  const { server, port, target } = await start();
+  try {
+    const upload = slowPost(port, 600, 100); // 60 s
+    await new Promise((r) => setTimeout(r, 200));
+    lines.length = 0;
+    const phases: DrainPhase[] = [];
+    const now = new AbortController();
+    // A grace far longer than the test: only the abort can end the drain in time.
+    const done = drain(target, { delayMs: 0, graceMs: 600_000, now: now.signal }, log, (p) => phases.push(p));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(phases, ['delay', 'grace'], 'still draining');
+    now.abort('SIGINT');
+    assert.deepEqual(await done, { cut: 1, atOnce: true });
+    assert.deepEqual(phases, ['delay', 'grace', 'cut', 'closed']);
+    assert.ok('error' in (await upload), 'the client sees its request cut');
+    assert.ok(lines.some((l) => l.msg === 'second stop signal: stopping at once, cutting the transfers in flight' &&
+      l.requests === 1 && l.signal === 'SIGINT'), JSON.stringify(lines));
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test('drain: aborted during the delay, nothing waits for the delay or the grace', async () => {
+  const { server, target } = await start();
+  try {
+    const now = new AbortController();
+    const done = drain(target, { delayMs: 600_000, graceMs: 600_000, now: now.signal }, log);
+    await new Promise((r) => setTimeout(r, 100));
+    now.abort('SIGTERM');
+    assert.deepEqual(await done, { cut: 0, atOnce: true });
+  } finally {
+    server.close();
+  }
+});
+
+test('stop signals: the first drains; repeats within a second, or a SIGINT once the parent is gone, are the same stop; a later one stops at once', () => {
+  let clock = 0;
+  let parent = 100;
+  const seen: string[] = [];
+  const handle = stopSignalHandler({
+    first: (s) => seen.push(`first ${s}`), again: (s) => seen.push(`again ${s}`), now: () => clock, parent: () => parent,
+  });
+  handle('SIGINT');
+  clock = REPEAT_AFTER_MS - 1;
+  handle('SIGINT'); // npm passing Ctrl-C on, or the group's
+  handle('SIGTERM');
+  assert.deepEqual(seen, ['first SIGINT']);
+  clock = 60_000;
+  parent = 1;
+  handle('SIGINT'); // setpriv --pdeathsig: npm is gone
+  assert.deepEqual(seen, ['first SIGINT']);
+  handle('SIGTERM'); // an operator's kill, then
+  handle('SIGINT');
+  assert.deepEqual(seen, ['first SIGINT', 'again SIGTERM'], 'once');
+  const second: string[] = [];
+  const other = stopSignalHandler({ first: (s) => second.push(s), again: (s) => second.push(`again ${s}`), now: () => clock, parent: () => 7 });
+  other('SIGTERM');
+  clock += REPEAT_AFTER_MS;
+  other('SIGINT');
+  assert.deepEqual(second, ['SIGTERM', 'again SIGINT']);
+  assert.deepEqual([exitStatusFor('SIGINT'), exitStatusFor('SIGTERM')], [130, 143]);
 });
