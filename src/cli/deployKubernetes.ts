@@ -212,7 +212,8 @@ export async function kubernetes(version: string, o: KubernetesOptions, io: Outp
   if (user.tls.clientCA !== undefined) {
     if (resolve(user.tls.clientCA) === resolve(certsDir, 'ca.crt') && fitNames.tlsSecret === undefined) clientCA = `${MOUNTS.certs}/ca.crt`;
     else {
-      clientCAFile = await readInput({ from: user.tls.clientCA, to: `${OUT.clientCA}/ca.crt`, mode: 0o644 }, 'fix tls.clientCA in the config');
+      const input = { from: user.tls.clientCA, to: `${OUT.clientCA}/ca.crt`, mode: 0o644 as const };
+      clientCAFile = await readInput(input, 'fix tls.clientCA in the config');
       clientCA = `${MOUNTS.clientCA}/ca.crt`;
     }
   }

@@ -73,7 +73,9 @@ export async function drain(
     const left = await target.counts();
     cut = left.requests;
     onPhase('cut');
-    if (now?.aborted) log.warn({ ...left, signal: String(now.reason) }, 'second stop signal: stopping at once, cutting the transfers in flight');
+    if (now?.aborted) {
+      log.warn({ ...left, signal: String(now.reason) }, 'second stop signal: stopping at once, cutting the transfers in flight');
+    }
     else log.warn({ ...left, grace: settings.graceMs / 1000 }, 'shutdown.grace is over: closing the connections still open');
     target.destroyAll();
     await closed;
