@@ -15,7 +15,8 @@
 #   layer 2  /app/node_modules: production dependencies only, from the lockfile
 #   layer 3  /app/dist (tsc, and the web UI in dist/web by vite), package.json, package-lock.json
 # Layers 2 and 3 are the same blobs in both images: no production dependency
-# has a native addon (checked below), so they hold only JavaScript and JSON.
+# has a native addon (checked below); the only machine code in them is
+# bare-buffer's prebuilds for every platform (for the Bare runtime; Node never loads it).
 # The Containerfile builds the same image with an engine that can pull node:24.
 #
 # Reproducible: every timestamp is SOURCE_DATE_EPOCH (default: the last git
@@ -163,21 +164,36 @@ node -e '
   die "npm sbom failed in $tmp/modules/app (npm 10 or later has it)"
 rm -rf "$tmp/modules/app/node_modules/.bin" "$tmp/modules/app/package.json" "$tmp/modules/app/package-lock.json"
 # One node_modules layer for every platform: so no production dependency may carry
-# machine code (a .node addon, a binding.gyp build, a package for one cpu or os).
-native=$(cd "$tmp/modules/app/node_modules" && find . \( -name '*.node' -o -name binding.gyp \) -printf '%h/%f\n' | sort)
-[ -z "$native" ] || die "production dependencies carry native code, built for this machine only (the layer is shared by ${platforms[*]}): $(echo $native)"
+# machine code for one platform only (a .node addon built here, a binding.gyp, a
+# package for one cpu or os). Prebuilt binaries are accepted in a package's
+# prebuilds/PLATFORM/ directories when it has them for linux-x64 and linux-arm64 alike
+# (bare-buffer, under tar-stream's bare-fs, ships them for the Bare runtime: Node never loads them).
 node -e '
-  const lock = JSON.parse(require("fs").readFileSync("package-lock.json", "utf8"));
+  const fs = require("fs"); const path = require("path"); const root = process.argv[1];
+  const bad = [];
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) { walk(p); continue; }
+      if (!e.isFile()) continue;
+      const rel = path.relative(root, p);
+      if (e.name.endsWith(".node") || e.name === "binding.gyp") { bad.push(rel); continue; }
+      const fd = fs.openSync(p, "r"); const magic = Buffer.alloc(4); fs.readSync(fd, magic, 0, 4, 0); fs.closeSync(fd);
+      if (!magic.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) continue;
+      const m = /^(.*\/prebuilds)\/[^/]+\//.exec(p);
+      const both = m && ["linux-x64", "linux-arm64"].every((d) => fs.existsSync(path.join(m[1], d)));
+      if (!both) bad.push(rel);
+    }
+  };
+  walk(root);
+  if (bad.length) {
+    console.error(`image.sh: production dependencies carry machine code for one platform (the node_modules layer is shared by every platform): ${bad.join(", ")}`);
+    process.exit(1);
+  }
+  const lock = JSON.parse(fs.readFileSync("package-lock.json", "utf8"));
   const bound = Object.entries(lock.packages).filter(([p, m]) => p && !m.dev && (m.cpu || m.os)).map(([p]) => p);
   if (bound.length) { console.error(`image.sh: production dependencies for one cpu or os only (not shareable between platforms): ${bound.join(", ")}`); process.exit(1); }
-'
-# Not one devDependency may land in the image.
-node -e '
-  const { existsSync } = require("fs"); const { join } = require("path");
-  const lock = JSON.parse(require("fs").readFileSync("package-lock.json", "utf8"));
-  const dev = Object.entries(lock.packages).filter(([p, m]) => p && m.dev).map(([p]) => p).filter((p) => existsSync(join(process.argv[1], p)));
-  if (dev.length) { console.error(`image.sh: devDependencies in the image: ${dev.join(", ")}`); process.exit(1); }
-' "$tmp/modules/app"
+' "$tmp/modules/app/node_modules" || die "the production node_modules cannot be shared by the platforms ${platforms[*]} (see above)"
 
 note "layer 3: the gateway (tsc)"
 mkdir -p "$tmp/app/app"

@@ -342,12 +342,21 @@ const rootfs = {
   arm64: await unpackImage(layout, tag, 'arm64', join(work, 'rootfs-arm64')),
 };
 
-test('every ELF file of the amd64 image is x86-64, every one of the arm64 image AArch64 (readelf -h)', async () => {
+test('every ELF file of the amd64 base is x86-64, every one of the arm64 base AArch64 (readelf -h); node_modules has only every platform\'s prebuilds', async (t) => {
   for (const [arch, machine] of [['amd64', 'Advanced Micro Devices X86-64'], ['arm64', 'AArch64']] as const) {
-    const elves = await elfMachines(rootfs[arch]);
-    for (const p of ['usr/local/bin/node', `usr/lib/${arch === 'amd64' ? 'x86_64' : 'aarch64'}-linux-gnu/libc.so.6`]) assert.ok(elves.has(p), `${arch}: no ELF ${p}`);
-    assert.ok(elves.size >= 7, `${arch}: ${[...elves.keys()].join(' ')}`);
-    assert.deepEqual([...elves].filter(([, m]) => m !== machine), [], `${arch}: ELF files for another machine`);
+    const all = await elfMachines(rootfs[arch]);
+    const base = new Map([...all].filter(([p]) => !p.startsWith('app/')));
+    for (const p of ['usr/local/bin/node', `usr/lib/${arch === 'amd64' ? 'x86_64' : 'aarch64'}-linux-gnu/libc.so.6`]) assert.ok(base.has(p), `${arch}: no ELF ${p}`);
+    assert.ok(base.size >= 7, `${arch}: ${[...base.keys()].join(' ')}`);
+    assert.deepEqual([...base].filter(([, m]) => m !== machine), [], `${arch}: ELF files for another machine`);
+    // The shared layers: machine code only in prebuilds/PLATFORM/ of packages that have linux-x64 and linux-arm64 both (image.sh checks it).
+    const shared = [...all.keys()].filter((p) => p.startsWith('app/'));
+    for (const p of shared) {
+      const dir = /^(.*\/prebuilds)\/[^/]+\//.exec(p)?.[1];
+      assert.ok(dir, `${p} is machine code outside a prebuilds/ directory`);
+      assert.deepEqual((await readdir(join(rootfs[arch], dir))).filter((d) => d === 'linux-x64' || d === 'linux-arm64').sort(), ['linux-arm64', 'linux-x64'], p);
+    }
+    t.diagnostic(`${arch}: ${base.size} ELF files in the base, ${shared.length} prebuilt (every platform's) in node_modules`);
   }
 });
 
