@@ -80,6 +80,11 @@ async function readImage(dir: string, tag: string, arch = 'amd64'): Promise<Imag
 const tag = `${version}-${revision.slice(0, 12)}`;
 const image = await readImage(layout, tag);
 const arm = await readImage(layout, tag, 'arm64');
+// Each platform's rootfs, unpacked (with tar: umoci unpack takes no index); removed by the last test that uses them.
+const rootfs = {
+  amd64: await unpackImage(layout, tag, 'amd64', join(work, 'rootfs-amd64')),
+  arm64: await unpackImage(layout, tag, 'arm64', join(work, 'rootfs-arm64')),
+};
 
 interface Entry { name: string; type: string; mode: number; uid: number; gid: number; mtime: number; linkname: string | null; body?: string }
 /** Every entry of a gzip layer; the bodies of small text files under etc/. */
@@ -336,11 +341,6 @@ async function elfMachines(root: string): Promise<Map<string, string>> {
   return found;
 }
 
-// Each platform's rootfs, unpacked (with tar: umoci unpack takes no index); removed by the last test that uses them.
-const rootfs = {
-  amd64: await unpackImage(layout, tag, 'amd64', join(work, 'rootfs-amd64')),
-  arm64: await unpackImage(layout, tag, 'arm64', join(work, 'rootfs-arm64')),
-};
 
 test('every ELF file of the amd64 base is x86-64, every one of the arm64 base AArch64 (readelf -h); node_modules has only every platform\'s prebuilds', async (t) => {
   for (const [arch, machine] of [['amd64', 'Advanced Micro Devices X86-64'], ['arm64', 'AArch64']] as const) {
