@@ -69,9 +69,14 @@ need() { command -v "$1" >/dev/null 2>&1 || die "needs '$1' from the Debian pack
 need umoci umoci
 need tar tar
 need ldd libc-bin
-need readelf binutils
-need dpkg-deb dpkg
-need apt-get apt
+# Another architecture's base comes from its .debs (scripts/image/debs.sh, rootfs.sh --arch).
+for p in "${platforms[@]}"; do
+  if [ "$p" != "$(dpkg --print-architecture)" ]; then
+    need readelf binutils
+    need dpkg-deb dpkg
+    need apt-get apt
+  fi
+done
 need dpkg-query dpkg
 need sha256sum coreutils
 need openssl openssl

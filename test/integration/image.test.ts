@@ -318,6 +318,13 @@ test('an OCI image index of linux/amd64 and linux/arm64: one base layer each, th
     assert.equal(field(amd, 'Architecture'), 'amd64', name);
     assert.equal(field(a64, 'Status'), 'install ok installed', name);
   }
+  // The arm64 packages came through a private apt state: this machine's dpkg still knows amd64 only.
+  const foreignArchs = await exec('dpkg', ['--print-foreign-architectures']);
+  assert.equal(foreignArchs.code, 0);
+  assert.equal(foreignArchs.stdout.trim(), '', 'no dpkg --add-architecture');
+  const notInstalled = await exec('bash', [join(tree, 'scripts/image/debs.sh'), 'arm64', 'no-such-package-gw']);
+  assert.equal(notInstalled.code, 1);
+  assert.match(notInstalled.stderr, /no-such-package-gw is not installed on this machine: its arm64 twin is taken at the installed version/);
   // A platform that is not one is named.
   const bad = await exec('bash', [join(tree, 'scripts/image.sh'), '--out', join(work, 'never'), '--platform', 's390x'], { env: buildEnv });
   assert.equal(bad.code, 1);
