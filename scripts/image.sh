@@ -2,13 +2,13 @@
 # npm run image: the gateway's container image for linux/amd64 and linux/arm64,
 # built without a container engine and without pulling a base image, as an OCI
 # image layout in dist/image/oci whose tag names an OCI image index (one
-# manifest per platform: an engine or a node pulls the one for its own), tagged with package.json's version and the commit
-# (0.1.0-1a2b3c4, -dirty when the inputs have uncommitted changes: a rebuild
+# manifest per platform: an engine or a node pulls the one for its own),
+# tagged with package.json's version and the commit (0.1.0-1a2b3c4, -dirty when the inputs have uncommitted changes: a rebuild
 # of a new commit is a new tag, so nodes with IfNotPresent do pull it), with
 # beside it image.json (name, tag, the index's digest: `gateway deploy kubernetes`
 # renders the image by digest from it, so nodes of either architecture pick
-# theirs; and each platform's manifest digest) and sbom.cdx.json (CycloneDX, npm sbom: the
-# production dependencies in the image):
+# theirs; and each platform's manifest digest) and sbom.cdx.json (CycloneDX,
+# npm sbom: the production dependencies in the image):
 #   layer 1  Node.js 24 (scripts/node24.sh x64|arm64) + the glibc and libstdc++
 #            files it loads, from Debian's packages of that architecture at the
 #            versions installed here (scripts/image/rootfs.sh): one per platform
@@ -199,6 +199,13 @@ node -e '
   const bound = Object.entries(lock.packages).filter(([p, m]) => p && !m.dev && (m.cpu || m.os)).map(([p]) => p);
   if (bound.length) { console.error(`image.sh: production dependencies for one cpu or os only (not shareable between platforms): ${bound.join(", ")}`); process.exit(1); }
 ' "$tmp/modules/app/node_modules" || die "the production node_modules cannot be shared by the platforms ${platforms[*]} (see above)"
+# Not one devDependency may land in the image.
+node -e '
+  const { existsSync } = require("fs"); const { join } = require("path");
+  const lock = JSON.parse(require("fs").readFileSync("package-lock.json", "utf8"));
+  const dev = Object.entries(lock.packages).filter(([p, m]) => p && m.dev).map(([p]) => p).filter((p) => existsSync(join(process.argv[1], p)));
+  if (dev.length) { console.error(`image.sh: devDependencies in the image: ${dev.join(", ")}`); process.exit(1); }
+' "$tmp/modules/app"
 
 note "layer 3: the gateway (tsc)"
 mkdir -p "$tmp/app/app"
