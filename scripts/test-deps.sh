@@ -37,6 +37,8 @@ declare -A packages=(
   [go]=golang-go
   [zsh]=zsh
   [fish]=fish
+  [qemu-aarch64-static]=qemu-user-static
+  [readelf]=binutils
 )
 
 missing=()

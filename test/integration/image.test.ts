@@ -1,14 +1,17 @@
 // The container image (npm run image, scripts/image.sh): built twice from one
-// snapshot of the tree into different directories, it has one digest; its
-// config and layers are what the contract says; skopeo pushes it through a
-// running gateway and pulls it back unchanged; podman pulls it through that
-// gateway and runs it under a real OCI runtime as uid 65532 with a read-only
+// snapshot of the tree into different directories, it has one digest; it is an
+// OCI image index of linux/amd64 and linux/arm64, each ELF file of a platform's
+// rootfs is for that machine, and the arm64 one runs under qemu-user; its
+// config and layers are what the contract says; skopeo pushes the index (--all)
+// through a running gateway and pulls it back unchanged; containerd imports it;
+// podman pulls it through that gateway, takes the amd64 image, and runs it under a real OCI runtime as uid 65532 with a read-only
 // root and the config, certificates and users mounted at the contract's paths,
 // where it serves /livez, takes pushes and pulls, and exits 0 on SIGTERM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createReadStream, rmSync } from 'node:fs';
-import { chmod, chown, copyFile, cp, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, cp, mkdir, mkdtemp, open, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -17,7 +20,8 @@ import { cleanupList, onExit } from '../helpers/cleanup.js';
 import { exec, gateway as gatewayCli, ROOT } from '../helpers/exec.js';
 import { startGateway } from '../helpers/gateway.js';
 import { request } from '../helpers/https.js';
-import { imageSnapshot } from '../helpers/image.js';
+import { startContainerd } from '../helpers/containerd.js';
+import { imageSnapshot, unpackImage } from '../helpers/image.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
 import { privatePodman } from '../helpers/podman.js';
 import { freePort, startRegistry } from '../helpers/registry.js';
@@ -42,25 +46,45 @@ const { tree, epoch, revision, env: buildEnv, build } = await imageSnapshot(work
 const [first, second] = await Promise.all([build(join(work, 'out1')), build(join(work, 'out2'))]);
 const layout = join(work, 'out1', 'oci');
 
-interface Descriptor { mediaType: string; digest: string; size: number; annotations?: Record<string, string> }
+interface Descriptor { mediaType: string; digest: string; size: number; annotations?: Record<string, string>; platform?: { architecture: string; os: string } }
 interface Image {
+  /** What the tag names: the image index (or, for a single-platform layout, the manifest). */
   digest: string;
   index: { manifests: Descriptor[] };
+  /** The image index the tag names (undefined when it names a manifest). */
+  list?: { mediaType: string; manifests: Descriptor[]; annotations?: Record<string, string> };
+  /** The platform's manifest, its digest and config. */
+  manifestDigest: string;
   manifest: { config: Descriptor; layers: Descriptor[]; annotations?: Record<string, string> };
   config: { created: string; architecture: string; os: string; config: Record<string, any>; rootfs: { diff_ids: string[] }; history: unknown[] };
 }
+const INDEX = 'application/vnd.oci.image.index.v1+json';
 const blob = (dir: string, digest: string) => join(dir, 'blobs', ...digest.split(':'));
-async function readImage(dir: string, tag: string): Promise<Image> {
+async function readImage(dir: string, tag: string, arch = 'amd64'): Promise<Image> {
   const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
   const desc = index.manifests.find((m: Descriptor) => m.annotations?.['org.opencontainers.image.ref.name'] === tag);
   assert.ok(desc, `no ${tag} in ${dir}/index.json: ${JSON.stringify(index)}`);
-  const manifest = JSON.parse(await readFile(blob(dir, desc.digest), 'utf8'));
+  let list: Image['list'];
+  let manifestDigest = desc.digest as string;
+  if (desc.mediaType === INDEX) {
+    list = JSON.parse(await readFile(blob(dir, desc.digest), 'utf8'));
+    const found = list!.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === arch);
+    assert.ok(found, `no linux/${arch} in the index of ${tag}: ${JSON.stringify(list)}`);
+    manifestDigest = found.digest;
+  }
+  const manifest = JSON.parse(await readFile(blob(dir, manifestDigest), 'utf8'));
   const config = JSON.parse(await readFile(blob(dir, manifest.config.digest), 'utf8'));
-  return { digest: desc.digest, index, manifest, config };
+  return { digest: desc.digest, index, list, manifestDigest, manifest, config };
 }
 // The tag: the version and the commit (scripts/image.sh), so a rebuild of a new commit is a new tag.
 const tag = `${version}-${revision.slice(0, 12)}`;
 const image = await readImage(layout, tag);
+const arm = await readImage(layout, tag, 'arm64');
+// Each platform's rootfs, unpacked (with tar: umoci unpack takes no index); removed by the last test that uses them.
+const rootfs = {
+  amd64: await unpackImage(layout, tag, 'amd64', join(work, 'rootfs-amd64')),
+  arm64: await unpackImage(layout, tag, 'arm64', join(work, 'rootfs-arm64')),
+};
 
 interface Entry { name: string; type: string; mode: number; uid: number; gid: number; mtime: number; linkname: string | null; body?: string }
 /** Every entry of a gzip layer; the bodies of small text files under etc/. */
@@ -135,15 +159,19 @@ test('two builds of one tree, in different directories, give one digest', async 
   assert.deepEqual((await readdir(join(work, 'out2', 'oci', 'blobs', 'sha256'))).sort(), (await readdir(join(layout, 'blobs', 'sha256'))).sort());
   // The script says what it built, and the staging directories are gone.
   assert.match(first.stdout, new RegExp(`digest\\s+${image.digest}`));
-  assert.match(first.stdout, /size\s+[\d.]+ MiB compressed, [\d.]+ MiB unpacked, 3 layers/);
+  for (const [arch, img] of [['amd64', image], ['arm64', arm]] as const) {
+    assert.match(first.stdout, new RegExp(`platform linux/${arch} ${img.manifestDigest}, [\\d.]+ MiB compressed, [\\d.]+ MiB unpacked, 3 layers\n`));
+  }
   assert.deepEqual((await readdir(join(work, 'out1'))).sort(), ['image.json', 'oci', 'sbom.cdx.json']);
-  assert.match(first.stdout, new RegExp(`image\\s+registry-gateway:${tag.replaceAll('.', '\\.')}\n`));
+  assert.match(first.stdout, new RegExp(`image\\s+registry-gateway:${tag.replaceAll('.', '\\.')} \\(an OCI image index: linux/amd64, linux/arm64\\)\n`));
 });
 
 test('beside the image: image.json (tag and digest, for gateway deploy kubernetes) and a CycloneDX SBOM of what is in it', async () => {
   assert.match(tag, /^\d+\.\d+\.\d+-[0-9a-f]{12}$/, 'version-commit');
   const described = JSON.parse(await readFile(join(work, 'out1', 'image.json'), 'utf8'));
-  assert.deepEqual(described, { name: 'registry-gateway', tag, digest: image.digest, revision });
+  // digest: the index's (what Kubernetes renders: each node pulls its platform's manifest); platforms: each manifest's.
+  assert.deepEqual(described, { name: 'registry-gateway', tag, digest: image.digest, revision,
+    platforms: { 'linux/amd64': image.manifestDigest, 'linux/arm64': arm.manifestDigest } });
   const sbom = JSON.parse(await readFile(join(work, 'out1', 'sbom.cdx.json'), 'utf8'));
   assert.equal(sbom.bomFormat, 'CycloneDX');
   assert.equal(sbom.metadata.component.name, 'registry-gateway');
@@ -253,40 +281,208 @@ test('the layers: node and its Debian libraries, production node_modules only, t
   assert.ok([...a].every((p) => p === 'app' || p.startsWith('app/dist') || p === 'app/package.json' || p === 'app/package-lock.json'), [...a].join(' '));
 });
 
-test(`the unpacked rootfs runs node ${nodeVersion} and the entrypoint as uid 65532, with nothing from the host`, async () => {
-  const bundle = join(work, 'bundle');
-  const unpack = await exec('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
-  assert.equal(unpack.code, 0, unpack.stderr);
-  const rootfs = join(bundle, 'rootfs');
-  const node = await exec('chroot', ['--userspec=65532:65532', rootfs, '/usr/local/bin/node', '-p', 'process.version + " " + require("os").userInfo().username']);
-  assert.equal(node.code, 0, node.stderr);
-  assert.equal(node.stdout.trim(), `v${nodeVersion} gateway`);
-  const cli = await exec('chroot', ['--userspec=65532:65532', rootfs, '/usr/local/bin/node', '/app/dist/cli/main.js', '--version']);
-  assert.equal(cli.code, 0, cli.stderr);
-  assert.equal(cli.stdout.trim(), version);
-  await rm(bundle, { recursive: true, force: true });
+test('an OCI image index of linux/amd64 and linux/arm64: one base layer each, the same node_modules and gateway layers', async () => {
+  assert.equal(image.index.manifests.length, 1, 'index.json names the index only');
+  const top = image.index.manifests[0]!;
+  assert.equal(top.mediaType, INDEX);
+  assert.equal(top.annotations!['org.opencontainers.image.ref.name'], tag);
+  const list = image.list!;
+  assert.equal(list.mediaType, INDEX);
+  assert.deepEqual(list.manifests.map((m) => m.platform), [{ architecture: 'amd64', os: 'linux' }, { architecture: 'arm64', os: 'linux' }]);
+  assert.ok(list.manifests.every((m) => m.mediaType === 'application/vnd.oci.image.manifest.v1+json'));
+  assert.deepEqual(list.manifests.map((m) => m.digest), [image.manifestDigest, arm.manifestDigest]);
+  assert.equal(list.annotations!['org.opencontainers.image.revision'], revision);
+  assert.equal(arm.config.architecture, 'arm64');
+  assert.equal(arm.config.os, 'linux');
+  assert.deepEqual(arm.config.config, image.config.config, 'one entrypoint, user, environment and labels for both');
+  assert.notEqual(arm.manifest.layers[0]!.digest, image.manifest.layers[0]!.digest);
+  assert.deepEqual(arm.manifest.layers.slice(1), image.manifest.layers.slice(1), 'layers 2 and 3 are shared blobs');
+  // The arm64 base: Debian's arm64 libraries, with their dpkg status and copyright files.
+  const b = new Set((await entries(blob(layout, arm.manifest.layers[0]!.digest))).map((e) => e.name.replace(/\/$/, '')));
+  for (const p of ['usr/local/bin/node', 'usr/lib/aarch64-linux-gnu/libc.so.6', 'usr/lib/aarch64-linux-gnu/libstdc++.so.6', 'usr/lib/aarch64-linux-gnu/libgcc_s.so.1',
+    'usr/lib/aarch64-linux-gnu/libm.so.6', 'usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1', 'usr/lib/ld-linux-aarch64.so.1', 'lib',
+    'usr/share/doc/libc6/copyright', 'usr/share/doc/libstdc++6/copyright', 'usr/share/doc/libgcc-s1/copyright', 'var/lib/dpkg/status.d/libc6',
+    'var/lib/dpkg/status.d/libstdc++6', 'usr/local/share/doc/node/LICENSE', 'etc/passwd', 'etc/gateway/config', 'app']) assert.ok(b.has(p), `arm64 base layer lacks ${p}`);
+  assert.deepEqual([...b].filter((p) => p.includes('x86_64')), [], 'nothing of amd64 in the arm64 base');
+  // The arm64 packages are the versions installed here (the amd64 image's), as their status says.
+  const status = async (img: Image, name: string) => {
+    const r = await exec('tar', ['-xzOf', blob(layout, img.manifest.layers[0]!.digest), `var/lib/dpkg/status.d/${name}`]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  };
+  for (const name of ['libc6', 'libstdc++6', 'libgcc-s1']) {
+    const [amd, a64] = await Promise.all([status(image, name), status(arm, name)]);
+    const field = (text: string, f: string) => new RegExp(`^${f}: (.*)$`, 'm').exec(text)?.[1];
+    assert.equal(field(a64, 'Version'), field(amd, 'Version'), name);
+    assert.equal(field(a64, 'Architecture'), 'arm64', name);
+    assert.equal(field(amd, 'Architecture'), 'amd64', name);
+    assert.equal(field(a64, 'Status'), 'install ok installed', name);
+  }
+  // The arm64 packages came through a private apt state: this machine's dpkg still knows amd64 only.
+  const foreignArchs = await exec('dpkg', ['--print-foreign-architectures']);
+  assert.equal(foreignArchs.code, 0);
+  assert.equal(foreignArchs.stdout.trim(), '', 'no dpkg --add-architecture');
+  const notInstalled = await exec('bash', [join(tree, 'scripts/image/debs.sh'), 'arm64', 'no-such-package-gw']);
+  assert.equal(notInstalled.code, 1);
+  assert.match(notInstalled.stderr, /no-such-package-gw is not installed on this machine: its arm64 twin is taken at the installed version/);
+  // A platform that is not one is named.
+  const bad = await exec('bash', [join(tree, 'scripts/image.sh'), '--out', join(work, 'never'), '--platform', 's390x'], { env: buildEnv });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown platform 's390x': give amd64, arm64 or all/);
 });
 
-test('skopeo pushes the image through the gateway and pulls it back with the same digest', async (t) => {
+/** Every ELF file under ROOT (by its magic number), with the machine readelf -h names. */
+async function elfMachines(root: string): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const path = join(e.parentPath, e.name);
+    const fh = await open(path, 'r');
+    const magic = Buffer.alloc(4);
+    await fh.read(magic, 0, 4, 0).finally(() => fh.close());
+    if (!magic.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) continue;
+    const r = await exec('readelf', ['-h', path], { env: { ...process.env, LC_ALL: 'C' } });
+    assert.equal(r.code, 0, r.stderr);
+    found.set(path.slice(root.length + 1), /^\s*Machine:\s*(.*)$/m.exec(r.stdout)![1]!.trim());
+  }
+  return found;
+}
+
+
+test('every ELF file of the amd64 base is x86-64, every one of the arm64 base AArch64 (readelf -h); node_modules has only every platform\'s prebuilds', async (t) => {
+  for (const [arch, machine] of [['amd64', 'Advanced Micro Devices X86-64'], ['arm64', 'AArch64']] as const) {
+    const all = await elfMachines(rootfs[arch]);
+    const base = new Map([...all].filter(([p]) => !p.startsWith('app/')));
+    for (const p of ['usr/local/bin/node', `usr/lib/${arch === 'amd64' ? 'x86_64' : 'aarch64'}-linux-gnu/libc.so.6`]) assert.ok(base.has(p), `${arch}: no ELF ${p}`);
+    assert.ok(base.size >= 7, `${arch}: ${[...base.keys()].join(' ')}`);
+    assert.deepEqual([...base].filter(([, m]) => m !== machine), [], `${arch}: ELF files for another machine`);
+    // The shared layers: machine code only in prebuilds/PLATFORM/ of packages that have linux-x64 and linux-arm64 both (image.sh checks it).
+    const shared = [...all.keys()].filter((p) => p.startsWith('app/'));
+    for (const p of shared) {
+      const dir = /^(.*\/prebuilds)\/[^/]+\//.exec(p)?.[1];
+      assert.ok(dir, `${p} is machine code outside a prebuilds/ directory`);
+      assert.deepEqual((await readdir(join(rootfs[arch], dir))).filter((d) => d === 'linux-x64' || d === 'linux-arm64').sort(), ['linux-arm64', 'linux-x64'], p);
+    }
+    t.diagnostic(`${arch}: ${base.size} ELF files in the base, ${shared.length} prebuilt (every platform's) in node_modules`);
+  }
+});
+
+test(`the unpacked amd64 rootfs runs node ${nodeVersion} and the entrypoint as uid 65532, with nothing from the host`, async () => {
+  const node = await exec('chroot', ['--userspec=65532:65532', rootfs.amd64, '/usr/local/bin/node', '-p', 'process.version + " " + require("os").userInfo().username']);
+  assert.equal(node.code, 0, node.stderr);
+  assert.equal(node.stdout.trim(), `v${nodeVersion} gateway`);
+  const cli = await exec('chroot', ['--userspec=65532:65532', rootfs.amd64, '/usr/local/bin/node', '/app/dist/cli/main.js', '--version']);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.equal(cli.stdout.trim(), version);
+  await rm(join(work, 'rootfs-amd64'), { recursive: true, force: true });
+});
+
+test('the arm64 rootfs runs under qemu-user (chroot, uid 65532): node, the entrypoint, and serve answering /livez', async (t) => {
+  // The emulator is static, so it runs inside the image's root with nothing else from the host.
+  const root = rootfs.arm64;
+  await copyFile('/usr/bin/qemu-aarch64-static', join(root, 'qemu-aarch64-static'));
+  await chmod(join(root, 'qemu-aarch64-static'), 0o755);
+  const run = (args: string[]) => exec('chroot', ['--userspec=65532:65532', root, '/qemu-aarch64-static', '/usr/local/bin/node', ...args], { timeoutMs: 120_000 });
+  const node = await run(['-p', 'process.version + " " + process.arch + " " + require("os").userInfo().username']);
+  assert.equal(node.code, 0, node.stderr);
+  assert.equal(node.stdout.trim(), `v${nodeVersion} arm64 gateway`);
+  const cli = await run(['/app/dist/cli/main.js', '--version']);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.equal(cli.stdout.trim(), version);
+
+  // serve, with the config, certificates and users at the image's paths, in front of the test's registry.
+  for (const f of ['server.crt', 'server.key']) await copyFile(join(certs, f), join(root, 'etc/gateway/certs', f));
+  await copyFile(htpasswd, join(root, 'etc/gateway/users/htpasswd'));
+  const port = await freePort();
+  await writeFile(join(root, 'etc/gateway/config/gateway.yaml'), JSON.stringify({ listen: `127.0.0.1:${port}`, upstream: registry.url,
+    tls: { cert: '/etc/gateway/certs/server.crt', key: '/etc/gateway/certs/server.key' }, auth: { mode: 'htpasswd', htpasswd: '/etc/gateway/users/htpasswd' }, access }));
+  await exec('chmod', ['-R', 'a+rX', join(root, 'etc/gateway')]);
+  const t0 = Date.now();
+  const child = spawn('chroot', ['--userspec=65532:65532', root, '/qemu-aarch64-static', '/usr/local/bin/node', '/app/dist/cli/main.js',
+    'serve', '--config', '/etc/gateway/config/gateway.yaml'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const forget = onExit(() => child.kill('SIGKILL'));
+  try {
+    const deadline = Date.now() + 120_000;
+    while (!out.includes('"msg":"gateway started"')) {
+      assert.equal(child.exitCode, null, `the arm64 gateway exited: ${out}`);
+      assert.ok(Date.now() < deadline, `the arm64 gateway did not start in 120 s: ${out}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.diagnostic(`arm64 gateway under qemu started in ${Date.now() - t0} ms`);
+    assert.equal((await request(`https://127.0.0.1:${port}/livez`, { ca })).status, 200);
+    child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<string>((r) => (timer = setTimeout(() => r('still running 60 s after SIGTERM'), 60_000)))]);
+    clearTimeout(timer);
+    assert.equal(code, 0, `exit after SIGTERM: ${code}\n${out}`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+    forget();
+    await rm(join(work, 'rootfs-arm64'), { recursive: true, force: true });
+  }
+});
+
+test('containerd imports the layout (ctr images import): the index with both platforms, this machine\'s unpacked', async () => {
+  const dir = join(work, 'containerd');
+  await mkdir(dir);
+  const archive = join(dir, 'image.tar');
+  assert.equal((await exec('tar', ['--create', '--file', archive, '--directory', layout, '.'])).code, 0);
+  const ctrd = await startContainerd(dir);
+  try {
+    const name = `docker.io/library/registry-gateway:${tag}`;
+    // As the README says: the plain import unpacks this machine's platform; --all-platforms keeps every one's content.
+    for (const flags of [[], ['--all-platforms']]) {
+      const imported = await ctrd.ctr(['images', 'import', ...flags, archive]);
+      assert.equal(imported.code, 0, imported.stderr);
+      const ls = await ctrd.ctr(['images', 'ls']);
+      const line = ls.stdout.split('\n').find((l) => l.startsWith(`${name} `));
+      assert.ok(line, ls.stdout);
+      assert.match(line, new RegExp(`${INDEX.replaceAll('.', '\\.').replaceAll('+', '\\+')} ${image.digest} .* linux/amd64,linux/arm64 `));
+      const check = await ctrd.ctr(['images', 'check', `name==${name}`]);
+      assert.match(check.stdout, /complete \(\d+\/\d+\)/, check.stdout);
+      assert.equal((await ctrd.ctr(['images', 'rm', name])).code, 0);
+    }
+  } finally {
+    await ctrd.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('skopeo pushes the index (--all) through the gateway and pulls it back with the same digest', async (t) => {
   const t0 = Date.now();
   const digestFile = join(work, 'pushed.digest');
-  const push = await skopeo(['copy', '--preserve-digests', '--digestfile', digestFile, '--dest-cert-dir', trusted, '--dest-creds', 'alice:alice-pw', `oci:${layout}:${tag}`, `docker://${ref}`]);
+  const push = await skopeo(['copy', '--all', '--preserve-digests', '--digestfile', digestFile, '--dest-cert-dir', trusted, '--dest-creds', 'alice:alice-pw', `oci:${layout}:${tag}`, `docker://${ref}`]);
   assert.equal(push.code, 0, push.stderr);
   assert.equal((await readFile(digestFile, 'utf8')).trim(), image.digest);
   const pulled = join(work, 'pulled');
-  const pull = await skopeo(['copy', '--preserve-digests', '--src-cert-dir', trusted, '--src-creds', 'alice:alice-pw', `docker://${ref}`, `oci:${pulled}:${version}`]);
+  const pull = await skopeo(['copy', '--all', '--preserve-digests', '--src-cert-dir', trusted, '--src-creds', 'alice:alice-pw', `docker://${ref}`, `oci:${pulled}:${version}`]);
   assert.equal(pull.code, 0, pull.stderr);
   const back = await readImage(pulled, version);
   assert.equal(back.digest, image.digest);
+  assert.deepEqual(back.list, image.list);
   assert.deepEqual(back.config.config, image.config.config);
-  t.diagnostic(`push and pull of ${image.manifest.layers.reduce((s, l) => s + l.size, 0)} bytes: ${Date.now() - t0} ms`);
+  const backArm = await readImage(pulled, version, 'arm64');
+  assert.equal(backArm.manifestDigest, arm.manifestDigest);
+  assert.equal(backArm.config.architecture, 'arm64');
+  const bytes = new Set([...image.manifest.layers, ...arm.manifest.layers].map((l) => `${l.digest} ${l.size}`));
+  t.diagnostic(`push and pull of ${[...bytes].reduce((s, l) => s + Number(l.split(' ')[1]), 0)} bytes (both platforms): ${Date.now() - t0} ms`);
 });
 
 test('podman pulls it through the gateway and runs it as 65532 with a read-only root: /livez, push and pull through it, exit 0 on SIGTERM', async (t) => {
   const pulled = await pm.podman(['pull', '--cert-dir', trusted, '--creds', 'alice:alice-pw', '--signature-policy', policy, `docker://${ref}`]);
   assert.equal(pulled.code, 0, pulled.stderr);
-  const digest = await pm.podman(['image', 'inspect', '--format', '{{.Digest}}', ref]);
-  assert.equal(digest.stdout.trim(), image.digest);
+  // From the index, podman on this amd64 machine takes the amd64 image (its config is the image's ID).
+  const digest = await pm.podman(['image', 'inspect', '--format', '{{.Digest}} {{.Id}} {{.Os}}/{{.Architecture}}', ref]);
+  t.diagnostic(`podman image inspect: ${digest.stdout.trim()}`);
+  const [pulledDigest, id, platform] = digest.stdout.trim().split(' ');
+  assert.ok([image.digest, image.manifestDigest].includes(pulledDigest!), pulledDigest);
+  assert.equal(`sha256:${id}`, image.manifest.config.digest);
+  assert.equal(platform, 'linux/amd64');
 
   const hardened = ['--read-only', '--read-only-tmpfs=false', '--cap-drop', 'all', '--security-opt', 'no-new-privileges', '--user', '65532:65532', '--network', 'host'];
   const failed = await pm.pickRuntime([...hardened, ref, '--version']);

@@ -27,7 +27,7 @@ import { onExit } from '../helpers/cleanup.js';
 import { eventually } from '../helpers/eventually.js';
 import { exec, ROOT, type ExecResult } from '../helpers/exec.js';
 import { request } from '../helpers/https.js';
-import { imageSnapshot } from '../helpers/image.js';
+import { imageSnapshot, unpackImage } from '../helpers/image.js';
 import { createTestHost } from '../helpers/netns.js';
 import { buildImage, skopeoPolicy } from '../helpers/oci.js';
 import { startRegistry } from '../helpers/registry.js';
@@ -128,8 +128,7 @@ const layout = join(work, 'image', 'oci');
 // the name deploy container prints when no --image is given.
 const tag = `${version}-${snapshot.revision.slice(0, 12)}`;
 const unpacked = join(work, 'unpacked');
-const unpack = await exec('umoci', ['unpack', '--image', `${layout}:${tag}`, unpacked]);
-assert.equal(unpack.code, 0, unpack.stderr);
+await unpackImage(layout, tag, 'amd64', unpacked);
 const cli = join(unpacked, 'rootfs', 'app', 'dist', 'cli', 'main.js');
 const small = await buildImage(join(work, 'small'), 'v1', [256 * 1024, 64 * 1024]);
 const policy = await skopeoPolicy(work);
