@@ -443,7 +443,7 @@ test('the gateway Deployment: 2 replicas, least privilege, probes on the metrics
       livenessProbe: ['/livez', 9464, undefined],
     });
     assert.deepEqual(c.ports.map((p: Obj) => [p.name, p.containerPort]), [['https', 5443], ['metrics', 9464]]);
-    assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '192Mi' }, limits: { memory: '512Mi' } });
+    assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } });
     assert.deepEqual(pod.topologySpreadConstraints.map((t: Obj) => [t.topologyKey, t.whenUnsatisfiable]),
       [['kubernetes.io/hostname', 'ScheduleAnyway'], ['topology.kubernetes.io/zone', 'ScheduleAnyway']]);
     const { shutdown } = configOf(v.docs);
