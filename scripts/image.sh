@@ -117,15 +117,21 @@ if [ -z "${IMAGE_SOURCE:-}" ]; then
   if [ -z "$IMAGE_SOURCE" ] && $git_ok; then IMAGE_SOURCE=$(git config --get remote.origin.url || true); fi
   # git@host:owner/repo.git as the https URL a browser opens.
   if [[ $IMAGE_SOURCE =~ ^git@([^:]+):(.+)$ ]]; then IMAGE_SOURCE="https://${BASH_REMATCH[1]}/${BASH_REMATCH[2]}"; fi
+  # npm's shorthands: "owner/repo" and "github:owner/repo" are GitHub's, "gitlab:owner/repo" GitLab's.
+  if [[ $IMAGE_SOURCE =~ ^(github:|gitlab:)?([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)$ ]]; then
+    host=github.com
+    [ "${BASH_REMATCH[1]}" = gitlab: ] && host=gitlab.com
+    IMAGE_SOURCE="https://$host/${BASH_REMATCH[2]}"
+  fi
   IMAGE_SOURCE=${IMAGE_SOURCE%.git}
   # A local path (a clone of a clone) means nothing to whoever reads the label.
   if [ -n "$IMAGE_SOURCE" ] && ! [[ $IMAGE_SOURCE =~ ^https?:// ]]; then
     note "warning: the source '$IMAGE_SOURCE' is not a URL: set \"repository\" in package.json (or IMAGE_SOURCE)"
     IMAGE_SOURCE=
   fi
+  # No label rather than one that is not a URL: scanners and registries link it.
   if [ -z "$IMAGE_SOURCE" ]; then
-    note "warning: no source URL (package.json \"repository\", git remote origin or IMAGE_SOURCE): the source label says 'unknown'"
-    IMAGE_SOURCE=unknown
+    note "warning: no source URL (package.json \"repository\", git remote origin or IMAGE_SOURCE): the image has no org.opencontainers.image.source label"
   fi
 fi
 licenses=$(json package.json v.license)
@@ -244,10 +250,10 @@ labels=(
   "org.opencontainers.image.description=TLS and auth gateway for a container image registry"
   "org.opencontainers.image.version=$version"
   "org.opencontainers.image.revision=$IMAGE_REVISION"
-  "org.opencontainers.image.source=$IMAGE_SOURCE"
   "org.opencontainers.image.licenses=$licenses"
   "org.opencontainers.image.created=$created"
 )
+[ -z "$IMAGE_SOURCE" ] || labels+=("org.opencontainers.image.source=$IMAGE_SOURCE")
 # One manifest per platform (umoci), each under a working tag TAG-PLATFORM.
 for p in "${platforms[@]}"; do
   image="$layout:$tag-$p"

@@ -43,6 +43,10 @@ const nodeVersion = /NODE24_VERSION=(\S+)/.exec(await readFile(join(ROOT, 'scrip
 
 // Both builds read one snapshot of the tree (test/helpers/image.ts).
 const { tree, epoch, revision, env: buildEnv, build } = await imageSnapshot(work);
+// The source label comes from package.json's repository, as npm writes it (git+https://...git), as the URL a browser opens.
+const snapshotPkg = JSON.parse(await readFile(join(tree, 'package.json'), 'utf8')) as Record<string, unknown>;
+snapshotPkg.repository = { type: 'git', url: 'git+https://git.example.test/platform/registry-gateway.git' };
+await writeFile(join(tree, 'package.json'), `${JSON.stringify(snapshotPkg, null, 2)}\n`);
 const [first, second] = await Promise.all([build(join(work, 'out1')), build(join(work, 'out2'))]);
 const layout = join(work, 'out1', 'oci');
 
@@ -215,7 +219,7 @@ test('the image config: uid 65532, node entrypoint, serve the mounted config, po
   assert.equal(labels['org.opencontainers.image.licenses'], 'Apache-2.0');
   assert.equal(labels['org.opencontainers.image.title'], 'registry-gateway');
   assert.equal(labels['org.opencontainers.image.revision'], revision);
-  assert.ok(labels['org.opencontainers.image.source'], 'a source label');
+  assert.equal(labels['org.opencontainers.image.source'], 'https://git.example.test/platform/registry-gateway');
   assert.deepEqual(manifest.annotations, labels);
   assert.equal(config.architecture, 'amd64');
   assert.equal(config.os, 'linux');
