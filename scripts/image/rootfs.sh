@@ -187,6 +187,14 @@ foreign_libraries() {
     done
     return 1
   }
+  # Refuses /PATH of the unpacked packages unless its package's md5sums list it as it is; prints that package.
+  checked() {
+    local found got
+    found=$(shipped "$1") || die "$1 is in no md5sums of the $arch packages ${!fetched[*]}: cannot check it"
+    got=$(md5sum < "$sys$1" | cut -d' ' -f1)
+    [ "$got" = "${found#* }" ] || die "$1 of ${found%% *}:$arch differs from its md5sums (md5 $got, expected ${found#* })"
+    echo "${found%% *}"
+  }
   # Copies /PATH of the unpacked packages into DEST at the same place, following
   # its symlinks; an ELF file's NEEDED names go on the list to resolve.
   copy_foreign() {
@@ -204,14 +212,12 @@ foreign_libraries() {
         continue
       fi
       [ -f "$sys$p" ] || die "$p is not a file of the $arch packages ${!fetched[*]}"
-      local found got
-      found=$(shipped "$p") || die "$p is in no md5sums of the $arch packages ${!fetched[*]}: cannot check it"
-      got=$(md5sum < "$sys$p" | cut -d' ' -f1)
-      [ "$got" = "${found#* }" ] || die "$p of ${found%% *}:$arch differs from its md5sums (md5 $got, expected ${found#* })"
+      local pkg
+      pkg=$(checked "$p")
       [ -e "$dest$p" ] && return 0
       install -m 0644 "$sys$p" "$dest$p"
       case $(basename "$p") in ld-linux*) chmod 0755 "$dest$p" ;; esac
-      packages+=("${found%% *}")
+      packages+=("$pkg")
       mapfile -t -O "${#queue[@]}" queue < <(needed "$sys$p")
       return 0
     done
@@ -272,10 +278,7 @@ foreign_libraries() {
       fetch "$doc"
     fi
     if [ -f "$sys/usr/share/doc/$doc/copyright" ] && ! [ -L "$sys/usr/share/doc/$doc/copyright" ]; then
-      local found got
-      found=$(shipped "/usr/share/doc/$doc/copyright") || die "/usr/share/doc/$doc/copyright is in no md5sums of the $arch packages"
-      got=$(md5sum < "$sys/usr/share/doc/$doc/copyright" | cut -d' ' -f1)
-      [ "$got" = "${found#* }" ] || die "/usr/share/doc/$doc/copyright of $doc:$arch differs from its md5sums"
+      checked "/usr/share/doc/$doc/copyright" >/dev/null
       install -D -m 0644 "$sys/usr/share/doc/$doc/copyright" "$dest/usr/share/doc/$name/copyright"
     else
       echo "rootfs.sh: warning: $name:$arch has no /usr/share/doc/$doc/copyright; the image lacks $name's licence text" >&2

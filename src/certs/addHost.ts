@@ -3,10 +3,9 @@
 // from the same CA. Nodes trust the CA, not the certificate, so they need
 // nothing new; the running gateway picks the file up by itself.
 import { X509Certificate } from 'node:crypto';
-import { writeFilesAtomically } from '../util/atomicFiles.js';
+import { writeFilesAtomically, type FileSpec } from '../util/atomicFiles.js';
 import { sanHosts } from './der.js';
 import { hostKey, parseHosts } from './hosts.js';
-import type { FileSpec } from '../util/atomicFiles.js';
 import { reissueFiles, type Context } from './issue.js';
 import { loadIssuer } from './issuer.js';
 import { certPaths, readText } from './store.js';

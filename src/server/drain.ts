@@ -7,6 +7,7 @@
 // Whatever is still open after that is cut, and the process can exit. A
 // second stop signal (stopSignals.ts) aborts `now`: everything is cut at once.
 import type { Server } from 'node:http';
+import { setTimeout as wait } from 'node:timers/promises';
 import type { Socket } from 'node:net';
 import type { Logger } from '../util/log.js';
 
@@ -32,18 +33,8 @@ export interface Drainable {
 
 export type DrainPhase = 'serving' | 'delay' | 'grace' | 'cut' | 'closed';
 
-/** Resolves after `ms`, or at once when `now` is aborted. */
-const sleep = (ms: number, now?: AbortSignal) => new Promise<void>((resolve) => {
-  if (now?.aborted) return resolve();
-  const timer = setTimeout(done, ms);
-  timer.unref();
-  now?.addEventListener('abort', done, { once: true });
-  function done() {
-    clearTimeout(timer);
-    now?.removeEventListener('abort', done);
-    resolve();
-  }
-});
+/** Resolves after `ms`, or at once when `now` is aborted (the AbortError is the early end, not a failure). */
+const sleep = (ms: number, now?: AbortSignal) => wait(ms, undefined, { signal: now, ref: false }).catch(() => {});
 
 /** How often idle keep-alive connections are looked for during the grace period. */
 export const IDLE_SWEEP_MS = 100;
